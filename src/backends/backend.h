@@ -1,0 +1,48 @@
+// The backend interface. A backend compiles a specialised graph (every shape
+// known, constants folded, see graph/passes.h) into an Executable that runs it
+// many times. Primitives, weights in the backend's layout and the activation
+// memory plan are created once, in compile().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "graph/ir.h"
+
+namespace teesplit {
+
+struct CompileOptions {
+  int threads = 0;  // 0: the backend's default (all cores)
+};
+
+struct RunStats {
+  size_t peak_activation_bytes = 0;  // planned activation arena, including outputs
+  size_t weight_bytes = 0;           // weights as held by the backend
+};
+
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  // Inputs in the order of Graph::inputs, with exactly the specialised shapes;
+  // returns the outputs in the order of Graph::outputs (fresh tensors).
+  virtual std::vector<Tensor> run(const std::vector<Tensor>& inputs) = 0;
+  virtual RunStats stats() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // Empty when the backend can execute the node, else the reason it cannot.
+  virtual std::string unsupported_reason(const Graph& g, const Node& n) const = 0;
+  // Throws Error naming the first node it cannot compile.
+  virtual std::unique_ptr<Executable> compile(const Graph& g, const CompileOptions& opts) = 0;
+};
+
+// Checks run() inputs against the graph's specialised input shapes and dtypes;
+// throws Error("input 'x' has shape [..], the model expects [..]").
+void check_run_inputs(const Graph& g, const std::vector<Tensor>& inputs);
+
+}  // namespace teesplit

@@ -1,0 +1,28 @@
+// ONNX import (libonnx + protobuf): read a .onnx file (external data too),
+// run the ONNX checker and shape inference, and build the graph IR.
+#pragma once
+
+#include <string>
+
+#include "core/error.h"
+#include "graph/ir.h"
+
+namespace teesplit {
+
+struct ImportOptions {
+  bool run_checker = true;
+  bool run_shape_inference = true;  // ONNX's own, to fill value shapes where it can
+};
+
+// Opsets accepted for the default ("ai.onnx") domain.
+constexpr int64_t kMinOpset = 11;
+constexpr int64_t kMaxOpset = 17;
+
+// Errors name the file and, where one is at fault, the node: "model.onnx: node
+// 'conv1' (Conv): input 'w' is not an initializer or graph input".
+Result<Graph> load_onnx(const std::string& path, const ImportOptions& opts = {});
+// Same, from serialized bytes; `base_dir` resolves external-data file names.
+Result<Graph> parse_onnx(const std::string& bytes, const std::string& base_dir,
+                         const std::string& origin, const ImportOptions& opts = {});
+
+}  // namespace teesplit

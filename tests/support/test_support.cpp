@@ -1,0 +1,78 @@
+#include "support/test_support.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+namespace teesplit::testing {
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
+  Tensor t(DType::F32, shape);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  float* d = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) d[i] = dist(rng);
+  return t;
+}
+
+double rel_error(const Tensor& a, const Tensor& b) {
+  TS_CHECK(a.shape() == b.shape(), "rel_error: shapes ", shape_str(a.shape()), " and ",
+           shape_str(b.shape()), " differ");
+  double max_diff = 0, max_ref = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    double x = a.as_double(i), y = b.as_double(i);
+    if (std::isnan(x) != std::isnan(y)) return INFINITY;
+    max_diff = std::max(max_diff, std::abs(x - y));
+    max_ref = std::max(max_ref, std::abs(y));
+  }
+  return max_diff / std::max(max_ref, 1e-12);
+}
+
+std::string generated_dir() {
+  std::filesystem::path p = std::filesystem::path(TEESPLIT_BINARY_DIR) / "test-generated";
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+
+std::string source_path(const std::string& rel) {
+  return (std::filesystem::path(TEESPLIT_SOURCE_DIR) / rel).string();
+}
+
+Graph single_node_graph(const std::string& op, const Attrs& attrs,
+                        const std::vector<Tensor>& inputs, const std::vector<bool>& constant,
+                        int num_outputs) {
+  Graph g;
+  g.name = op + "_test";
+  Node n;
+  n.name = op + "_0";
+  n.op = op;
+  n.attrs = attrs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) {
+      n.inputs.push_back(-1);
+      continue;
+    }
+    Value v;
+    v.name = "in" + std::to_string(i);
+    v.dtype = inputs[i].dtype();
+    v.shape = inputs[i].shape();
+    bool is_const = i < constant.size() && constant[i];
+    if (is_const) v.constant = inputs[i];
+    int id = g.add_value(v);
+    if (!is_const) g.inputs.push_back(id);
+    n.inputs.push_back(id);
+  }
+  for (int k = 0; k < num_outputs; ++k) {
+    Value v;
+    v.name = "out" + std::to_string(k);
+    v.shape = {-1};
+    int id = g.add_value(v);
+    n.outputs.push_back(id);
+    if (k == 0) g.outputs.push_back(id);
+  }
+  g.nodes.push_back(n);
+  return g;
+}
+
+}  // namespace teesplit::testing

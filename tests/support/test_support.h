@@ -1,0 +1,28 @@
+// Shared helpers for the test suite.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "graph/ir.h"
+
+namespace teesplit::testing {
+
+// Seeded uniform random float32 tensor in [lo, hi).
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f);
+// max|a-b| / max(max|b|, 1e-12): the error measure used across the suite.
+double rel_error(const Tensor& a, const Tensor& b);
+// Directory for files that tests generate (created on demand) under the build dir.
+std::string generated_dir();
+// Source-tree path of a file, e.g. source_path("tests/fixtures/x.py").
+std::string source_path(const std::string& rel);
+
+// Builds a one-node graph: inputs named in0..inN-1 (constants where `constants`
+// has a defined tensor at that position), one node, outputs out0..outM-1.
+Graph single_node_graph(const std::string& op, const Attrs& attrs,
+                        const std::vector<Tensor>& inputs, const std::vector<bool>& constant,
+                        int num_outputs = 1);
+
+}  // namespace teesplit::testing
