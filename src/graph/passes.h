@@ -11,16 +11,17 @@
 namespace teesplit {
 
 // Copy of g with the given input shapes (one per Graph::inputs; a dimension
-// that is known in g must match), then: infer_shapes, fold_constants,
+// that is known in g must match), then: infer_shapes (folding constants),
 // remove_noops, fold_batchnorm, remove_dead. Throws Error naming the node.
 Graph specialize(const Graph& g, const std::vector<Shape>& input_shapes);
 
-// Shape and dtype of every node output from the op schemas (ops/op.h).
-// Requires known input shapes. Throws Error("node 'x' (Conv): ...").
-void infer_shapes(Graph& g);
-// Evaluates nodes whose inputs are all constant, and Shape/Size nodes whose input
-// shape is known, with the reference kernels; their outputs become constants.
-void fold_constants(Graph& g);
+// Shape and dtype of every node output from the op schemas (ops/op.h), in
+// topological order. With fold, nodes whose inputs are all constant, and Shape
+// and Size nodes whose input shape is known, are evaluated with the reference
+// kernels and removed: their outputs become constants (this is what turns the
+// Shape/Gather/Unsqueeze/Concat chains of exporters into plain Reshape shapes).
+// Requires known graph input shapes. Throws Error("node 'x' (Conv): ...").
+void infer_shapes(Graph& g, bool fold = true);
 // Removes Identity and Dropout (inference mode) by rewiring their consumers.
 void remove_noops(Graph& g);
 // Folds BatchNormalization (inference) into the Conv before it when the Conv's

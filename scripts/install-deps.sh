@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything teesplit needs to build and test on Debian 12 (run as root).
+set -euo pipefail
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  build-essential cmake git pkg-config
+  libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX import
+  libdnnl-dev                                     # CPU kernels (oneDNN)
+  libssl-dev                                      # crypto
+  libpng-dev libjpeg-dev zlib1g-dev               # images, gzip
+  libgtest-dev libgmock-dev libbenchmark-dev      # tests, benchmarks
+  libtorch-dev                                    # training, attacks, LibTorch peer
+  dataset-fashion-mnist                           # the offline data set
+  python3 python3-numpy python3-torch python3-torchvision python3-onnx  # test fixtures only
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: all build and test dependencies present"

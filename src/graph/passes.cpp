@@ -1,0 +1,263 @@
+#include "graph/passes.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ops/conv.h"
+#include "ops/op.h"
+
+namespace teesplit {
+namespace {
+
+[[noreturn]] void node_fail(const Node& n, const std::string& msg) {
+  fail("node '", n.name, "' (", n.op, "): ", msg);
+}
+
+bool all_inputs_constant(const Graph& g, const Node& n) {
+  for (int id : n.inputs)
+    if (id >= 0 && !g.value(id).is_constant()) return false;
+  return true;
+}
+
+}  // namespace
+
+void infer_shapes(Graph& g, bool fold) {
+  std::vector<Node> kept;
+  kept.reserve(g.nodes.size());
+  for (Node& n : g.nodes) {
+    const OpSchema* op = find_op(n.op);
+    if (!op) node_fail(n, "operator " + n.op + " is not supported");
+    const int nin = static_cast<int>(n.inputs.size());
+    if (nin < op->min_inputs || nin > op->max_inputs)
+      node_fail(n, "takes " + std::to_string(op->min_inputs) + " to " +
+                       std::to_string(op->max_inputs) + " inputs, got " + std::to_string(nin));
+    if (static_cast<int>(n.outputs.size()) > op->max_outputs)
+      node_fail(n, "has " + std::to_string(n.outputs.size()) + " outputs, at most " +
+                       std::to_string(op->max_outputs) + " allowed");
+    std::vector<ValueInfo> infos(n.inputs.size());
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      if (n.inputs[i] < 0) continue;
+      const Value& v = g.value(n.inputs[i]);
+      if (!shape_known(v.shape))
+        node_fail(n, "input '" + v.name + "' has unknown shape " + shape_str(v.shape));
+      infos[i] = {true, v.dtype, v.shape, v.constant ? &*v.constant : nullptr};
+    }
+    std::vector<TensorInfo> outs;
+    try {
+      outs = op->infer(n.attrs, infos);
+    } catch (const Error& e) {
+      node_fail(n, e.what());
+    }
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      if (n.outputs[k] < 0) continue;
+      if (k >= outs.size()) node_fail(n, "output " + std::to_string(k) + " is not produced");
+      Value& v = g.value(n.outputs[k]);
+      v.dtype = outs[k].dtype;
+      v.shape = outs[k].shape;
+    }
+    const bool foldable = all_inputs_constant(g, n) || n.op == "Shape" || n.op == "Size";
+    if (!fold || !foldable) {
+      kept.push_back(std::move(n));
+      continue;
+    }
+    std::vector<const Tensor*> ins;
+    for (int id : n.inputs)
+      ins.push_back(id >= 0 && g.value(id).constant ? &*g.value(id).constant : nullptr);
+    std::vector<Tensor> vals;
+    if (n.op == "Shape" || n.op == "Size") {
+      // Evaluate from the known shape without materialising the input.
+      const Value& in = g.value(n.inputs[0]);
+      std::vector<int64_t> dims = in.shape;
+      if (n.op == "Size") {
+        vals.push_back(Tensor::from<int64_t>({}, {shape_numel(dims)}));
+      } else {
+        int64_t r = static_cast<int64_t>(dims.size());
+        int64_t start = n.attrs.get_int("start", 0), end = n.attrs.get_int("end", r);
+        if (start < 0) start += r;
+        if (end < 0) end += r;
+        start = std::clamp<int64_t>(start, 0, r);
+        end = std::clamp<int64_t>(end, start, r);
+        std::vector<int64_t> sel(dims.begin() + start, dims.begin() + end);
+        vals.push_back(Tensor::from<int64_t>({static_cast<int64_t>(sel.size())}, sel));
+      }
+    } else {
+      try {
+        vals = op->run(n.attrs, ins);
+      } catch (const Error& e) {
+        node_fail(n, e.what());
+      }
+    }
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      if (n.outputs[k] < 0) continue;
+      if (k >= vals.size()) node_fail(n, "output " + std::to_string(k) + " is not produced");
+      Value& v = g.value(n.outputs[k]);
+      if (vals[k].shape() != v.shape)
+        node_fail(n, "kernel produced shape " + shape_str(vals[k].shape()) + ", inference said " +
+                         shape_str(v.shape));
+      v.constant = std::move(vals[k]);
+    }
+  }
+  g.nodes = std::move(kept);
+}
+
+void remove_noops(Graph& g) {
+  std::vector<char> is_output(g.values.size(), 0);
+  for (int id : g.outputs) is_output[static_cast<size_t>(id)] = 1;
+  std::vector<int> alias(g.values.size());
+  for (size_t i = 0; i < alias.size(); ++i) alias[i] = static_cast<int>(i);
+  std::vector<Node> kept;
+  for (Node& n : g.nodes) {
+    for (int& id : n.inputs)
+      if (id >= 0) id = alias[static_cast<size_t>(id)];
+    bool noop =
+        n.op == "Identity" || (n.op == "Dropout" && (n.outputs.size() < 2 || n.outputs[1] < 0));
+    if (noop && n.op == "Dropout" && n.inputs.size() >= 3 && n.inputs[2] >= 0) {
+      const Value& mode = g.value(n.inputs[2]);
+      if (!mode.constant || mode.constant->as_int(0) != 0) noop = false;  // training mode
+    }
+    if (noop && !n.inputs.empty() && n.inputs[0] >= 0 && !n.outputs.empty() && n.outputs[0] >= 0 &&
+        !is_output[static_cast<size_t>(n.outputs[0])]) {
+      alias[static_cast<size_t>(n.outputs[0])] = n.inputs[0];
+      continue;
+    }
+    kept.push_back(std::move(n));
+  }
+  g.nodes = std::move(kept);
+}
+
+void fold_batchnorm(Graph& g) {
+  auto producers = g.producers();
+  auto consumers = g.consumers();
+  std::vector<char> is_output(g.values.size(), 0);
+  for (int id : g.outputs) is_output[static_cast<size_t>(id)] = 1;
+  std::vector<char> drop(g.nodes.size(), 0);
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    Node& bn = g.nodes[k];
+    if (bn.op != "BatchNormalization" || bn.inputs.size() != 5 || bn.outputs.size() != 1) continue;
+    int x = bn.inputs[0];
+    if (x < 0 || is_output[static_cast<size_t>(x)]) continue;
+    int p = producers[static_cast<size_t>(x)];
+    if (p < 0 || consumers[static_cast<size_t>(x)].size() != 1) continue;
+    Node& conv = g.nodes[static_cast<size_t>(p)];
+    if (conv.op != "Conv" || conv.inputs.size() < 2) continue;
+    bool params_const = true;
+    for (int i = 1; i < 5; ++i)
+      if (bn.inputs[i] < 0 || !g.value(bn.inputs[i]).constant) params_const = false;
+    const int w_id = conv.inputs[1];
+    const int b_id = conv.inputs.size() > 2 ? conv.inputs[2] : -1;
+    if (!params_const || !g.value(w_id).constant || (b_id >= 0 && !g.value(b_id).constant))
+      continue;
+    const Tensor& w = *g.value(w_id).constant;
+    if (w.dtype() != DType::F32 || w.rank() < 2) continue;
+    const int64_t oc = w.dim(0);
+    const Tensor* gamma = &*g.value(bn.inputs[1]).constant;
+    const Tensor* beta = &*g.value(bn.inputs[2]).constant;
+    const Tensor* mean = &*g.value(bn.inputs[3]).constant;
+    const Tensor* var = &*g.value(bn.inputs[4]).constant;
+    bool ok = true;
+    for (const Tensor* t : {gamma, beta, mean, var})
+      if (t->dtype() != DType::F32 || t->numel() != oc) ok = false;
+    if (!ok) continue;
+    const float eps = bn.attrs.get_float("epsilon", 1e-5f);
+    Tensor nw(DType::F32, w.shape());
+    Tensor nb(DType::F32, {oc});
+    const int64_t per = w.numel() / oc;
+    const float* wd = w.data<float>();
+    for (int64_t o = 0; o < oc; ++o) {
+      const double scale = gamma->data<float>()[o] / std::sqrt(double(var->data<float>()[o]) + eps);
+      for (int64_t i = 0; i < per; ++i)
+        nw.data<float>()[o * per + i] = static_cast<float>(wd[o * per + i] * scale);
+      const double b0 = b_id >= 0 ? g.value(b_id).constant->data<float>()[o] : 0.0;
+      nb.data<float>()[o] =
+          static_cast<float>((b0 - mean->data<float>()[o]) * scale + beta->data<float>()[o]);
+    }
+    Value vw{g.value(w_id).name + "/bn_folded", DType::F32, w.shape(), nw};
+    Value vb{conv.name + "/bn_folded_bias", DType::F32, {oc}, nb};
+    // Names may already exist if the same weights were folded twice; make unique.
+    for (Value* v : {&vw, &vb})
+      while (g.find_value(v->name) >= 0) v->name += "_";
+    int nw_id = g.add_value(std::move(vw));
+    int nb_id = g.add_value(std::move(vb));
+    conv.inputs[1] = nw_id;
+    if (conv.inputs.size() > 2)
+      conv.inputs[2] = nb_id;
+    else
+      conv.inputs.push_back(nb_id);
+    conv.outputs[0] = bn.outputs[0];
+    drop[k] = 1;
+  }
+  std::vector<Node> kept;
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    if (!drop[k]) kept.push_back(std::move(g.nodes[k]));
+  g.nodes = std::move(kept);
+}
+
+std::vector<Shape> default_input_shapes(const Graph& g, int64_t batch) {
+  std::vector<Shape> shapes;
+  for (int id : g.inputs) {
+    Shape s = g.value(id).shape;
+    for (size_t d = 0; d < s.size(); ++d) {
+      if (s[d] >= 0) continue;
+      TS_CHECK(d == 0, "input '", g.value(id).name, "' has unknown dimension ", d, " in ",
+               shape_str(s), "; only the batch dimension may be dynamic");
+      s[d] = batch;
+    }
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+Graph specialize(const Graph& src, const std::vector<Shape>& input_shapes) {
+  Graph g = src;
+  TS_CHECK(input_shapes.size() == g.inputs.size(), "the model takes ", g.inputs.size(),
+           " input(s), got shapes for ", input_shapes.size());
+  for (size_t i = 0; i < input_shapes.size(); ++i) {
+    Value& v = g.value(g.inputs[i]);
+    const Shape& s = input_shapes[i];
+    bool match = s.size() == v.shape.size();
+    for (size_t d = 0; match && d < s.size(); ++d)
+      if (s[d] < 0 || (v.shape[d] >= 0 && v.shape[d] != s[d])) match = false;
+    TS_CHECK(match, "input '", v.name, "' has shape ", shape_str(s), ", the model expects ",
+             shape_str(v.shape));
+    v.shape = s;
+  }
+  // Forget imported intermediate shapes: inference recomputes them for these inputs.
+  std::vector<char> is_input(g.values.size(), 0);
+  for (int id : g.inputs) is_input[static_cast<size_t>(id)] = 1;
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (!is_input[i] && !g.values[i].constant) g.values[i].shape.clear();
+  g.validate();
+  infer_shapes(g, true);
+  remove_noops(g);
+  fold_batchnorm(g);
+  g.remove_dead();
+  g.validate();
+  return g;
+}
+
+double node_flops(const Graph& g, const Node& n) {
+  auto shape_of = [&](int id) -> const Shape& { return g.value(id).shape; };
+  if (n.op == "Conv" && n.inputs.size() >= 2)
+    return conv_params(n.attrs, shape_of(n.inputs[0]), shape_of(n.inputs[1])).flops();
+  if ((n.op == "Gemm" || n.op == "MatMul") && n.inputs.size() >= 2) {
+    const Shape& a = shape_of(n.inputs[0]);
+    const Shape& out = shape_of(n.outputs[0]);
+    if (a.empty() || out.empty()) return 0;
+    int64_t k = a.back();
+    if (n.op == "Gemm" && n.attrs.get_int("transA", 0)) k = a[0];
+    return 2.0 * static_cast<double>(shape_numel(out)) * static_cast<double>(k);
+  }
+  double total = 0;
+  for (int id : n.outputs)
+    if (id >= 0 && shape_known(shape_of(id)))
+      total += static_cast<double>(shape_numel(shape_of(id)));
+  return total;
+}
+
+double graph_flops(const Graph& g) {
+  double total = 0;
+  for (const Node& n : g.nodes) total += node_flops(g, n);
+  return total;
+}
+
+}  // namespace teesplit

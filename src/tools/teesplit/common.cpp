@@ -1,0 +1,102 @@
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+
+#include "graph/passes.h"
+#include "io/image.h"
+#include "io/npy.h"
+#include "tools/teesplit/commands.h"
+
+namespace teesplit {
+
+std::unique_ptr<Session> open_session(const std::string& path, const SessionOptions& opts) {
+  auto s = Session::open(path, opts);
+  if (!s) fail(s.error());
+  return std::move(s).value();
+}
+
+Tensor make_input(const Graph& g, const std::string& file, int64_t batch, uint64_t seed) {
+  TS_CHECK(g.inputs.size() == 1, "the model has ", g.inputs.size(),
+           " inputs; teesplit run feeds models with one input");
+  Shape shape = default_input_shapes(g, batch).at(0);
+  if (file.empty()) {
+    Tensor t(DType::F32, shape);
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> dist(0.f, 1.f);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+    return t;
+  }
+  auto ends_with = [&](const char* suf) {
+    std::string s = file, x = suf;
+    std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+    return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+  };
+  if (ends_with(".npy")) {
+    Tensor t = read_npy(file);
+    TS_CHECK(t.dtype() == DType::F32, file, ": input must be float32, got ", dtype_name(t.dtype()));
+    Shape expect = g.value(g.inputs[0]).shape;
+    bool ok = t.rank() == static_cast<int64_t>(expect.size());
+    for (size_t d = 0; ok && d < expect.size(); ++d)
+      if (expect[d] >= 0 && expect[d] != t.shape()[d]) ok = false;
+    TS_CHECK(ok, file, ": input has shape ", shape_str(t.shape()), ", the model expects ",
+             shape_str(expect));
+    return t;
+  }
+  TS_CHECK(shape.size() == 4 && shape[2] == shape[3], "image input needs a model with a square ",
+           "[N,C,S,S] input, this one takes ", shape_str(shape));
+  TS_CHECK(batch == 1, "an image input gives batch 1; use a .npy file for batches");
+  const int64_t crop = shape[2];
+  const int64_t resize = crop * 256 / 224;
+  Image img = decode_image(file);
+  Tensor t = imagenet_preprocess(img, resize, crop);
+  TS_CHECK(t.shape() == shape, file, ": preprocessed image has shape ", shape_str(t.shape()),
+           ", the model expects ", shape_str(shape));
+  return t;
+}
+
+void print_top_classes(const Tensor& out, int k) {
+  TS_CHECK(out.dtype() == DType::F32, "output is not float32");
+  const int64_t rows = out.rank() >= 2 ? out.dim(0) : 1;
+  const int64_t cols = out.numel() / std::max<int64_t>(rows, 1);
+  const float* d = out.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = d + r * cols;
+    std::vector<int64_t> idx(static_cast<size_t>(cols));
+    std::iota(idx.begin(), idx.end(), 0);
+    const int64_t kk = std::min<int64_t>(k, cols);
+    std::partial_sort(idx.begin(), idx.begin() + kk, idx.end(),
+                      [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+    const float mx = cols ? row[idx[0]] : 0.f;
+    double sum = 0;
+    for (int64_t c = 0; c < cols; ++c) sum += std::exp(double(row[c]) - mx);
+    std::printf("sample %lld:", static_cast<long long>(r));
+    for (int64_t i = 0; i < kk; ++i)
+      std::printf("  class %lld (logit %.4f, p=%.3f)", static_cast<long long>(idx[i]), row[idx[i]],
+                  std::exp(double(row[idx[i]]) - mx) / sum);
+    std::printf("\n");
+  }
+}
+
+size_t peak_rss_bytes() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<size_t>(ru.ru_maxrss) * 1024;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (b >= 1024 && u < 3) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+}  // namespace teesplit

@@ -1,0 +1,97 @@
+// Whole models: torchvision exports against PyTorch's own outputs, and zoo
+// models through the oneDNN backend against the reference kernels.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "graph/passes.h"
+#include "io/npy.h"
+#include "onnx/onnx_import.h"
+#include "runtime/session.h"
+#include "support/test_support.h"
+#include "zoo/zoo.h"
+
+namespace teesplit {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string models_dir() { return testing::generated_dir() + "/torchvision"; }
+
+class TorchvisionModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TorchvisionModel, MatchesPyTorch) {
+  const std::string arch = GetParam();
+  const std::string base = models_dir() + "/" + arch;
+  if (!fs::exists(base + ".onnx") || !fs::exists(base + ".output.npy"))
+    GTEST_SKIP() << base << ".onnx not generated (needs /usr/bin/python3 with torch, "
+                 << "torchvision and onnx; see tests/fixtures/make_torchvision_models.sh)";
+  Tensor input = read_npy(base + ".input.npy");
+  Tensor expect = read_npy(base + ".output.npy");
+  auto g = load_onnx(base + ".onnx");
+  ASSERT_TRUE(g.ok()) << g.error();
+  Session s(std::move(g).value(), {BackendKind::OneDnn, 0});
+  Tensor got = s.run({input})[0];
+  ASSERT_EQ(got.shape(), expect.shape());
+  double err = testing::rel_error(got, expect);
+  EXPECT_LE(err, 1e-4) << arch << " on oneDNN vs PyTorch";
+  RecordProperty("rel_error_onednn", std::to_string(err));
+}
+
+INSTANTIATE_TEST_SUITE_P(Torchvision, TorchvisionModel,
+                         ::testing::Values("vgg16", "resnet50", "efficientnet_b0"));
+
+TEST(TorchvisionModel, ReferenceKernelsMatchPyTorchOnResNet50) {
+  const std::string base = models_dir() + "/resnet50";
+  if (!fs::exists(base + ".onnx")) GTEST_SKIP() << base << ".onnx not generated";
+  Tensor input = read_npy(base + ".input.npy");
+  Tensor expect = read_npy(base + ".output.npy");
+  auto g = load_onnx(base + ".onnx");
+  ASSERT_TRUE(g.ok()) << g.error();
+  Session s(std::move(g).value(), {BackendKind::Reference, 0});
+  EXPECT_LE(testing::rel_error(s.run({input})[0], expect), 1e-4);
+}
+
+struct ZooCase {
+  std::string arch;
+  int64_t size;
+  double width;
+  int64_t classes;
+  int64_t channels;
+  int64_t batch;
+};
+
+class ZooModel : public ::testing::TestWithParam<ZooCase> {};
+
+TEST_P(ZooModel, OneDnnMatchesReference) {
+  const ZooCase c = GetParam();
+  ZooOptions o;
+  o.arch = c.arch;
+  o.input_size = c.size;
+  o.width = c.width;
+  o.classes = c.classes;
+  o.channels = c.channels;
+  o.seed = 7;
+  o.randomize_bn = true;
+  auto g = parse_onnx(zoo_model_bytes(o), ".", c.arch);
+  ASSERT_TRUE(g.ok()) << g.error();
+  Tensor x = testing::random_tensor({c.batch, c.channels, c.size, c.size}, 3);
+  Session fast(*g, {BackendKind::OneDnn, 0});
+  Session ref(*g, {BackendKind::Reference, 0});
+  Tensor a = fast.run({x})[0], b = ref.run({x})[0];
+  ASSERT_EQ(a.shape(), (Shape{c.batch, c.classes}));
+  EXPECT_LE(testing::rel_error(a, b), 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Zoo, ZooModel,
+    ::testing::Values(ZooCase{"vgg16", 32, 0.25, 10, 1, 2}, ZooCase{"resnet50", 32, 0.25, 10, 3, 2},
+                      ZooCase{"efficientnet_b0", 32, 0.5, 10, 1, 3},
+                      ZooCase{"resnet50", 224, 1.0, 1000, 3, 1},
+                      ZooCase{"efficientnet_b0", 224, 1.0, 1000, 3, 1}),
+    [](const auto& info) {
+      return info.param.arch + "_" + std::to_string(info.param.size);
+    });
+
+}  // namespace
+}  // namespace teesplit
