@@ -1,0 +1,315 @@
+#include "graph/cuts.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "graph/passes.h"
+
+namespace teesplit {
+namespace {
+
+// Producer index of every value (-1: graph input or constant) and the index of
+// its last reader (nodes.size() for graph outputs, -2 when nothing reads it).
+struct Lifetimes {
+  std::vector<int> first, last;
+};
+
+Lifetimes lifetimes(const Graph& g) {
+  Lifetimes lt;
+  lt.first = g.producers();
+  lt.last.assign(g.values.size(), -2);
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    for (int in : g.nodes[k].inputs)
+      if (in >= 0) lt.last[static_cast<size_t>(in)] = static_cast<int>(k);
+  for (int o : g.outputs) lt.last[static_cast<size_t>(o)] = static_cast<int>(g.nodes.size());
+  return lt;
+}
+
+// Non-constant values alive across the boundary after node k.
+std::vector<int> crossing(const Graph& g, const Lifetimes& lt, int k) {
+  std::vector<int> out;
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (g.values[v].constant) continue;
+    const bool front = lt.first[v] >= 0 ? lt.first[v] <= k
+                                        : std::find(g.inputs.begin(), g.inputs.end(),
+                                                    static_cast<int>(v)) != g.inputs.end();
+    if (front && lt.last[v] > k) out.push_back(static_cast<int>(v));
+  }
+  return out;
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Module path segments from a PyTorch scope name: "/layer2/layer2.1/relu_2/Relu"
+// -> {"layer2", "1", "relu_2"}. Empty when the name has no scope.
+std::vector<std::string> module_path(const std::string& node_name) {
+  std::vector<std::string> comps;
+  size_t i = 0;
+  while (i <= node_name.size()) {
+    size_t j = node_name.find('/', i);
+    if (j == std::string::npos) j = node_name.size();
+    if (j > i) comps.push_back(node_name.substr(i, j - i));
+    i = j + 1;
+  }
+  if (node_name.empty() || node_name[0] != '/' || comps.size() < 2) return {};
+  comps.pop_back();  // the operator part ("Relu", "Conv_3")
+  std::string full, prev;
+  for (const std::string& c : comps) {
+    if (!prev.empty() && c.size() > prev.size() + 1 && c.compare(0, prev.size(), prev) == 0 &&
+        c[prev.size()] == '.')
+      full += c.substr(prev.size());
+    else
+      full += (full.empty() ? "" : ".") + c;
+    prev = c;
+  }
+  std::vector<std::string> segs;
+  i = 0;
+  while (i <= full.size()) {
+    size_t j = full.find('.', i);
+    if (j == std::string::npos) j = full.size();
+    if (j > i) segs.push_back(full.substr(i, j - i));
+    i = j + 1;
+  }
+  return segs;
+}
+
+std::string join(const std::vector<std::string>& segs, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n && i < segs.size(); ++i) s += (i ? "." : "") + segs[i];
+  return s;
+}
+
+bool has_prefix(const std::vector<std::string>& path, const std::vector<std::string>& segs,
+                size_t d) {
+  if (path.size() < d) return false;
+  for (size_t i = 0; i < d; ++i)
+    if (path[i] != segs[i]) return false;
+  return true;
+}
+
+std::string raw_cut_name(const Graph& g, const std::vector<std::vector<std::string>>& paths,
+                         int k) {
+  const std::vector<std::string>& segs = paths[static_cast<size_t>(k)];
+  if (segs.empty()) return g.nodes[static_cast<size_t>(k)].name;
+  // Shallowest prefix whose module ends at node k.
+  size_t d = 0;
+  for (size_t depth = 1; depth <= segs.size() && d == 0; ++depth) {
+    bool ends = true;
+    for (size_t j = static_cast<size_t>(k) + 1; j < paths.size() && ends; ++j)
+      if (has_prefix(paths[j], segs, depth)) ends = false;
+    if (ends) d = depth;
+  }
+  if (d == 0) return g.nodes[static_cast<size_t>(k)].name;
+  // A container of numbered children: name the child that ends here.
+  while (d < segs.size() && all_digits(segs[d])) {
+    std::set<std::string> children;
+    for (const auto& p : paths)
+      if (p.size() > d && has_prefix(p, segs, d)) children.insert(p[d]);
+    if (children.size() < 2) break;
+    ++d;
+  }
+  std::string name = join(segs, d);
+  if (all_digits(name)) return g.nodes[static_cast<size_t>(k)].name;
+  return name;
+}
+
+// Names of all valid cuts, made unique (a clash falls back to the node name).
+std::map<int, std::string> cut_names(const Graph& g, const std::vector<int>& valid) {
+  std::vector<std::vector<std::string>> paths;
+  for (const Node& n : g.nodes) paths.push_back(module_path(n.name));
+  std::map<int, std::string> names;
+  std::map<std::string, int> count;
+  for (int k : valid) {
+    names[k] = raw_cut_name(g, paths, k);
+    ++count[names[k]];
+  }
+  for (auto& [k, name] : names) {
+    if (count[name] > 1 || all_digits(name)) name = g.nodes[static_cast<size_t>(k)].name;
+  }
+  // Node names are unique, but one may equal another cut's module name.
+  std::set<std::string> seen;
+  for (auto& [k, name] : names) {
+    while (seen.count(name)) name += std::string(1, '#').append(std::to_string(k));
+    seen.insert(name);
+  }
+  return names;
+}
+
+std::string why_invalid(const Graph& g, const Lifetimes& lt, int k) {
+  const int n = static_cast<int>(g.nodes.size());
+  if (k < 0 || k >= n)
+    return "there is no node " + std::to_string(k) + " (the model has " + std::to_string(n) +
+           " nodes, cuts are numbered 0 to " + std::to_string(n - 2) + ")";
+  if (k == n - 1) return "node " + std::to_string(k) + " is the last node: the back would be empty";
+  std::vector<int> cross = crossing(g, lt, k);
+  if (cross.empty()) return "no tensor crosses the cut";
+  if (cross.size() == 1) {
+    if (lt.first[static_cast<size_t>(cross[0])] < 0)
+      return "the only tensor crossing is the graph input '" + g.value(cross[0]).name +
+             "': nothing is computed before it";
+    return "";
+  }
+  std::string msg = std::to_string(cross.size()) + " tensors cross: ";
+  for (size_t i = 0; i < cross.size() && i < 4; ++i) {
+    if (i) msg += i + 1 == cross.size() ? " and " : ", ";
+    msg += '\'';
+    msg += g.value(cross[i]).name;
+    msg += '\'';
+  }
+  if (cross.size() > 4) msg += ", ...";
+  // Which structure is cut through? Where the branch of the oldest crossing
+  // tensor (the skip connection) joins the others.
+  size_t oldest = 0;
+  for (size_t i = 1; i < cross.size(); ++i)
+    if (lt.first[static_cast<size_t>(cross[i])] < lt.first[static_cast<size_t>(cross[oldest])])
+      oldest = i;
+  std::vector<char> from_old(g.values.size(), 0), from_other(g.values.size(), 0);
+  for (size_t i = 0; i < cross.size(); ++i)
+    (i == oldest ? from_old : from_other)[static_cast<size_t>(cross[i])] = 1;
+  for (int j = k + 1; j < n; ++j) {
+    const Node& node = g.nodes[static_cast<size_t>(j)];
+    char o = 0, t = 0;
+    for (int in : node.inputs)
+      if (in >= 0) {
+        o |= from_old[static_cast<size_t>(in)];
+        t |= from_other[static_cast<size_t>(in)];
+      }
+    for (int out : node.outputs)
+      if (out >= 0) {
+        from_old[static_cast<size_t>(out)] = o;
+        from_other[static_cast<size_t>(out)] = t;
+      }
+    if (!o || !t) continue;
+    std::string kind = "a branch";
+    if (node.op == "Add" || node.op == "Sum") kind = "a residual block";
+    if (node.op == "Mul" && node.inputs.size() == 2 && node.inputs[0] >= 0 && node.inputs[1] >= 0) {
+      // Squeeze-excitation scales a feature map by a per-channel vector; SiLU
+      // multiplies two tensors of one shape.
+      const bool broadcast = g.value(node.inputs[0]).shape != g.value(node.inputs[1]).shape;
+      kind = broadcast ? "a squeeze-excitation block" : "a gated activation (x * sigmoid(x))";
+    }
+    if (node.op == "Concat") kind = "a concatenation";
+    msg += " (inside " + kind + " that joins at node '" + node.name + "' (" + node.op + "))";
+    return msg;
+  }
+  msg += " (several of them reach the outputs)";
+  return msg;
+}
+
+// Copies the listed nodes of g into a new graph with `inputs`/`outputs`.
+Graph subgraph(const Graph& g, int begin, int end, const std::vector<int>& inputs,
+               const std::vector<int>& outputs, const std::string& suffix) {
+  Graph s;
+  s.name = g.name + suffix;
+  s.opset = g.opset;
+  s.metadata = g.metadata;
+  std::map<int, int> id;
+  auto map = [&](int v) {
+    if (v < 0) return -1;
+    auto it = id.find(v);
+    if (it != id.end()) return it->second;
+    Value copy = g.value(v);
+    return id[v] = s.add_value(std::move(copy));
+  };
+  for (int v : inputs) s.inputs.push_back(map(v));
+  for (int k = begin; k < end; ++k) {
+    Node n = g.nodes[static_cast<size_t>(k)];
+    for (int& v : n.inputs) v = map(v);
+    for (int& v : n.outputs) v = map(v);
+    s.nodes.push_back(std::move(n));
+  }
+  for (int v : outputs) s.outputs.push_back(map(v));
+  s.validate();
+  return s;
+}
+
+}  // namespace
+
+std::vector<Cut> enumerate_cuts(const Graph& g) {
+  Lifetimes lt = lifetimes(g);
+  std::vector<int> valid;
+  std::vector<int> feature;
+  const int n = static_cast<int>(g.nodes.size());
+  // Sweep: alive[v] for values produced at or before k and read after k.
+  for (int k = 0; k + 1 < n; ++k) {
+    std::vector<int> cross = crossing(g, lt, k);
+    if (cross.size() == 1 && lt.first[static_cast<size_t>(cross[0])] >= 0) {
+      valid.push_back(k);
+      feature.push_back(cross[0]);
+    }
+  }
+  auto names = cut_names(g, valid);
+  std::vector<Cut> cuts;
+  for (size_t i = 0; i < valid.size(); ++i) cuts.push_back({valid[i], names[valid[i]], feature[i]});
+  return cuts;
+}
+
+std::string explain_cut(const Graph& g, int k) {
+  return why_invalid(g, lifetimes(g), k);
+}
+
+std::string cut_name(const Graph& g, int k) {
+  for (const Cut& c : enumerate_cuts(g))
+    if (c.index == k) return c.name;
+  fail("cut ", k, " is not valid: ", explain_cut(g, k));
+}
+
+Cut resolve_cut(const Graph& g, const std::string& spec) {
+  TS_CHECK(!spec.empty(), "empty cut name");
+  std::vector<Cut> cuts = enumerate_cuts(g);
+  if (all_digits(spec)) {
+    TS_CHECK(spec.size() < 10, "cut ", spec, " is out of range (the model has ", g.nodes.size(),
+             " nodes)");
+    const int k = std::stoi(spec);
+    for (const Cut& c : cuts)
+      if (c.index == k) return c;
+    fail("cut ", k, " is not valid: ", explain_cut(g, k));
+  }
+  for (const Cut& c : cuts)
+    if (c.name == spec) return c;
+  // A node name that is not a valid cut: explain.
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    if (g.nodes[k].name == spec)
+      fail("cut after node '", spec, "' (", k,
+           ") is not valid: ", explain_cut(g, static_cast<int>(k)));
+  fail("no cut named '", spec, "' (teesplit cuts MODEL lists the ", cuts.size(), " valid cuts)");
+}
+
+Graph front_partition(const Graph& g, const Cut& cut) {
+  TS_CHECK(cut.index >= 0 && cut.index + 1 < static_cast<int>(g.nodes.size()) && cut.feature >= 0,
+           "cut ", cut.index, " is not a cut of this graph");
+  return subgraph(g, 0, cut.index + 1, g.inputs, {cut.feature}, "_front");
+}
+
+Graph back_partition(const Graph& g, const Cut& cut) {
+  TS_CHECK(cut.index >= 0 && cut.index + 1 < static_cast<int>(g.nodes.size()) && cut.feature >= 0,
+           "cut ", cut.index, " is not a cut of this graph");
+  return subgraph(g, cut.index + 1, static_cast<int>(g.nodes.size()), {cut.feature}, g.outputs,
+                  "_back");
+}
+
+CutStats cut_stats(const Graph& g, const Cut& cut) {
+  CutStats st;
+  const Value& f = g.value(cut.feature);
+  st.feature_shape = f.shape;
+  st.feature_bytes = static_cast<size_t>(shape_numel(f.shape)) * dtype_size(f.dtype);
+  std::set<int> params;
+  for (int k = 0; k < static_cast<int>(g.nodes.size()); ++k) {
+    const Node& n = g.nodes[static_cast<size_t>(k)];
+    const double fl = node_flops(g, n);
+    if (k <= cut.index) {
+      st.front_flops += fl;
+      for (int in : n.inputs)
+        if (in >= 0 && g.value(in).constant && params.insert(in).second)
+          st.front_param_bytes += g.value(in).constant->nbytes();
+    } else {
+      st.back_flops += fl;
+    }
+  }
+  return st;
+}
+
+}  // namespace teesplit

@@ -1,0 +1,62 @@
+// Cut points: where a specialised graph (graph/passes.h: specialize) can be split
+// into a front partition (run in the enclave) and a back partition (run on the
+// accelerator) with exactly one tensor, the feature map, between them.
+//
+// Cut k follows node k (index into Graph::nodes, topological order). It is valid
+// when exactly one non-constant tensor is produced by nodes [0..k] or is a graph
+// input, and is read by a node in (k..end] or is a graph output; that tensor must
+// be produced by a front node (the graph input itself is never the feature map),
+// and the back must keep at least one node. Residual and squeeze-excitation
+// branches therefore cannot be cut through.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "graph/ir.h"
+
+namespace teesplit {
+
+struct Cut {
+  int index = -1;    // the node the cut follows
+  std::string name;  // readable, stable name (see cut_name)
+  int feature = -1;  // value id of the feature map in the graph the cut was found in
+};
+
+// All valid cuts of g, in order. g must be specialised (shapes known).
+std::vector<Cut> enumerate_cuts(const Graph& g);
+
+// Empty when cut k is valid, else why not, e.g. "2 tensors cross: 'a' and 'b'
+// (inside a residual block that joins at node '/layer1/layer1.0/Add')".
+std::string explain_cut(const Graph& g, int k);
+
+// Readable name of the cut after node k, derived from the scope path of the
+// node's name as PyTorch's exporter writes it: "/features/features.4/MaxPool" ->
+// "features.4", "/layer2/layer2.1/relu_2/Relu" -> "layer2.1" (the largest module
+// that ends at node k; a container of numbered children names its last child).
+// Falls back to the ONNX node name when the name has no scope or is ambiguous.
+// Names of the cuts of one graph are unique; only valid cuts are named.
+std::string cut_name(const Graph& g, int k);
+
+// Finds a cut by index ("12") or by name ("layer2.1"); throws Error with the
+// reason when the position is not a valid cut or the name is unknown.
+Cut resolve_cut(const Graph& g, const std::string& spec);
+
+// The front partition of a valid cut: nodes [0..k], the graph's inputs, one
+// output (the feature map). Only referenced values are kept; ids are renumbered.
+Graph front_partition(const Graph& g, const Cut& cut);
+// The back partition: nodes (k..end], one input (the feature map, under its own
+// name), the graph's outputs.
+Graph back_partition(const Graph& g, const Cut& cut);
+
+// Statistics of one cut on a specialised graph.
+struct CutStats {
+  Shape feature_shape;
+  size_t feature_bytes = 0;
+  double front_flops = 0;
+  double back_flops = 0;
+  size_t front_param_bytes = 0;  // constant tensors the front nodes read
+};
+CutStats cut_stats(const Graph& g, const Cut& cut);
+
+}  // namespace teesplit
