@@ -10,7 +10,7 @@ packages=(
   libssl-dev                                      # crypto
   libpng-dev libjpeg-dev zlib1g-dev               # images, gzip
   libgtest-dev libgmock-dev libbenchmark-dev      # tests, benchmarks
-  libtorch-dev                                    # training, attacks, LibTorch peer
+  libtorch-dev libopenblas0-pthread               # training, attacks, LibTorch peer (OpenBLAS: else LibTorch uses the reference BLAS)
   dataset-fashion-mnist                           # the offline data set
   python3 python3-numpy python3-torch python3-torchvision python3-onnx  # test fixtures only
 )

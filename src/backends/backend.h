@@ -14,7 +14,8 @@
 namespace teesplit {
 
 struct CompileOptions {
-  int threads = 0;  // 0: the backend's default (all cores)
+  int threads = 0;    // 0: the backend's default (all cores)
+  bool tf32 = false;  // GPU backends: allow TF32 tensor cores for conv/GEMM (~1e-3 rel. error)
 };
 
 struct RunStats {

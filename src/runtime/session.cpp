@@ -2,6 +2,9 @@
 
 #include "backends/onednn/onednn_backend.h"
 #include "backends/reference/reference_backend.h"
+#ifdef TEESPLIT_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 #include "graph/passes.h"
 #include "onnx/onnx_import.h"
 
@@ -11,6 +14,12 @@ std::unique_ptr<Backend> make_backend(BackendKind kind) {
   switch (kind) {
     case BackendKind::Reference: return make_reference_backend();
     case BackendKind::OneDnn: return make_onednn_backend();
+    case BackendKind::Cuda:
+#ifdef TEESPLIT_HAVE_CUDA
+      return make_cuda_backend();
+#else
+      fail("teesplit was built without the CUDA backend");
+#endif
   }
   fail("unknown backend");
 }
@@ -18,7 +27,18 @@ std::unique_ptr<Backend> make_backend(BackendKind kind) {
 BackendKind parse_backend(const std::string& name) {
   if (name == "reference" || name == "ref") return BackendKind::Reference;
   if (name == "onednn" || name == "cpu") return BackendKind::OneDnn;
-  fail("unknown backend '", name, "' (choose cpu, onednn or reference)");
+  if (name == "cuda" || name == "gpu") return BackendKind::Cuda;
+  if (name == "auto") return cuda_device_available() ? BackendKind::Cuda : BackendKind::OneDnn;
+  fail("unknown backend '", name, "' (choose cpu, onednn, cuda, auto or reference)");
+}
+
+bool cuda_device_available(std::string* why) {
+#ifdef TEESPLIT_HAVE_CUDA
+  return cuda_backend_device_available(why);
+#else
+  if (why) *why = "teesplit was built without the CUDA backend";
+  return false;
+#endif
 }
 
 Session::Session(Graph graph, SessionOptions opts)
@@ -37,6 +57,7 @@ Session::Compiled& Session::prepare(const std::vector<Shape>& input_shapes) {
   c.graph = specialize(graph_, input_shapes);
   CompileOptions co;
   co.threads = opts_.threads;
+  co.tf32 = opts_.tf32;
   c.exe = backend_->compile(c.graph, co);
   return cache_.emplace(input_shapes, std::move(c)).first->second;
 }

@@ -14,14 +14,22 @@
 
 namespace teesplit {
 
-enum class BackendKind { Reference, OneDnn };
+enum class BackendKind { Reference, OneDnn, Cuda };
 
+// Throws Error("teesplit was built without the CUDA backend") for Cuda when the
+// CUDA backend is not compiled in.
 std::unique_ptr<Backend> make_backend(BackendKind kind);
-BackendKind parse_backend(const std::string& name);  // "reference"|"ref", "onednn"|"cpu"
+// "reference"|"ref", "onednn"|"cpu", "cuda"|"gpu", or "auto": cuda when a CUDA
+// device can be used, else onednn.
+BackendKind parse_backend(const std::string& name);
+// True when the CUDA backend is compiled in and a CUDA device can be used; else
+// false and, when why is not null, the reason.
+bool cuda_device_available(std::string* why = nullptr);
 
 struct SessionOptions {
   BackendKind backend = BackendKind::OneDnn;
-  int threads = 0;  // 0: all cores
+  int threads = 0;    // 0: all cores
+  bool tf32 = false;  // CUDA: allow TF32 tensor cores (CompileOptions::tf32)
 };
 
 class Session {

@@ -9,13 +9,14 @@
 namespace teesplit {
 
 int cmd_bench(int argc, char** argv) {
-  Args a(argc, argv, {"json"}, {"batch", "threads", "warmup", "runs", "backend", "seed"});
+  Args a(argc, argv, {"json", "tf32"}, {"batch", "threads", "warmup", "runs", "backend", "seed"});
   TS_CHECK(a.positional().size() == 1,
            "usage: teesplit bench MODEL.onnx [--batch B] [--threads N] [--warmup W] [--runs R] "
-           "[--backend cpu|reference] [--json]");
+           "[--backend cpu|cuda|auto|reference] [--tf32] [--json]");
   const std::string path = a.positional()[0];
   SessionOptions so;
   so.backend = parse_backend(a.get("backend", "cpu"));
+  so.tf32 = a.has("tf32");
   so.threads = static_cast<int>(a.get_int("threads", 0, 0, 1024));
   const int64_t batch = a.get_int("batch", 1, 1, 4096);
   const int64_t warmup = a.get_int("warmup", 3, 0, 100000);

@@ -8,19 +8,23 @@
 namespace teesplit {
 
 int cmd_run(int argc, char** argv) {
-  Args a(argc, argv, {}, {"input", "output", "threads", "backend", "batch", "top", "seed"});
+  Args a(argc, argv, {"tf32"},
+         {"input", "output", "threads", "backend", "batch", "top", "seed", "split", "key"});
   TS_CHECK(a.positional().size() == 1,
            "usage: teesplit run MODEL.onnx [--input FILE.npy|IMAGE] [--output OUT.npy] "
-           "[--threads N] [--batch B] [--top K] [--backend cpu|reference]");
+           "[--threads N] [--batch B] [--top K] [--backend cpu|cuda|auto|reference] [--tf32]");
   SessionOptions so;
   so.backend = parse_backend(a.get("backend", "cpu"));
+  so.tf32 = a.has("tf32");
   so.threads = static_cast<int>(a.get_int("threads", 0, 0, 1024));
   const int64_t batch = a.get_int("batch", 1, 1, 4096);
   auto session = open_session(a.positional()[0], so);
   Tensor input = make_input(session->graph(), a.get("input", ""), batch,
                             static_cast<uint64_t>(a.get_int("seed", 0, 0, INT64_MAX)));
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<Tensor> outs = session->run({input});
+  std::vector<Tensor> outs =
+      a.has("split") ? run_split(a.get("split", ""), a.positional()[0], a.get("key", ""), so, input)
+                     : session->run({input});
   auto t1 = std::chrono::steady_clock::now();
   std::printf("model %s, input %s, backend %s: %.2f ms (first run, includes compilation)\n",
               a.positional()[0].c_str(), shape_str(input.shape()).c_str(),

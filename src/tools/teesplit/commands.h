@@ -15,6 +15,16 @@ int cmd_run(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_demo(int argc, char** argv);
+int cmd_cuts(int argc, char** argv);
+int cmd_split(int argc, char** argv);
+#ifdef TEESPLIT_HAVE_TORCH
+int cmd_train(int argc, char** argv);  // LibTorch builds only (cmd_train.cpp)
+#endif
+// `run --split DIR`: front.tsf then back.onnx from DIR (hashes checked against
+// its manifest and the model), on the backend of `opts`.
+std::vector<Tensor> run_split(const std::string& dir, const std::string& model_path,
+                              const std::string& key_file, const SessionOptions& opts,
+                              const Tensor& input);
 
 // Shared by the subcommands.
 std::unique_ptr<Session> open_session(const std::string& path, const SessionOptions& opts);

@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# Device check of the CUDA backend, for a machine with an NVIDIA GPU (H100/H200:
+# PyTorch with CUDA, 16 cores, no network). Prints PASS/FAIL/SKIP lines and a
+# latency table; exits non-zero when anything FAILed. Aims at < 5 minutes.
+#
+#   scripts/device-check.sh            on the GPU machine, from any directory
+#   scripts/device-check.sh --bundle   on a Debian 12 dev machine: build teesplit and
+#       test_cuda (sm_80 + sm_90) and pack them with their non-CUDA shared libraries
+#       into .devbundle/ (git-ignored through .git/info/exclude). Carry .devbundle to
+#       a GPU machine that lacks Debian's dev packages; the check then uses it.
+#
+# What it does on the GPU machine:
+#  1. builds with -DTEESPLIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 into build-cuda when
+#     the build dependencies are there (apt-get installs them only if apt works),
+#     else uses .devbundle/, else reports what is missing;
+#  2. runs test_cuda (every operator vs the reference kernels, zoo models vs the CPU
+#     backend, fp32 1e-4 and TF32 1e-2);
+#  3. VGG-16, ResNet-50, EfficientNet-B0 (torchvision exports from
+#     tests/fixtures/make_torchvision_models.sh when they can be made, else zoo models
+#     with the same architecture): CUDA vs CPU backend (fp32 and TF32), vs PyTorch's
+#     own output for the torchvision exports, and split at three cuts
+#     (`teesplit split` + `teesplit run --split`) when split support is built in;
+#  4. latency at batch 1, 8, 32: `teesplit bench --backend cuda` (fp32, TF32; includes
+#     the pinned host<->device copies) beside PyTorch eager on the same GPU.
+# Environment: DEVICE_CHECK_OUT (default $OUT or ./device-check-out) for logs,
+# DEVICE_CHECK_QUICK=1 for batch 1 only, DEVICE_CHECK_NO_TORCHVISION=1 to use zoo models,
+# DEVICE_CHECK_USE_BUNDLE=1 to use .devbundle/ without trying to build.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=$(nproc 2>/dev/null || echo 4)
+BUILD=$ROOT/build-cuda
+T0=$(date +%s)
+
+# ---------------------------------------------------------------- bundle mode
+if [ "${1:-}" = "--bundle" ]; then
+  set -e
+  cmake -S . -B "$BUILD" -DTEESPLIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90" \
+    -DTEESPLIT_BENCH=OFF -DTEESPLIT_TORCH=OFF >/dev/null
+  cmake --build "$BUILD" --target teesplit test_cuda -j"${BUNDLE_JOBS:-2}"
+  rm -rf .devbundle
+  mkdir -p .devbundle/bin .devbundle/lib
+  cp "$BUILD/teesplit" "$BUILD/test_cuda" .devbundle/bin/
+  strip .devbundle/bin/* || true
+  for lib in $(ldd "$BUILD/teesplit" "$BUILD/test_cuda" | awk '/=> \//{print $3}' | sort -u); do
+    case $(basename "$lib") in
+      libc.so* | libm.so* | libpthread* | libdl.so* | librt.so* | ld-linux* | libstdc++* | \
+        libgcc_s* | libcudart* | libcublas* | libcudnn* | libcuda.so*) continue ;;
+    esac
+    cp -L "$lib" .devbundle/lib/
+  done
+  echo "built on $(. /etc/os-release && echo "$PRETTY_NAME"), $(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null)" \
+    >.devbundle/BUILT
+  grep -qx '/.devbundle/' .git/info/exclude 2>/dev/null || echo '/.devbundle/' >>.git/info/exclude
+  du -sh .devbundle
+  echo "bundle ready: carry .devbundle (the run tool's carry list) and run scripts/device-check.sh"
+  exit 0
+fi
+
+OUTDIR=${DEVICE_CHECK_OUT:-${OUT:-$ROOT/device-check-out}}
+mkdir -p "$OUTDIR"
+WORK=$(mktemp -d /tmp/teesplit-devcheck.XXXXXX)
+npass=0
+nfail=0
+nskip=0
+PASS() { echo "PASS: $*"; npass=$((npass + 1)); }
+FAIL() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
+SKIP() { echo "SKIP: $*"; nskip=$((nskip + 1)); }
+elapsed() { echo $(($(date +%s) - T0)); }
+section() { echo; echo "== $* ($(elapsed) s)"; }
+PY=${DEVICE_CHECK_PYTHON:-python3}
+
+# ---------------------------------------------------------------- 0. the machine
+section "machine"
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+else
+  FAIL "nvidia-smi not found: is this a GPU machine?"
+fi
+command -v nvcc >/dev/null && nvcc --version | tail -1
+$PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)' 2>/dev/null ||
+  echo "(python3 has no CUDA PyTorch: the PyTorch column will be empty)"
+
+# Directory holding a shared library (by soname), searched in the CUDA toolkit,
+# the system and the nvidia-* Python wheels.
+PYSITE=$($PY -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
+find_lib_dir() {
+  local name=$1 d
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+    /usr/lib/x86_64-linux-gnu /usr/local/nvidia/lib64; do
+    [ -e "$d/$name" ] && { echo "$d"; return 0; }
+  done
+  local f
+  f=$(find $PYSITE /usr/local /opt -name "$name" 2>/dev/null | head -1)
+  [ -n "$f" ] && dirname "$f"
+}
+CUDA_LIB_DIRS=""
+for so in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
+  d=$(find_lib_dir $so)
+  if [ -z "$d" ]; then
+    echo "note: $so not found (the prebuilt bundle needs it)"
+  else
+    case ":$CUDA_LIB_DIRS:" in *":$d:"*) ;; *) CUDA_LIB_DIRS="${CUDA_LIB_DIRS:+$CUDA_LIB_DIRS:}$d" ;; esac
+  fi
+done
+# cuDNN's other libraries (libcudnn_cnn, _ops, engines) sit beside libcudnn.so.9.
+export LD_LIBRARY_PATH="${CUDA_LIB_DIRS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "CUDA libraries from: ${CUDA_LIB_DIRS:-?}"
+
+# Torchvision exports for step 3, made on the CPU while the build and test_cuda run.
+TV=$WORK/torchvision
+EXPORT_PID=""
+if [ -z "${DEVICE_CHECK_NO_TORCHVISION:-}" ]; then
+  TEESPLIT_PYTHON=$PY timeout 240 bash tests/fixtures/make_torchvision_models.sh "$TV" \
+    >"$OUTDIR/torchvision_export.log" 2>&1 &
+  EXPORT_PID=$!
+fi
+
+# ---------------------------------------------------------------- 1. build or bundle
+section "build"
+TS=""
+TEST_CUDA=""
+missing=()
+need_file() { [ -e "$1" ] || missing+=("$2"); }
+check_deps() {
+  missing=()
+  command -v cmake >/dev/null || missing+=(cmake)
+  command -v g++ >/dev/null || missing+=(g++)
+  command -v nvcc >/dev/null || missing+=(nvcc)
+  need_file /usr/include/onnx/onnx_pb.h libonnx-dev
+  need_file /usr/include/google/protobuf/message.h libprotobuf-dev
+  need_file /usr/include/oneapi/dnnl/dnnl.hpp libdnnl-dev
+  need_file /usr/include/openssl/evp.h libssl-dev
+  need_file /usr/include/png.h libpng-dev
+  need_file /usr/include/jpeglib.h libjpeg-dev
+  need_file /usr/include/zlib.h zlib1g-dev
+  need_file /usr/include/gtest/gtest.h libgtest-dev
+  if command -v cmake >/dev/null; then
+    local v
+    v=$(cmake --version | head -1 | awk '{print $3}')
+    printf '%s\n3.25\n' "$v" | sort -V -C || missing+=("cmake>=3.25 (have $v)")
+  fi
+}
+check_deps
+if [ -n "${DEVICE_CHECK_USE_BUNDLE:-}" ]; then
+  missing=("(DEVICE_CHECK_USE_BUNDLE set: not building)")
+elif [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+  echo "missing: ${missing[*]}; trying apt-get (20 s limit for the index)"
+  if timeout 20 apt-get update -qq >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive timeout 180 apt-get install -y -qq --no-install-recommends \
+      cmake g++ libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev libssl-dev libpng-dev \
+      libjpeg-dev zlib1g-dev libgtest-dev >/dev/null 2>&1 || echo "apt-get install failed"
+    check_deps
+  else
+    echo "apt-get cannot reach a package index (no network)"
+  fi
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+  CUDNN_DIR=$(find_lib_dir libcudnn.so.9)
+  CUDNN_INC=""
+  for d in /usr/local/cuda/include /usr/include "$CUDNN_DIR/../include"; do
+    [ -e "$d/cudnn.h" ] && { CUDNN_INC=$d; break; }
+  done
+  CUDNN_LIB=""
+  for f in "$CUDNN_DIR/libcudnn.so" "$CUDNN_DIR/libcudnn.so.9"; do
+    [ -e "$f" ] && { CUDNN_LIB=$f; break; }
+  done
+  extra=()
+  [ -n "$CUDNN_INC" ] && extra+=("-DTEESPLIT_CUDNN_INCLUDE_DIR=$CUDNN_INC")
+  [ -n "$CUDNN_LIB" ] && extra+=("-DTEESPLIT_CUDNN_LIBRARY=$CUDNN_LIB")
+  if cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTEESPLIT_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DTEESPLIT_BENCH=OFF -DTEESPLIT_TORCH=OFF "${extra[@]}" \
+    >"$OUTDIR/cmake.log" 2>&1 &&
+    timeout 400 cmake --build "$BUILD" --target teesplit test_cuda -j"$JOBS" >"$OUTDIR/build.log" 2>&1; then
+    PASS "build from source (sm_90) in $(elapsed) s"
+    TS=$BUILD/teesplit
+    TEST_CUDA=$BUILD/test_cuda
+  else
+    FAIL "build from source failed: see $OUTDIR/cmake.log and build.log"
+    tail -20 "$OUTDIR/build.log" 2>/dev/null || tail -20 "$OUTDIR/cmake.log"
+  fi
+else
+  echo "cannot build here: missing ${missing[*]}"
+fi
+if [ -z "$TS" ] && [ -x "$ROOT/.devbundle/bin/teesplit" ]; then
+  echo "using the prebuilt bundle: $(cat "$ROOT/.devbundle/BUILT" 2>/dev/null)"
+  export LD_LIBRARY_PATH="$ROOT/.devbundle/lib:$LD_LIBRARY_PATH"
+  TS=$ROOT/.devbundle/bin/teesplit
+  TEST_CUDA=$ROOT/.devbundle/bin/test_cuda
+  if ldd "$TS" "$TEST_CUDA" | grep -q "not found"; then
+    FAIL "the bundle's binaries miss libraries: $(ldd "$TS" "$TEST_CUDA" | grep "not found" | sort -u | tr '\n' ' ')"
+    TS=""
+  else
+    PASS "prebuilt bundle loads (all shared libraries found)"
+  fi
+fi
+if [ -z "$TS" ]; then
+  FAIL "no teesplit binary: install ${missing[*]:-the build dependencies} or carry .devbundle (scripts/device-check.sh --bundle on the dev machine)"
+fi
+
+# ---------------------------------------------------------------- 2. test_cuda
+if [ -n "$TS" ]; then
+  section "test_cuda"
+  timeout 240 "$TEST_CUDA" --gtest_output="xml:$OUTDIR/test_cuda.xml" >"$OUTDIR/test_cuda.log" 2>&1
+  rc=$?
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \] " "$OUTDIR/test_cuda.log" | sort -u | head -40
+  if [ $rc -ne 0 ]; then
+    FAIL "test_cuda exit code $rc (log: $OUTDIR/test_cuda.log)"
+    grep -B2 -A8 "Failure" "$OUTDIR/test_cuda.log" | head -60
+  elif grep -q "SKIPPED.*Device\|SKIPPED.*CudaZoo\|no CUDA device" "$OUTDIR/test_cuda.log"; then
+    FAIL "test_cuda skipped its device tests: $(grep -m1 "no CUDA device" "$OUTDIR/test_cuda.log")"
+  else
+    PASS "test_cuda: $(grep -E "^\[  PASSED  \]" "$OUTDIR/test_cuda.log")"
+  fi
+fi
+
+# ---------------------------------------------------------------- 3. models
+ARCHS="vgg16 resnet50 efficientnet_b0"
+declare -A MODEL
+declare -A TORCH_REF
+compare() {  # compare GOT.npy WANT.npy TOL LABEL
+  local r
+  r=$($PY - "$1" "$2" <<'EOF'
+import sys
+import numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+if a.shape != b.shape:
+    print("shape %s vs %s" % (a.shape, b.shape)); sys.exit(0)
+print("%.3e" % (np.abs(a.astype(np.float64) - b).max() / max(np.abs(b).max(), 1e-12)))
+EOF
+  )
+  if [[ "$r" =~ ^[0-9.e+-]+$ ]] && $PY -c "import sys; sys.exit(0 if float('$r') <= $3 else 1)"; then
+    PASS "$4: rel. error $r <= $3"
+  else
+    FAIL "$4: rel. error ${r:-?} (limit $3)"
+  fi
+}
+if [ -n "$TS" ]; then
+  section "models"
+  [ -n "$EXPORT_PID" ] && wait "$EXPORT_PID"
+  for a in $ARCHS; do
+    if [ -s "$TV/$a.onnx" ] && "$TS" info "$TV/$a.onnx" >/dev/null 2>&1; then
+      MODEL[$a]=$TV/$a.onnx
+      [ -s "$TV/$a.output.npy" ] && TORCH_REF[$a]=1
+      echo "$a: torchvision export $TV/$a.onnx"
+    else
+      "$TS" zoo "$a" -o "$WORK/$a.onnx" --randomize-bn >/dev/null 2>&1 ||
+        "$TS" zoo "$a" -o "$WORK/$a.onnx" >/dev/null 2>&1
+      if [ -s "$WORK/$a.onnx" ]; then
+        MODEL[$a]=$WORK/$a.onnx
+        echo "$a: zoo model (torchvision export unavailable; see $OUTDIR/torchvision_export.log)"
+      else
+        FAIL "$a: no model (neither torchvision export nor teesplit zoo)"
+      fi
+    fi
+  done
+  for a in $ARCHS; do
+    m=${MODEL[$a]:-}
+    [ -n "$m" ] || continue
+    d=$WORK/out_$a
+    mkdir -p "$d"
+    if ! "$TS" run "$m" --backend cpu --batch 2 --seed 1 --output "$d/cpu.npy" >"$d/cpu.log" 2>&1; then
+      FAIL "$a: CPU backend run failed: $(tail -1 "$d/cpu.log")"
+      continue
+    fi
+    for mode in fp32 tf32; do
+      flag=""
+      tol=1e-4
+      [ $mode = tf32 ] && { flag=--tf32; tol=1e-2; }
+      if "$TS" run "$m" --backend cuda $flag --batch 2 --seed 1 --output "$d/cuda_$mode.npy" \
+        >"$d/cuda_$mode.log" 2>&1; then
+        compare "$d/cuda_$mode.npy" "$d/cpu.npy" $tol "$a whole model, batch 2, cuda $mode vs cpu"
+      else
+        FAIL "$a whole model cuda $mode: $(tail -1 "$d/cuda_$mode.log")"
+      fi
+    done
+    if [ -n "${TORCH_REF[$a]:-}" ]; then
+      if "$TS" run "$m" --backend cuda --input "$TV/$a.input.npy" --output "$d/cuda_pt.npy" \
+        >"$d/cuda_pt.log" 2>&1; then
+        compare "$d/cuda_pt.npy" "$TV/$a.output.npy" 1e-4 "$a cuda fp32 vs PyTorch's output"
+      else
+        FAIL "$a cuda vs PyTorch: $(tail -1 "$d/cuda_pt.log")"
+      fi
+    fi
+    # Split at three cuts (quartiles of the valid cuts), back on CUDA.
+    if ! "$TS" --help 2>&1 | grep -q "split MODEL"; then
+      SKIP "$a split: this teesplit has no 'split' subcommand (split support not built in)"
+      continue
+    fi
+    "$TS" run "$m" --backend cpu --batch 1 --seed 1 --output "$d/cpu1.npy" >/dev/null 2>&1
+    cuts=$("$TS" cuts "$m" --json 2>/dev/null | $PY -c '
+import json, sys
+c = json.load(sys.stdin)["cuts"]
+n = len(c)
+print(" ".join(str(c[min(n - 1, n * q // 4)]["index"]) for q in (1, 2, 3)) if n else "")' 2>/dev/null)
+    if [ -z "$cuts" ]; then
+      FAIL "$a split: 'teesplit cuts --json' listed no cuts"
+      continue
+    fi
+    for cut in $cuts; do
+      sd=$d/split_$cut
+      if "$TS" split "$m" --at "$cut" -o "$sd" >"$d/split_$cut.log" 2>&1 &&
+        "$TS" run "$m" --split "$sd" --backend cuda --batch 1 --seed 1 --output "$sd/out.npy" \
+          >>"$d/split_$cut.log" 2>&1; then
+        compare "$sd/out.npy" "$d/cpu1.npy" 1e-4 "$a split at cut $cut, cuda vs cpu whole model"
+      else
+        FAIL "$a split at cut $cut: $(tail -1 "$d/split_$cut.log")"
+      fi
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- 4. latency
+section "latency (median ms)"
+BATCHES="1 8 32"
+[ -n "${DEVICE_CHECK_QUICK:-}" ] && BATCHES=1
+declare -A LAT
+if [ -n "$TS" ]; then
+  for a in $ARCHS; do
+    m=${MODEL[$a]:-}
+    [ -n "$m" ] || continue
+    for b in $BATCHES; do
+      for mode in fp32 tf32; do
+        flag=""
+        [ $mode = tf32 ] && flag=--tf32
+        runs=20
+        [ "$b" -ge 32 ] && runs=10
+        v=$(timeout 120 "$TS" bench "$m" --backend cuda $flag --batch "$b" --warmup 3 --runs $runs \
+          --json 2>"$WORK/bench.err" | $PY -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["median_ms"])' 2>/dev/null)
+        if [ -n "$v" ]; then
+          LAT[$a,$b,ts_$mode]=$v
+        else
+          FAIL "bench $a batch $b $mode: $(tail -1 "$WORK/bench.err")"
+        fi
+      done
+    done
+  done
+fi
+# PyTorch eager on the same GPU, the same architectures (random weights).
+$PY - "$BATCHES" >"$WORK/torch_lat.txt" 2>"$OUTDIR/torch_latency.err" <<'EOF'
+import statistics, sys, time
+import torch, torchvision
+assert torch.cuda.is_available()
+batches = [int(b) for b in sys.argv[1].split()]
+for arch in ("vgg16", "resnet50", "efficientnet_b0"):
+    model = getattr(torchvision.models, arch)(weights=None).cuda().eval()
+    for b in batches:
+        x = torch.randn(b, 3, 224, 224, device="cuda")
+        for mode in ("fp32", "tf32"):
+            torch.backends.cudnn.allow_tf32 = mode == "tf32"
+            torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+            runs = 10 if b >= 32 else 20
+            with torch.no_grad():
+                for _ in range(3):
+                    model(x)
+                torch.cuda.synchronize()
+                ms = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    model(x)
+                    torch.cuda.synchronize()
+                    ms.append((time.perf_counter() - t0) * 1e3)
+            print(arch, b, mode, "%.2f" % statistics.median(ms))
+    del model
+    torch.cuda.empty_cache()
+EOF
+if [ -s "$WORK/torch_lat.txt" ]; then
+  while read -r a b mode v; do LAT[$a,$b,pt_$mode]=$v; done <"$WORK/torch_lat.txt"
+else
+  echo "(PyTorch eager timing failed: $(tail -1 "$OUTDIR/torch_latency.err" 2>/dev/null))"
+fi
+{
+  printf "%-16s %5s | %12s %12s | %12s %12s\n" model batch "teesplit fp32" "teesplit tf32" \
+    "torch fp32" "torch tf32"
+  for a in $ARCHS; do
+    for b in $BATCHES; do
+      printf "%-16s %5s | %12s %12s | %12s %12s\n" "$a" "$b" "${LAT[$a,$b,ts_fp32]:--}" \
+        "${LAT[$a,$b,ts_tf32]:--}" "${LAT[$a,$b,pt_fp32]:--}" "${LAT[$a,$b,pt_tf32]:--}"
+    done
+  done
+  echo "teesplit: 'teesplit bench --backend cuda' (host->device input copy and device->host"
+  echo "output copy through pinned buffers included); torch: eager, input already on the GPU,"
+  echo "torch.backends.cudnn.benchmark off. Models: ${MODEL[vgg16]:-?} etc."
+} | tee "$OUTDIR/latency.txt"
+
+# ---------------------------------------------------------------- summary
+section "summary"
+echo "$npass passed, $nfail failed, $nskip skipped in $(elapsed) s" | tee "$OUTDIR/summary.txt"
+[ -n "$EXPORT_PID" ] && kill "$EXPORT_PID" 2>/dev/null
+rm -rf "$WORK"
+[ $nfail -eq 0 ]

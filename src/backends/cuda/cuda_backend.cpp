@@ -1,0 +1,257 @@
+// The CUDA backend: plan (plan.cpp), then on the device: one stream with its
+// cuDNN and cuBLAS handles, one allocation for the weights, one for the
+// activation arena, one for the largest workspace, pinned host staging buffers,
+// and the step runners (conv.cpp, pool.cpp, gemm.cpp, softmax.cpp, kernel_steps.cpp).
+#include "backends/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "backends/cuda/exec.h"
+#include "backends/cuda/plan.h"
+#include "core/error.h"
+
+namespace teesplit {
+namespace cuda {
+namespace {
+
+bool env_flag(const char* name, bool def) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return def;
+  return !(v[0] == '0' || v[0] == 'n' || v[0] == 'N' || v[0] == 'f' || v[0] == 'F');
+}
+
+// The stream and library handles of one executable, destroyed last.
+struct Handles {
+  cudaStream_t stream = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  cublasHandle_t cublas = nullptr;
+  Handles() = default;
+  Handles(const Handles&) = delete;
+  Handles& operator=(const Handles&) = delete;
+  ~Handles() {
+    if (cublas) cublasDestroy(cublas);
+    if (cudnn) cudnnDestroy(cudnn);
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
+class CudaExecutable : public Executable {
+ public:
+  // Declaration order is destruction order reversed: runners (descriptors)
+  // go first, the handles and stream last.
+  Handles h;
+  Ctx ctx;
+  Plan plan;
+  DeviceMemory constants, arena, workspace;
+  PinnedMemory pinned_in, pinned_out;
+  std::vector<size_t> in_offsets, out_offsets;  // into the pinned buffers
+  std::vector<std::unique_ptr<StepRunner>> runners;
+  RunStats st;
+
+  float* ptr(int b) const {
+    if (b < 0) return nullptr;
+    const Buf& r = plan.bufs[static_cast<size_t>(plan.root_of(b))];
+    std::byte* base = r.constant >= 0 ? constants.bytes_ptr() : arena.bytes_ptr();
+    return reinterpret_cast<float*>(base + r.offset);
+  }
+
+  void run_steps() {
+    for (size_t k = 0; k < runners.size(); ++k) {
+      try {
+        runners[k]->run(ctx);
+      } catch (const Error& e) {
+        fail("cuda: ", plan.steps[k].label, ": ", e.what());
+      }
+    }
+  }
+
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) override {
+    TS_CHECK(inputs.size() == plan.inputs.size(), "the model takes ", plan.inputs.size(),
+             " input(s), got ", inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Buf& b = plan.bufs[static_cast<size_t>(plan.inputs[i])];
+      TS_CHECK(inputs[i].dtype() == DType::F32, "input '", b.name, "' has type ",
+               dtype_name(inputs[i].dtype()), ", the model expects float32");
+      TS_CHECK(inputs[i].shape() == b.shape, "input '", b.name, "' has shape ",
+               shape_str(inputs[i].shape()), ", the model expects ", shape_str(b.shape));
+      std::memcpy(pinned_in.get() + in_offsets[i], inputs[i].raw(), inputs[i].nbytes());
+      TS_CUDA(cudaMemcpyAsync(ptr(plan.inputs[i]), pinned_in.get() + in_offsets[i],
+                              inputs[i].nbytes(), cudaMemcpyHostToDevice, ctx.stream));
+    }
+    run_steps();
+    for (size_t i = 0; i < plan.outputs.size(); ++i) {
+      const int b = plan.outputs[i];
+      if (b < 0) continue;
+      TS_CUDA(cudaMemcpyAsync(pinned_out.get() + out_offsets[i], ptr(b),
+                              plan.bufs[static_cast<size_t>(b)].bytes(), cudaMemcpyDeviceToHost,
+                              ctx.stream));
+    }
+    const cudaError_t e = cudaStreamSynchronize(ctx.stream);
+    if (e != cudaSuccess)
+      fail("cuda: the step list failed on the device (an asynchronous error from one of ",
+           runners.size(),
+           " steps; run with CUDA_LAUNCH_BLOCKING=1 to locate it): ", cudaGetErrorString(e), " (",
+           cudaGetErrorName(e), ")");
+    std::vector<Tensor> out;
+    out.reserve(plan.outputs.size());
+    for (size_t i = 0; i < plan.outputs.size(); ++i) {
+      const int b = plan.outputs[i];
+      if (b < 0) {
+        out.push_back(plan.constant_outputs[i].clone());
+        continue;
+      }
+      Tensor t(DType::F32, plan.bufs[static_cast<size_t>(b)].shape);
+      std::memcpy(t.raw(), pinned_out.get() + out_offsets[i], t.nbytes());
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  RunStats stats() const override { return st; }
+};
+
+size_t align_up(size_t v) {
+  return (v + 255) / 256 * 256;
+}
+
+std::unique_ptr<Executable> compile_plan(Plan plan, const CompileOptions& opts) {
+  std::string why;
+  TS_CHECK(cuda_backend_device_available(&why), "cuda: no usable CUDA device: ", why);
+  auto exe = std::make_unique<CudaExecutable>();
+  Ctx& ctx = exe->ctx;
+  ctx.tf32 = opts.tf32 || env_flag("TEESPLIT_CUDA_TF32", false);
+  const char* algo = std::getenv("TEESPLIT_CUDA_ALGO");
+  ctx.find = !(algo && std::string(algo) == "heuristic");
+  ctx.verbose = env_flag("TEESPLIT_CUDA_VERBOSE", false);
+  TS_CUDA(cudaGetDevice(&ctx.device));
+  Handles& h = exe->h;
+  TS_CUDA(cudaStreamCreateWithFlags(&h.stream, cudaStreamNonBlocking));
+  TS_CUDNN(cudnnCreate(&h.cudnn));
+  TS_CUDNN(cudnnSetStream(h.cudnn, h.stream));
+  TS_CUBLAS(cublasCreate(&h.cublas));
+  TS_CUBLAS(cublasSetStream(h.cublas, h.stream));
+  TS_CUBLAS(
+      cublasSetMathMode(h.cublas, ctx.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  ctx.stream = h.stream;
+  ctx.cudnn = h.cudnn;
+  ctx.cublas = h.cublas;
+
+  exe->plan = std::move(plan);
+  Plan& p = exe->plan;
+  // Weights: one allocation, uploaded once.
+  exe->constants = DeviceMemory(p.constant_bytes, "the weights");
+  for (const Buf& b : p.bufs) {
+    if (b.constant < 0 || b.root >= 0) continue;
+    const Tensor& t = p.constants[static_cast<size_t>(b.constant)];
+    TS_CHECK(t.dtype() == DType::F32 && t.nbytes() == b.bytes(), "cuda: constant '", b.name,
+             "' does not match its buffer");
+    TS_CUDA(cudaMemcpy(exe->constants.bytes_ptr() + b.offset, t.raw(), t.nbytes(),
+                       cudaMemcpyHostToDevice));
+  }
+  exe->arena = DeviceMemory(p.arena_bytes, "the activation arena");
+  if (p.arena_bytes > 0) TS_CUDA(cudaMemsetAsync(exe->arena.get(), 0, p.arena_bytes, h.stream));
+
+  // Step runners (conv algorithm search happens here).
+  size_t ws = 0;
+  for (const Step& s : p.steps) {
+    Operands o;
+    for (size_t i = 0; i < s.in.size() && i < 4; ++i) o.in[i] = exe->ptr(s.in[i]);
+    o.out = exe->ptr(s.out);
+    std::unique_ptr<StepRunner> r;
+    try {
+      switch (s.kind) {
+        case StepKind::Conv:
+          r = make_conv_runner(s, o, ctx);
+          break;
+        case StepKind::Pool:
+          r = make_pool_runner(s, o, ctx);
+          break;
+        case StepKind::Gemm:
+          r = make_gemm_runner(s, o, ctx);
+          break;
+        case StepKind::Softmax:
+          r = make_softmax_runner(s, o, ctx);
+          break;
+        default:
+          r = make_kernel_runner(s, o, ctx);
+          break;
+      }
+    } catch (const Error& e) {
+      fail("cuda: ", s.label, ": ", e.what());
+    }
+    ws = std::max(ws, r->workspace_bytes);
+    exe->runners.push_back(std::move(r));
+  }
+  exe->workspace = DeviceMemory(ws, "the cuDNN workspace");
+  ctx.workspace = exe->workspace.get();
+  ctx.workspace_bytes = ws;
+
+  // Pinned staging buffers for the inputs and outputs.
+  size_t in_bytes = 0, out_bytes = 0;
+  for (int b : p.inputs) {
+    exe->in_offsets.push_back(in_bytes);
+    in_bytes += align_up(p.bufs[static_cast<size_t>(b)].bytes());
+  }
+  for (int b : p.outputs) {
+    exe->out_offsets.push_back(out_bytes);
+    if (b >= 0) out_bytes += align_up(p.bufs[static_cast<size_t>(b)].bytes());
+  }
+  exe->pinned_in = PinnedMemory(in_bytes, "the inputs");
+  exe->pinned_out = PinnedMemory(out_bytes, "the outputs");
+
+  // One run on the zeroed arena: settles the fused-conv fallbacks and surfaces
+  // any launch problem at compile time rather than on the first request.
+  exe->run_steps();
+  TS_CUDA(cudaStreamSynchronize(h.stream));
+  if (ctx.verbose) {
+    std::cerr << "cuda: plan\n" << describe(p);
+    for (size_t k = 0; k < p.steps.size(); ++k) {
+      const std::string info = exe->runners[k]->info();
+      if (!info.empty()) std::cerr << "cuda: " << p.steps[k].label << ": " << info << "\n";
+    }
+    std::cerr << "cuda: workspace " << human_bytes(ws) << "\n";
+  }
+  exe->st.peak_activation_bytes = p.arena_bytes + ws;
+  exe->st.weight_bytes = p.constant_bytes;
+  return exe;
+}
+
+class CudaBackend : public Backend {
+ public:
+  std::string name() const override { return "cuda"; }
+  std::string unsupported_reason(const Graph& g, const Node& n) const override {
+    return cuda::unsupported_reason(g, n);
+  }
+  std::unique_ptr<Executable> compile(const Graph& g, const CompileOptions& opts) override {
+    return compile_plan(make_plan(g), opts);
+  }
+};
+
+}  // namespace
+}  // namespace cuda
+
+std::unique_ptr<Backend> make_cuda_backend() {
+  return std::make_unique<cuda::CudaBackend>();
+}
+
+bool cuda_backend_device_available(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    if (why)
+      *why = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e) + " (" +
+             cudaGetErrorName(e) + ")";
+    return false;
+  }
+  if (n <= 0) {
+    if (why) *why = "cudaGetDeviceCount found no CUDA device";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace teesplit

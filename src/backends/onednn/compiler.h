@@ -1,0 +1,171 @@
+// Internal to the oneDNN backend: the graph-to-primitive compiler that the
+// per-operator files (conv.cpp, pool.cpp, ...) extend, and the executable it
+// produces. Not a public header.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/backend.h"
+#include "graph/ir.h"
+#include "ops/conv.h"
+#include "ops/op.h"
+
+namespace teesplit::onednn {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+// Physical layout of a 4-D activation (other ranks are always Plain).
+enum class Layout : uint8_t { Plain, Blocked16, Blocked8 };
+
+// One buffer the executable reads or writes: an activation in the arena, a view
+// of another buffer (same bytes, other shape or descriptor), or a constant.
+struct TensorSlot {
+  DType dtype = DType::F32;
+  Shape shape;
+  Layout layout = Layout::Plain;
+  memory::desc md;                 // oneDNN descriptor (f32 only; zero desc otherwise)
+  int root = -1;                   // the slot whose storage this one shares; -1: own storage
+  std::optional<Tensor> constant;  // storage is this constant tensor, not the arena
+  int first = -1, last = -1;       // steps that touch the storage (kept on the root)
+  std::vector<int> bound_values;   // graph values mapped onto this storage (on the root)
+  size_t offset = 0;               // arena offset (roots only, set by the planner)
+  size_t bytes() const;
+};
+
+// One entry of the step list that run() executes.
+struct Step {
+  std::string label;  // "node 'conv1' (Conv): convolution jit:avx512_core"
+  // Kind 1: a primitive. args: oneDNN argument -> slot; fixed: owned memories.
+  std::optional<dnnl::primitive> prim;
+  std::vector<std::pair<int, int>> args;
+  std::vector<std::pair<int, memory>> fixed;
+  bool scratchpad = false;
+  // Kind 2: a reference kernel on plain slots (absent inputs -1).
+  const OpSchema* ref = nullptr;
+  Attrs attrs;
+  std::vector<int> ref_in, ref_out;
+  // Slots read and written (for lifetimes); filled by add_step.
+  std::vector<int> reads, writes;
+  // Built by finalize().
+  std::unordered_map<int, memory> bound;
+};
+
+// Options that the benchmarks flip to measure alternatives.
+struct Tuning {
+  bool winograd = true;  // TEESPLIT_ONEDNN_WINOGRAD=0 turns it off
+  bool blocked = true;   // TEESPLIT_ONEDNN_BLOCKED=0: plain NCHW everywhere
+  bool se_depthwise = true;
+  bool verbose = false;  // TEESPLIT_ONEDNN_VERBOSE=1: print each step's implementation
+  bool profile = false;  // TEESPLIT_ONEDNN_PROFILE=1: time each step, print at destruction
+  static Tuning from_env();
+};
+
+struct ExecPlan;  // what the executable needs; defined in onednn_backend.cpp
+
+class Compiler {
+ public:
+  Compiler(const Graph& g, const CompileOptions& opts);
+  std::unique_ptr<Executable> compile();
+
+  // ---- helpers shared by the per-operator lowerings ----
+  const Graph& g;
+  dnnl::engine eng;
+  dnnl::stream strm;
+  Tuning tuning;
+  std::vector<std::vector<int>> consumers;
+  std::vector<char> is_output;  // per value: a graph output
+  std::vector<char> consumed;   // per node: lowered already (fused into another step)
+  std::vector<int> value_slot;  // per value: slot in its producer's layout, -1 unset
+  std::vector<TensorSlot> slots;
+  std::vector<Step> steps;
+  size_t weight_bytes = 0;
+
+  std::string where(const Node& n) const;  // "node 'x' (Conv)"
+  static memory::desc make_md(const Shape& s, Layout l);
+  static Tag plain_tag(size_t rank);
+  // A new arena slot (own storage).
+  int new_slot(DType dt, const Shape& s, Layout l);
+  int new_slot_md(const Shape& s, const memory::desc& md, Layout l);
+  // A view of `base`'s storage with another shape/descriptor.
+  int view_slot(int base, const Shape& s, const memory::desc& md, Layout l);
+  int root_of(int slot) const { return slots[slot].root < 0 ? slot : slots[slot].root; }
+  // The slot holding graph value v (constants get a constant slot on demand).
+  int slot_of(int v);
+  // v in layout l, inserting a reorder step once per (value, layout).
+  int slot_in_layout(int v, Layout l);
+  int slot_with_md(int v, const memory::desc& md, Layout l);
+  // Maps a graph value onto a slot.
+  void bind_value(int v, int slot);
+  // Sole consumer node of value v (none when v is a graph output or has several).
+  int sole_consumer(int v) const;
+  // True when node `reader` is the only step left that reads slot's storage: every
+  // graph value held there is no graph output and has no other unlowered reader.
+  bool storage_free_after(int slot, int reader) const;
+  const Value& val(int v) const { return g.value(v); }
+  const Node& node(int i) const { return g.nodes[static_cast<size_t>(i)]; }
+
+  // Appends a primitive step; args map oneDNN arguments to slots.
+  void add_prim(const std::string& label, const dnnl::primitive& p,
+                std::vector<std::pair<int, int>> args, std::vector<std::pair<int, memory>> fixed,
+                const memory::desc& scratch, int dst_arg = DNNL_ARG_DST);
+  void add_reorder(int src, int dst, const std::string& label);
+  // Owned copy of a constant in descriptor `md`, reordered from `src_md`.
+  memory constant_memory(const Tensor& t, const memory::desc& src_md, const memory::desc& md);
+  // Activation post-ops from the consumer chain after value `v`: Relu, LeakyRelu,
+  // Clip, Sigmoid, Tanh, HardSigmoid, HardSwish and Mul(x, Sigmoid(x)). Marks the
+  // fused nodes consumed and returns the last fused value (v if none).
+  int match_activation(int v, dnnl::post_ops& po);
+  // True when impl is a slow reference implementation.
+  static bool is_ref(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
+
+  // ---- per-operator lowerings; return false to fall back to the reference kernel ----
+  bool lower_conv(int ni);
+  bool lower_batchnorm(int ni);
+  // Emits node ni as a convolution of x with constant weights (OIHW) and bias,
+  // fusing the activation / residual-sum chain after the node's output.
+  void emit_conv(int ni, int x, const ConvParams& p, const Tensor& weights, const Tensor* bias);
+  bool lower_pool(int ni);
+  bool lower_eltwise(int ni);
+  bool lower_binary(int ni);
+  bool lower_gemm(int ni);
+  bool lower_softmax(int ni);
+  bool lower_concat(int ni);
+  bool lower_view(int ni);
+  void lower_reference(int ni);
+
+ private:
+  std::map<std::pair<int, int>, int> converted_;  // (value, layout) -> slot
+  memory::desc scratch_md_;
+  size_t scratch_bytes_ = 0;
+  CompileOptions opts_;
+};
+
+// Runs the lowering with dnnl::error turned into Error naming the node.
+template <class F>
+auto guarded(const std::string& where, const char* what, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const dnnl::error& e) {
+    fail("onednn: ", where, ": ", what, " failed: ", e.what(), " (status ",
+         static_cast<int>(e.status), ")");
+  }
+}
+
+// Shared eltwise mapping for a single-input activation node: false if unmapped.
+struct EltwiseSpec {
+  dnnl::algorithm alg;
+  float alpha = 0.f, beta = 0.f;
+  // HardSigmoid needs a second op (clip to [0, 1]).
+  bool then_clip01 = false;
+};
+std::optional<EltwiseSpec> eltwise_spec(const Graph& g, const Node& n);
+
+}  // namespace teesplit::onednn

@@ -1,0 +1,172 @@
+// Training (src/train): writing weights back into the zoo ModelProto by name, a
+// tiny training run on Fashion-MNIST, and the engine's predictions on the written
+// model against LibTorch's and against the trainer's reported accuracy.
+#include <gtest/gtest.h>
+
+#ifdef TEESPLIT_HAVE_TORCH
+
+#include <filesystem>
+#include <fstream>
+
+#include "data/dataset.h"
+#include "onnx/onnx_import.h"
+#include "runtime/session.h"
+#include "support/test_support.h"
+#include "train/onnx_weights.h"
+#include "train/train.h"
+#include "zoo/zoo_proto.h"
+
+namespace teesplit {
+namespace {
+
+using testing::random_tensor;
+using testing::rel_error;
+
+const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
+
+bool have_fashion_mnist() {
+  return std::filesystem::exists(std::string(kFashionDir) + "/train-images-idx3-ubyte.gz") &&
+         std::filesystem::exists(std::string(kFashionDir) + "/t10k-images-idx3-ubyte.gz");
+}
+
+ZooOptions small_resnet() {
+  ZooOptions zo;
+  zo.arch = "resnet50";
+  zo.input_size = 32;
+  zo.channels = 1;
+  zo.classes = 10;
+  zo.width = 0.125;
+  return zo;
+}
+
+const Tensor& constant_of(const Graph& g, const std::string& name) {
+  const int id = g.find_value(name);
+  if (id < 0 || !g.value(id).constant) throw Error("no initializer " + name);
+  return *g.value(id).constant;
+}
+
+TEST(OnnxWeights, ReplacesInitializersByNameAndKeepsTheRest) {
+  onnx::ModelProto model = zoo_model_proto(small_resnet());
+  std::string before;
+  ASSERT_TRUE(model.SerializeToString(&before));
+  auto g0 = parse_onnx(before, "", "before.onnx");
+  ASSERT_TRUE(g0.ok()) << g0.error();
+  const Shape w_shape = constant_of(g0.value(), "conv1.weight").shape();
+  const Shape v_shape = constant_of(g0.value(), "bn1.running_var").shape();
+  const Tensor w = random_tensor(w_shape, 1), v = random_tensor(v_shape, 2, 0.5f, 2.f);
+  replace_initializers(model, {{"conv1.weight", w}, {"bn1.running_var", v}});
+  set_metadata(model, "teesplit.test", "a");
+  set_metadata(model, "teesplit.test", "b");
+  set_metadata(model, "arch", "resnet50-x");
+
+  const std::string path = testing::generated_dir() + "/train_weights.onnx";
+  write_model_file(model, path);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  auto g1 = load_onnx(path);
+  ASSERT_TRUE(g1.ok()) << g1.error();
+  EXPECT_EQ(rel_error(constant_of(g1.value(), "conv1.weight"), w), 0.0);
+  EXPECT_EQ(rel_error(constant_of(g1.value(), "bn1.running_var"), v), 0.0);
+  EXPECT_EQ(rel_error(constant_of(g1.value(), "fc.weight"), constant_of(g0.value(), "fc.weight")),
+            0.0);
+  EXPECT_EQ(g1.value().metadata.at("teesplit.test"), "b");
+  EXPECT_EQ(g1.value().metadata.at("arch"), "resnet50-x");
+  EXPECT_EQ(g1.value().nodes.size(), g0.value().nodes.size());
+
+  try {
+    replace_initializers(model, {{"no.such.weight", w}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no.such.weight"), std::string::npos);
+  }
+  try {
+    replace_initializers(model, {{"conv1.weight", v}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv1.weight"), std::string::npos);
+  }
+  EXPECT_THROW(write_model_file(model, "/nonexistent-dir/x.onnx"), Error);
+}
+
+TEST(Train, RejectsBadOptions) {
+  TrainOptions o;
+  o.summary = nullptr;
+  o.progress = false;
+  o.arch = "alexnet";
+  EXPECT_THROW(train_model(o), Error);
+  o.arch = "vgg16";
+  o.optimizer = "lbfgs";
+  EXPECT_THROW(train_model(o), Error);
+  o.optimizer = "sgd";
+  o.dataset = "fashion-mnist:/nonexistent";
+  EXPECT_THROW(train_model(o), Error);
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed in " << kFashionDir;
+  o.dataset = "fashion-mnist";
+  o.train_limit = 10;
+  o.batch = 32;
+  EXPECT_THROW(train_model(o), Error);  // fewer samples than one batch
+}
+
+// A ResNet-50 at width 0.125: VGG-16 (no BatchNormalization) needs several
+// thousand steps to leave chance level, too slow for a unit test.
+TEST(Train, TinyRunLearnsAndTheEngineAgreesWithLibTorch) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed in " << kFashionDir;
+  TrainOptions o;
+  o.arch = "resnet50";
+  o.width = 0.125;
+  o.epochs = 1;
+  o.batch = 32;
+  o.train_limit = 2048;
+  o.test_limit = 500;
+  o.augment = 0;
+  o.threads = 1;  // two OpenMP threads crawl when the cores are shared
+  o.progress = false;
+  o.summary = nullptr;
+  o.output = testing::generated_dir() + "/train_tiny_resnet.onnx";
+  const TrainResult r = train_model(o);
+  ASSERT_EQ(r.epochs.size(), 1u);
+  EXPECT_LT(r.epochs[0].train_loss, r.first_loss);
+  EXPECT_GT(r.test_accuracy, 0.3) << "chance is 0.1";
+  EXPECT_EQ(r.engine_checked, 256);
+  EXPECT_LE(r.engine_rel_error, 1e-4);
+  EXPECT_EQ(r.engine_agree, r.engine_checked);
+
+  // The written model: metadata, and the engine's own accuracy on the same 500
+  // test samples equals the accuracy LibTorch reported during training.
+  auto g = load_onnx(o.output);
+  ASSERT_TRUE(g.ok()) << g.error();
+  const auto& meta = g.value().metadata;
+  EXPECT_EQ(meta.at("teesplit.dataset"), "fashion-mnist");
+  EXPECT_EQ(meta.at("teesplit.epochs"), "1");
+  EXPECT_EQ(std::stod(meta.at("teesplit.test_accuracy")),
+            std::stod(r.metadata.at("teesplit.test_accuracy")));
+  EXPECT_EQ(meta.count("teesplit.feature_encoder"), 0u);
+  DatasetOptions dopt;
+  dopt.split = "test";
+  dopt.image_size = 32;
+  const auto test = open_dataset("fashion-mnist", dopt);
+  const Batch b = test->get_batch(0, 500);
+  Session onednn(g.value(), SessionOptions{BackendKind::OneDnn, 1});
+  const Tensor logits = onednn.run({b.images})[0];
+  int64_t correct = 0;
+  for (int64_t i = 0; i < 500; ++i) {
+    const float* row = logits.data<float>() + i * 10;
+    correct += (std::max_element(row, row + 10) - row) == b.labels.data<int64_t>()[i];
+  }
+  EXPECT_NEAR(correct / 500.0, r.test_accuracy, 1.0 / 500);
+
+  // LibTorch (torch_forward) against the reference backend on a few samples.
+  const Batch few = test->get_batch(0, 4);
+  Session ref(g.value(), SessionOptions{BackendKind::Reference, 1});
+  EXPECT_LE(rel_error(ref.run({few.images})[0], torch_forward(g.value(), few.images, 1)), 1e-4);
+}
+
+}  // namespace
+}  // namespace teesplit
+
+#else
+
+TEST(Train, RequiresLibTorch) {
+  GTEST_SKIP() << "built without LibTorch (TEESPLIT_TORCH)";
+}
+
+#endif
