@@ -828,6 +828,10 @@ struct OpCase {
   void (*fn)();
 };
 
+void PrintTo(const OpCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
 class CudaOpCases : public ::testing::TestWithParam<OpCase> {};
 
 TEST_P(CudaOpCases, EmulatedPlanMatchesReference) {
@@ -876,6 +880,10 @@ struct ZooCase {
   int64_t classes;
   int64_t batch;
 };
+
+void PrintTo(const ZooCase& c, std::ostream* os) {
+  *os << c.arch << " " << c.size;
+}
 
 class CudaZoo : public ::testing::TestWithParam<ZooCase> {};
 
