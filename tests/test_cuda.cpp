@@ -310,7 +310,7 @@ TEST(CudaPlan, UnsupportedNodesNameTheReason) {
 }
 
 TEST(CudaPlan, ArenaNeverOverlapsLiveBuffers) {
-  std::vector<cuda::ArenaRequest> reqs;
+  std::vector<BufferRequest> reqs;
   uint64_t s = 1;
   for (int i = 0; i < 60; ++i) {
     s = s * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -318,8 +318,9 @@ TEST(CudaPlan, ArenaNeverOverlapsLiveBuffers) {
     const int len = static_cast<int>((s >> 20) % 8);
     reqs.push_back({static_cast<size_t>((s >> 40) % 5000 + 1), first, first + len});
   }
-  std::vector<size_t> off;
-  const size_t total = cuda::plan_arena(reqs, 256, &off);
+  const ArenaPlan plan = plan_arena(reqs, 256);
+  const std::vector<size_t>& off = plan.offsets;
+  const size_t total = plan.total;
   size_t sum = 0;
   for (size_t i = 0; i < reqs.size(); ++i) {
     EXPECT_EQ(off[i] % 256, 0u);

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "backends/onednn/memory_plan.h"
+#include "backends/memory_plan.h"
 #include "backends/onednn/onednn_backend.h"
 #include "backends/reference/reference_backend.h"
 #include "graph/passes.h"
@@ -581,9 +581,9 @@ TEST(OneDnn, ArenaReusesBuffersInConvChain) {
 }
 
 TEST(OneDnnPlan, NoOverlapWhileAlive) {
-  std::vector<onednn::BufferRequest> r{{100, 0, 2}, {200, 1, 3}, {50, 3, 4}, {300, 4, 5},
-                                       {10, 0, 5},  {100, 2, 2}, {64, 5, 5}};
-  auto plan = onednn::plan_arena(r, 64);
+  std::vector<BufferRequest> r{{100, 0, 2}, {200, 1, 3}, {50, 3, 4}, {300, 4, 5},
+                               {10, 0, 5},  {100, 2, 2}, {64, 5, 5}};
+  auto plan = plan_arena(r, 64);
   for (size_t i = 0; i < r.size(); ++i) {
     EXPECT_EQ(plan.offsets[i] % 64, 0u);
     EXPECT_LE(plan.offsets[i] + r[i].bytes, plan.total);
@@ -597,7 +597,7 @@ TEST(OneDnnPlan, NoOverlapWhileAlive) {
   size_t sum = 0;
   for (auto& q : r) sum += (q.bytes + 63) / 64 * 64;
   EXPECT_LT(plan.total, sum);
-  EXPECT_THROW(onednn::plan_arena({{10, 3, 2}}), Error);
+  EXPECT_THROW(plan_arena({{10, 3, 2}}), Error);
 }
 
 // ---- errors ----

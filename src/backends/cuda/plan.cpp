@@ -590,7 +590,7 @@ class Planner {
       touch(p.steps[static_cast<size_t>(k)].out, k);
     }
     for (int b : p.outputs) touch(b, nsteps);
-    std::vector<ArenaRequest> reqs;
+    std::vector<BufferRequest> reqs;
     std::vector<int> which;
     for (size_t i = 0; i < p.bufs.size(); ++i) {
       const Buf& b = p.bufs[i];
@@ -598,10 +598,10 @@ class Planner {
       reqs.push_back({b.bytes(), b.first, b.last});
       which.push_back(static_cast<int>(i));
     }
-    std::vector<size_t> offs;
-    p.arena_bytes = plan_arena(reqs, kAlign, &offs);
+    const ArenaPlan arena = plan_arena(reqs, kAlign);
+    p.arena_bytes = arena.total;
     for (size_t i = 0; i < which.size(); ++i)
-      p.bufs[static_cast<size_t>(which[i])].offset = offs[i];
+      p.bufs[static_cast<size_t>(which[i])].offset = arena.offsets[i];
     // Constants: one allocation, each aligned.
     size_t off = 0;
     for (Buf& b : p.bufs) {
@@ -726,47 +726,6 @@ Plan make_plan(const Graph& g) {
   g.validate();
   Planner pl(g);
   return pl.run();
-}
-
-size_t plan_arena(const std::vector<ArenaRequest>& reqs, size_t alignment,
-                  std::vector<size_t>* offsets) {
-  TS_CHECK(alignment > 0 && (alignment & (alignment - 1)) == 0, "cuda arena: alignment ", alignment,
-           " is not a power of two");
-  std::vector<size_t> order(reqs.size());
-  for (size_t i = 0; i < order.size(); ++i) {
-    TS_CHECK(reqs[i].first >= 0 && reqs[i].last >= reqs[i].first, "cuda arena: request ", i,
-             " has lifetime [", reqs[i].first, ", ", reqs[i].last, "]");
-    order[i] = i;
-  }
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return reqs[a].bytes > reqs[b].bytes; });
-  auto up = [&](size_t v) { return (v + alignment - 1) / alignment * alignment; };
-  offsets->assign(reqs.size(), 0);
-  std::vector<size_t> placed;
-  size_t total = 0;
-  for (size_t i : order) {
-    const ArenaRequest& r = reqs[i];
-    const size_t need = up(std::max<size_t>(r.bytes, 1));
-    // Intervals of placed buffers alive at the same time, by offset.
-    std::vector<std::pair<size_t, size_t>> busy;
-    for (size_t j : placed)
-      if (reqs[j].first <= r.last && r.first <= reqs[j].last)
-        busy.emplace_back((*offsets)[j], (*offsets)[j] + up(std::max<size_t>(reqs[j].bytes, 1)));
-    std::sort(busy.begin(), busy.end());
-    size_t best = SIZE_MAX, best_waste = SIZE_MAX, cursor = 0;
-    for (const auto& [lo, hi] : busy) {
-      if (lo > cursor && lo - cursor >= need && lo - cursor - need < best_waste) {
-        best = cursor;
-        best_waste = lo - cursor - need;
-      }
-      cursor = std::max(cursor, hi);
-    }
-    if (best == SIZE_MAX) best = cursor;  // after the last live buffer
-    (*offsets)[i] = best;
-    total = std::max(total, best + need);
-    placed.push_back(i);
-  }
-  return total;
 }
 
 std::string describe(const Plan& p) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cuda/act.h"
+#include "backends/memory_plan.h"
 #include "core/tensor.h"
 #include "graph/ir.h"
 #include "ops/conv.h"
@@ -76,16 +77,6 @@ std::string unsupported_reason(const Graph& g, const Node& n);
 
 // Plans a specialised graph; throws Error naming the first node it cannot plan.
 Plan make_plan(const Graph& g);
-
-// Arena placement: buffers whose [first, last] step ranges overlap never share
-// bytes; offsets are multiples of `alignment` (a power of two). Largest first,
-// best fit. Returns the arena size; throws on bad requests.
-struct ArenaRequest {
-  size_t bytes = 0;
-  int first = 0, last = 0;
-};
-size_t plan_arena(const std::vector<ArenaRequest>& reqs, size_t alignment,
-                  std::vector<size_t>* offsets);
 
 // One line per step ("conv node 'x' (Conv) + Relu: in [..] out [..]"), for
 // TEESPLIT_CUDA_VERBOSE and tests.

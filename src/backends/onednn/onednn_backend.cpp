@@ -13,7 +13,7 @@
 #include <iostream>
 
 #include "backends/onednn/compiler.h"
-#include "backends/onednn/memory_plan.h"
+#include "backends/memory_plan.h"
 
 namespace teesplit {
 namespace onednn {

@@ -1,11 +1,11 @@
-#include "backends/onednn/memory_plan.h"
+#include "backends/memory_plan.h"
 
 #include <algorithm>
 #include <numeric>
 
 #include "core/error.h"
 
-namespace teesplit::onednn {
+namespace teesplit {
 
 namespace {
 size_t round_up(size_t v, size_t a) {
@@ -54,4 +54,4 @@ ArenaPlan plan_arena(const std::vector<BufferRequest>& requests, size_t alignmen
   return plan;
 }
 
-}  // namespace teesplit::onednn
+}  // namespace teesplit
