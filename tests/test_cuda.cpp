@@ -14,6 +14,7 @@
 #include "onnx/onnx_import.h"
 #include "ops/kernels.h"
 #include "runtime/session.h"
+#include "support/graph_builder.h"
 #include "support/test_support.h"
 #include "zoo/zoo.h"
 
@@ -41,53 +42,13 @@ Attrs attrs(std::initializer_list<std::pair<std::string, Attr>> kv) {
   return a;
 }
 
-// Small graphs by hand.
-struct Net {
-  Graph g;
-  int next = 0;
-  uint64_t seed = 11;
-
-  int input(const Shape& s) {
-    Value v;
-    v.name = "in" + std::to_string(next++);
-    v.shape = s;
-    int id = g.add_value(v);
-    g.inputs.push_back(id);
-    return id;
-  }
-  int constant(const Tensor& t) {
-    Value v;
-    v.name = "k" + std::to_string(next++);
-    v.dtype = t.dtype();
-    v.shape = t.shape();
-    v.constant = t;
-    return g.add_value(v);
-  }
-  int weights(const Shape& s, float scale = 1.f) {
-    return constant(random_tensor(s, seed++, -scale, scale));
-  }
+// Small graphs by hand, with the names this file uses.
+struct Net : testing::GraphBuilder {
+  Net() { seed = 11; }
+  int weights(const Shape& s, float scale = 1.f) { return rand_const(s, scale); }
   int op(const std::string& type, const std::vector<int>& ins, const Attrs& a = {}) {
-    Node n;
-    n.name = type + "_" + std::to_string(next++);
-    n.op = type;
-    n.inputs = ins;
-    n.attrs = a;
-    Value v;
-    v.name = n.name + "_y";
-    v.shape = {-1};
-    n.outputs.push_back(g.add_value(v));
-    g.nodes.push_back(n);
-    return n.outputs[0];
+    return node(type, ins, a);
   }
-  int conv(int x, int64_t c, int64_t oc, int64_t k, Attrs a = {}, bool bias = true) {
-    const int64_t group = a.get_int("group", 1);
-    const float scale = 1.f / std::sqrt(static_cast<float>(c / group * k * k));
-    std::vector<int> ins{x, weights({oc, c / group, k, k}, scale)};
-    if (bias) ins.push_back(weights({oc}, 0.5f));
-    return op("Conv", ins, a);
-  }
-  void output(int v) { g.outputs.push_back(v); }
-
   Graph specialised(const std::vector<Shape>& shapes) const { return specialize(g, shapes); }
 };
 
