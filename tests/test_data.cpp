@@ -31,15 +31,7 @@ std::string gen_dir(const std::string& sub) {
   return d.string();
 }
 
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 #define EXPECT_ERROR_HAS(stmt, ...)                                                 \
   do {                                                                              \

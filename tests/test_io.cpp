@@ -45,15 +45,7 @@ bool have_python_module(const std::string& mod) {
   return run_python("probe_" + mod, "import " + mod + "\n") == 0;
 }
 
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // ------------------------------------------------------------------ npy
 

@@ -21,6 +21,17 @@ std::string source_path(const std::string& rel);
 
 // Builds a one-node graph: inputs named in0..inN-1 (constants where `constants`
 // has a defined tensor at that position), one node, outputs out0..outM-1.
+// The message of the teesplit::Error that fn() throws, or "" when it throws none.
+template <class F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 Graph single_node_graph(const std::string& op, const Attrs& attrs,
                         const std::vector<Tensor>& inputs, const std::vector<bool>& constant,
                         int num_outputs = 1);
