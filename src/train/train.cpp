@@ -284,7 +284,8 @@ TrainResult train_model(const TrainOptions& opts) {
         static_cast<double>(step - warmup) / std::max<int64_t>(1, total_steps - warmup);
     return base_lr * 0.5 * (1.0 + std::cos(M_PI * p));
   };
-  const int64_t pad = std::max<int64_t>(1, opts.input_size / 8);
+  const int64_t pad =
+      opts.crop_pad >= 0 ? opts.crop_pad : std::max<int64_t>(1, opts.input_size / 16);
 
   std::ostringstream train_desc;
   train_desc << "arch=" << opts.arch << " width=" << opts.width << " input_size=" << opts.input_size

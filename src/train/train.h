@@ -6,7 +6,7 @@
 //  - builds the zoo model (arch, input_size, channels and classes from the data
 //    set, width, seed), lowers it to LibTorch and trains it with SGD (Nesterov
 //    momentum 0.9) or Adam, cross-entropy loss, linear warm-up then cosine decay;
-//  - images: random crop (zero padding of input_size/8) and horizontal flip;
+//  - images: random crop (zero padding of input_size/16) and horizontal flip;
 //    tabular data (TON_IoT rows): no augmentation, each side x side row image is
 //    upsampled (nearest) to input_size, which must be a multiple of the side;
 //  - evaluates on the test split after every epoch (stdout line per epoch;
@@ -40,17 +40,18 @@ struct TrainOptions {
   double width = 0.25;
   int64_t epochs = 10;
   int64_t batch = 128;
-  std::string optimizer = "sgd";               // "sgd" or "adam"
-  double lr = 0;                               // 0: 0.05 (sgd) or 1e-3 (adam)
-  double weight_decay = -1;                    // < 0: 5e-4 (sgd) or 0 (adam)
-  double warmup_epochs = 0.5;                  // linear warm-up, then cosine decay to 0
-  uint64_t seed = 0;                           // weights, shuffling, augmentation, dropout
-  int threads = 2;                             // at::set_num_threads
-  int augment = -1;                            // -1: images yes, tabular no; 0: off; 1: on
-  int64_t train_limit = 0;                     // use the first N training samples (0: all)
-  int64_t test_limit = 0;                      // evaluate on the first N test samples (0: all)
-  bool progress = true;                        // progress bar on stderr
-  FILE* summary = stdout;                      // one line per epoch; nullptr: silent
+  std::string optimizer = "sgd";  // "sgd" or "adam"
+  double lr = 0;                  // 0: 0.05 (sgd) or 1e-3 (adam)
+  double weight_decay = -1;       // < 0: 5e-4 (sgd) or 0 (adam)
+  double warmup_epochs = 0.5;     // linear warm-up, then cosine decay to 0
+  uint64_t seed = 0;              // weights, shuffling, augmentation, dropout
+  int threads = 2;                // at::set_num_threads
+  int augment = -1;               // -1: images yes, tabular no; 0: off; 1: on
+  int64_t crop_pad = -1;          // random-crop zero padding; < 0: max(1, input_size / 16)
+  int64_t train_limit = 0;        // use the first N training samples (0: all)
+  int64_t test_limit = 0;         // evaluate on the first N test samples (0: all)
+  bool progress = true;           // progress bar on stderr
+  FILE* summary = stdout;         // one line per epoch; nullptr: silent
   size_t cache_limit_bytes = size_t{4} << 30;  // hold the train split in memory up to this
   std::string output;                          // ONNX file to write; empty: none
   DatasetOptions data;  // loader options; split, image_size and channels are set here

@@ -16,12 +16,13 @@ int cmd_train(int argc, char** argv) {
       "usage: teesplit train --arch vgg16|resnet50|efficientnet_b0 --dataset SPEC -o MODEL.onnx\n"
       "    [--input-size S] [--width W] [--epochs E] [--batch B] [--lr LR]\n"
       "    [--optimizer sgd|adam] [--weight-decay WD] [--warmup EPOCHS] [--seed N]\n"
-      "    [--threads N] [--no-augment] [--train-limit N] [--test-limit N] [--no-progress]\n"
+      "    [--threads N] [--no-augment] [--crop-pad P] [--train-limit N] [--test-limit N]\n"
+      "    [--no-progress]\n"
       "    TON_IoT: [--side 8|16] [--target binary|type]";
   Args a(argc, argv, {"no-augment", "augment", "no-progress", "help"},
          {"arch", "dataset", "input-size", "width", "epochs", "batch", "lr", "optimizer",
-          "weight-decay", "warmup", "seed", "threads", "train-limit", "test-limit", "output",
-          "side", "target"});
+          "weight-decay", "warmup", "crop-pad", "seed", "threads", "train-limit", "test-limit",
+          "output", "side", "target"});
   if (a.has("help")) {
     std::printf("%s\n", kUsage);
     return 0;
@@ -46,6 +47,7 @@ int cmd_train(int argc, char** argv) {
   o.threads = static_cast<int>(a.get_int("threads", 2, 1, 1024));
   o.train_limit = a.get_int("train-limit", 0, 0, INT64_MAX);
   o.test_limit = a.get_int("test-limit", 0, 0, INT64_MAX);
+  o.crop_pad = a.get_int("crop-pad", -1, -1, 1024);
   if (a.has("no-augment")) o.augment = 0;
   if (a.has("augment")) o.augment = 1;
   o.progress = !a.has("no-progress");
