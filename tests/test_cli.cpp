@@ -24,8 +24,7 @@ Result run_cli(const std::string& args) {
   const std::string dir = testing::generated_dir() + "/cli";
   std::filesystem::create_directories(dir);
   const std::string err_file = dir + "/stderr.txt";
-  const std::string cmd =
-      std::string(TEESPLIT_BINARY_DIR) + "/teesplit " + args + " 2>" + err_file;
+  const std::string cmd = std::string(TEESPLIT_BINARY_DIR) + "/teesplit " + args + " 2>" + err_file;
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;

@@ -258,7 +258,8 @@ TEST(ImportErrors, UnsupportedOperatorNamesTheNode) {
 
 TEST(ImportErrors, MissingInitializer) {
   onnx::ModelProto m = small_model();
-  m.mutable_graph()->mutable_initializer()->erase(m.mutable_graph()->mutable_initializer()->begin());
+  m.mutable_graph()->mutable_initializer()->erase(
+      m.mutable_graph()->mutable_initializer()->begin());
   auto g = parse_onnx(serialized(m), ".", "noinit.onnx");
   ASSERT_FALSE(g.ok());
   EXPECT_NE(g.error().find("input 'w'"), std::string::npos) << g.error();
@@ -295,8 +296,7 @@ TEST(ImportErrors, WrongInputSize) {
         try {
           specialize(*g, {{1, 3, 9, 8}});
         } catch (const Error& e) {
-          EXPECT_NE(std::string(e.what()).find("expects [?,3,8,8]"), std::string::npos)
-              << e.what();
+          EXPECT_NE(std::string(e.what()).find("expects [?,3,8,8]"), std::string::npos) << e.what();
           throw;
         }
       },

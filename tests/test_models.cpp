@@ -16,7 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string models_dir() { return testing::generated_dir() + "/torchvision"; }
+std::string models_dir() {
+  return testing::generated_dir() + "/torchvision";
+}
 
 class TorchvisionModel : public ::testing::TestWithParam<std::string> {};
 
@@ -83,15 +85,15 @@ TEST_P(ZooModel, OneDnnMatchesReference) {
   EXPECT_LE(testing::rel_error(a, b), 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Zoo, ZooModel,
-    ::testing::Values(ZooCase{"vgg16", 32, 0.25, 10, 1, 2}, ZooCase{"resnet50", 32, 0.25, 10, 3, 2},
-                      ZooCase{"efficientnet_b0", 32, 0.5, 10, 1, 3},
-                      ZooCase{"resnet50", 224, 1.0, 1000, 3, 1},
-                      ZooCase{"efficientnet_b0", 224, 1.0, 1000, 3, 1}),
-    [](const auto& info) {
-      return info.param.arch + "_" + std::to_string(info.param.size);
-    });
+INSTANTIATE_TEST_SUITE_P(Zoo, ZooModel,
+                         ::testing::Values(ZooCase{"vgg16", 32, 0.25, 10, 1, 2},
+                                           ZooCase{"resnet50", 32, 0.25, 10, 3, 2},
+                                           ZooCase{"efficientnet_b0", 32, 0.5, 10, 1, 3},
+                                           ZooCase{"resnet50", 224, 1.0, 1000, 3, 1},
+                                           ZooCase{"efficientnet_b0", 224, 1.0, 1000, 3, 1}),
+                         [](const auto& info) {
+                           return info.param.arch + "_" + std::to_string(info.param.size);
+                         });
 
 }  // namespace
 }  // namespace teesplit

@@ -39,8 +39,8 @@ Graph conv_bn_graph(bool with_bias) {
   int w = add(g, "w", testing::random_tensor({6, 3, 3, 3}, 1));
   int b = with_bias ? add(g, "b", testing::random_tensor({6}, 2)) : -1;
   int c = add(g, "c");
-  Node conv = node("Conv", "conv", with_bias ? std::vector<int>{x, w, b} : std::vector<int>{x, w},
-                   {c});
+  Node conv =
+      node("Conv", "conv", with_bias ? std::vector<int>{x, w, b} : std::vector<int>{x, w}, {c});
   conv.attrs.set("pads", std::vector<int64_t>{1, 0, 1, 2});
   g.nodes.push_back(conv);
   int gamma = add(g, "gamma", testing::random_tensor({6}, 3, 0.5f, 1.5f));

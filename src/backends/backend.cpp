@@ -3,8 +3,8 @@
 namespace teesplit {
 
 void check_run_inputs(const Graph& g, const std::vector<Tensor>& inputs) {
-  TS_CHECK(inputs.size() == g.inputs.size(), "the model takes ", g.inputs.size(),
-           " input(s), got ", inputs.size());
+  TS_CHECK(inputs.size() == g.inputs.size(), "the model takes ", g.inputs.size(), " input(s), got ",
+           inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.value(g.inputs[i]);
     TS_CHECK(inputs[i].dtype() == v.dtype, "input '", v.name, "' has type ",

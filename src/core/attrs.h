@@ -11,8 +11,8 @@
 
 namespace teesplit {
 
-using Attr = std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<float>,
-                          Tensor>;
+using Attr =
+    std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<float>, Tensor>;
 
 class Attrs {
  public:

@@ -41,8 +41,8 @@ template <class... Args>
 template <class T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                   // NOLINT: implicit by design
-  Result(Error err) : v_(std::move(err)) {}                   // NOLINT
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Error err) : v_(std::move(err)) {}  // NOLINT
   bool ok() const { return std::holds_alternative<T>(v_); }
   explicit operator bool() const { return ok(); }
   const std::string error() const { return ok() ? std::string() : std::get<Error>(v_).what(); }

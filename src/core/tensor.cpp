@@ -70,11 +70,16 @@ Tensor Tensor::reshaped(Shape shape) const {
 int64_t Tensor::as_int(int64_t i) const {
   TS_CHECK(i >= 0 && i < numel_, "index ", i, " out of range for ", numel_, " elements");
   switch (dtype_) {
-    case DType::F32: return static_cast<int64_t>(static_cast<const float*>(raw())[i]);
-    case DType::I64: return static_cast<const int64_t*>(raw())[i];
-    case DType::I32: return static_cast<const int32_t*>(raw())[i];
-    case DType::U8: return static_cast<const uint8_t*>(raw())[i];
-    case DType::Bool: return static_cast<const uint8_t*>(raw())[i] != 0;
+    case DType::F32:
+      return static_cast<int64_t>(static_cast<const float*>(raw())[i]);
+    case DType::I64:
+      return static_cast<const int64_t*>(raw())[i];
+    case DType::I32:
+      return static_cast<const int32_t*>(raw())[i];
+    case DType::U8:
+      return static_cast<const uint8_t*>(raw())[i];
+    case DType::Bool:
+      return static_cast<const uint8_t*>(raw())[i] != 0;
   }
   return 0;
 }

@@ -21,10 +21,10 @@ struct Value {
 };
 
 struct Node {
-  std::string name;            // ONNX node name (made unique at import)
-  std::string op;              // ONNX op_type
-  std::vector<int> inputs;     // value ids; -1 for an absent optional input
-  std::vector<int> outputs;    // value ids; -1 for an unused optional output
+  std::string name;          // ONNX node name (made unique at import)
+  std::string op;            // ONNX op_type
+  std::vector<int> inputs;   // value ids; -1 for an absent optional input
+  std::vector<int> outputs;  // value ids; -1 for an unused optional output
   Attrs attrs;
 };
 
@@ -34,8 +34,8 @@ class Graph {
   int64_t opset = 13;
   std::map<std::string, std::string> metadata;  // ONNX metadata_props
   std::vector<Value> values;
-  std::vector<Node> nodes;    // topological order
-  std::vector<int> inputs;    // non-constant graph inputs
+  std::vector<Node> nodes;  // topological order
+  std::vector<int> inputs;  // non-constant graph inputs
   std::vector<int> outputs;
 
   int add_value(Value v);

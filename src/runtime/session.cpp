@@ -12,8 +12,10 @@ namespace teesplit {
 
 std::unique_ptr<Backend> make_backend(BackendKind kind) {
   switch (kind) {
-    case BackendKind::Reference: return make_reference_backend();
-    case BackendKind::OneDnn: return make_onednn_backend();
+    case BackendKind::Reference:
+      return make_reference_backend();
+    case BackendKind::OneDnn:
+      return make_onednn_backend();
     case BackendKind::Cuda:
 #ifdef TEESPLIT_HAVE_CUDA
       return make_cuda_backend();

@@ -12,8 +12,8 @@
 #include <cstring>
 #include <iostream>
 
-#include "backends/onednn/compiler.h"
 #include "backends/memory_plan.h"
+#include "backends/onednn/compiler.h"
 
 namespace teesplit {
 namespace onednn {
