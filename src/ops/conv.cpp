@@ -41,16 +41,7 @@ ConvParams conv_params(const Attrs& attrs, const Shape& x, const Shape& w) {
              "] does not match weights ", shape_str(w));
   }
   ops::Window2d win = ops::resolve_window("Conv", attrs, p.h, p.w, p.kh, p.kw, false);
-  p.stride_h = win.stride[0];
-  p.stride_w = win.stride[1];
-  p.dil_h = win.dil[0];
-  p.dil_w = win.dil[1];
-  p.pad_top = win.pad_begin[0];
-  p.pad_left = win.pad_begin[1];
-  p.pad_bottom = win.pad_end[0];
-  p.pad_right = win.pad_end[1];
-  p.oh = win.out[0];
-  p.ow = win.out[1];
+  ops::apply_window(p, win);
   return p;
 }
 

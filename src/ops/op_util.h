@@ -64,6 +64,21 @@ struct Window2d {
   int64_t out[2] = {0, 0};
 };
 
+// Copies a resolved window into ConvParams / PoolParams (same field names).
+template <class Params>
+void apply_window(Params& p, const Window2d& win) {
+  p.stride_h = win.stride[0];
+  p.stride_w = win.stride[1];
+  p.dil_h = win.dil[0];
+  p.dil_w = win.dil[1];
+  p.pad_top = win.pad_begin[0];
+  p.pad_left = win.pad_begin[1];
+  p.pad_bottom = win.pad_end[0];
+  p.pad_right = win.pad_end[1];
+  p.oh = win.out[0];
+  p.ow = win.out[1];
+}
+
 // Reads strides, dilations, pads ([top, left, bottom, right]) and auto_pad
 // (NOTSET, SAME_UPPER, SAME_LOWER, VALID) for an input of in_h x in_w and a
 // kernel of k_h x k_w, and computes the output size (rounded up with

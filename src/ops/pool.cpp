@@ -32,16 +32,7 @@ PoolParams pool_params_for(const char* op, const Attrs& attrs, const Shape& x) {
   p.ceil_mode = attrs.get_int("ceil_mode", 0) != 0;
   p.count_include_pad = attrs.get_int("count_include_pad", 0) != 0;
   ops::Window2d win = ops::resolve_window(op, attrs, p.h, p.w, p.kh, p.kw, p.ceil_mode);
-  p.stride_h = win.stride[0];
-  p.stride_w = win.stride[1];
-  p.dil_h = win.dil[0];
-  p.dil_w = win.dil[1];
-  p.pad_top = win.pad_begin[0];
-  p.pad_left = win.pad_begin[1];
-  p.pad_bottom = win.pad_end[0];
-  p.pad_right = win.pad_end[1];
-  p.oh = win.out[0];
-  p.ow = win.out[1];
+  ops::apply_window(p, win);
   return p;
 }
 
