@@ -23,7 +23,9 @@ struct Result {
 Result run_cli(const std::string& args) {
   const std::string dir = testing::generated_dir() + "/cli";
   std::filesystem::create_directories(dir);
-  const std::string err_file = dir + "/stderr.txt";
+  // One stderr file per test: ctest runs the tests of this file in parallel.
+  const std::string err_file =
+      dir + "/stderr-" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".txt";
   const std::string cmd = std::string(TEESPLIT_BINARY_DIR) + "/teesplit " + args + " 2>" + err_file;
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
@@ -47,7 +49,11 @@ std::string small_model() {
     o.input_size = 32;
     o.width = 0.25;
     o.classes = 10;
-    write_zoo_model(o, path);
+    // Write under a per-test name, then rename: the other test may be doing the same.
+    const std::string tmp =
+        path + "." + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    write_zoo_model(o, tmp);
+    std::filesystem::rename(tmp, path);
   }
   return path;
 }

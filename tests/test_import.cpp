@@ -102,8 +102,10 @@ onnx::ModelProto small_model(int64_t opset = 13) {
   return m;
 }
 
+// Files are named after the running test: ctest runs this file's tests in parallel.
 std::string write(const std::string& name, const std::string& bytes) {
-  std::string path = testing::generated_dir() + "/" + name;
+  std::string path = testing::generated_dir() + "/" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" + name;
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }
