@@ -852,22 +852,14 @@ class CudaZoo : public ::testing::TestWithParam<ZooCase> {};
 TEST_P(CudaZoo, MatchesCpuBackend) {
   SKIP_WITHOUT_DEVICE();
   const ZooCase c = GetParam();
-  ZooOptions o;
-  o.arch = c.arch;
-  o.input_size = c.size;
-  o.width = c.width;
-  o.classes = c.classes;
-  o.seed = 5;
-  o.randomize_bn = true;
-  auto g = parse_onnx(zoo_model_bytes(o), ".", c.arch);
-  ASSERT_TRUE(g.ok()) << g.error();
+  const Graph g = testing::zoo_graph(c.arch, c.size, c.width, c.classes, 3, 5);
   Tensor x = random_tensor({c.batch, 3, c.size, c.size}, 4);
-  Session cpu(*g, {BackendKind::OneDnn, 0});
+  Session cpu(g, {BackendKind::OneDnn, 0});
   Tensor want = cpu.run({x})[0];
   for (bool tf32 : {false, true}) {
     SessionOptions so{BackendKind::Cuda, 0};
     so.tf32 = tf32;
-    Session gpu(*g, so);
+    Session gpu(g, so);
     Tensor got = gpu.run({x})[0];
     ASSERT_EQ(got.shape(), want.shape());
     const double err = rel_error(got, want);

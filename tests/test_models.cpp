@@ -67,19 +67,10 @@ class ZooModel : public ::testing::TestWithParam<ZooCase> {};
 
 TEST_P(ZooModel, OneDnnMatchesReference) {
   const ZooCase c = GetParam();
-  ZooOptions o;
-  o.arch = c.arch;
-  o.input_size = c.size;
-  o.width = c.width;
-  o.classes = c.classes;
-  o.channels = c.channels;
-  o.seed = 7;
-  o.randomize_bn = true;
-  auto g = parse_onnx(zoo_model_bytes(o), ".", c.arch);
-  ASSERT_TRUE(g.ok()) << g.error();
+  const Graph g = testing::zoo_graph(c.arch, c.size, c.width, c.classes, c.channels, 7);
   Tensor x = testing::random_tensor({c.batch, c.channels, c.size, c.size}, 3);
-  Session fast(*g, {BackendKind::OneDnn, 0});
-  Session ref(*g, {BackendKind::Reference, 0});
+  Session fast(g, {BackendKind::OneDnn, 0});
+  Session ref(g, {BackendKind::Reference, 0});
   Tensor a = fast.run({x})[0], b = ref.run({x})[0];
   ASSERT_EQ(a.shape(), (Shape{c.batch, c.classes}));
   EXPECT_LE(testing::rel_error(a, b), 1e-4);

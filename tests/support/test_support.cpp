@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <random>
 
+#include "onnx/onnx_import.h"
+#include "zoo/zoo.h"
+
 namespace teesplit::testing {
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
@@ -37,6 +40,19 @@ std::string generated_dir() {
 
 std::string source_path(const std::string& rel) {
   return (std::filesystem::path(TEESPLIT_SOURCE_DIR) / rel).string();
+}
+
+Graph zoo_graph(const std::string& arch, int64_t input_size, double width, int64_t classes,
+                int64_t channels, uint64_t seed) {
+  ZooOptions o;
+  o.arch = arch;
+  o.input_size = input_size;
+  o.width = width;
+  o.classes = classes;
+  o.channels = channels;
+  o.seed = seed;
+  o.randomize_bn = true;
+  return parse_onnx(zoo_model_bytes(o), ".", arch).value();
 }
 
 Graph single_node_graph(const std::string& op, const Attrs& attrs,

@@ -32,6 +32,11 @@ std::string error_of(F&& fn) {
   return "";
 }
 
+// A zoo model (random BatchNorm statistics, so that BN folding matters) parsed
+// into the graph IR; the test fails (throws) if it does not import.
+Graph zoo_graph(const std::string& arch, int64_t input_size, double width, int64_t classes,
+                int64_t channels, uint64_t seed);
+
 Graph single_node_graph(const std::string& op, const Attrs& attrs,
                         const std::vector<Tensor>& inputs, const std::vector<bool>& constant,
                         int num_outputs = 1);
