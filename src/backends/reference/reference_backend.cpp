@@ -35,6 +35,15 @@ void run_node(const Node& n, std::vector<Tensor>& vals, const Graph& g) {
   }
 }
 
+// One slot per value: constants and graph inputs filled, the rest empty.
+std::vector<Tensor> initial_values(const Graph& g, const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> vals(g.values.size());
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (g.values[i].constant) vals[i] = *g.values[i].constant;
+  for (size_t i = 0; i < inputs.size(); ++i) vals[static_cast<size_t>(g.inputs[i])] = inputs[i];
+  return vals;
+}
+
 class ReferenceExecutable : public Executable {
  public:
   explicit ReferenceExecutable(const Graph& g) : g_(g) {
@@ -70,10 +79,7 @@ class ReferenceExecutable : public Executable {
 
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) override {
     check_run_inputs(g_, inputs);
-    std::vector<Tensor> vals(g_.values.size());
-    for (size_t i = 0; i < g_.values.size(); ++i)
-      if (g_.values[i].constant) vals[i] = *g_.values[i].constant;
-    for (size_t i = 0; i < inputs.size(); ++i) vals[static_cast<size_t>(g_.inputs[i])] = inputs[i];
+    std::vector<Tensor> vals = initial_values(g_, inputs);
     for (size_t k = 0; k < g_.nodes.size(); ++k) {
       run_node(g_.nodes[k], vals, g_);
       for (int id : free_after_[k]) vals[static_cast<size_t>(id)] = Tensor();
@@ -116,10 +122,7 @@ class ReferenceBackend : public Backend {
 std::vector<Tensor> run_reference_all(const Graph& g, const std::vector<Tensor>& inputs) {
   TS_CHECK(inputs.size() == g.inputs.size(), "the model takes ", g.inputs.size(), " input(s), got ",
            inputs.size());
-  std::vector<Tensor> vals(g.values.size());
-  for (size_t i = 0; i < g.values.size(); ++i)
-    if (g.values[i].constant) vals[i] = *g.values[i].constant;
-  for (size_t i = 0; i < inputs.size(); ++i) vals[static_cast<size_t>(g.inputs[i])] = inputs[i];
+  std::vector<Tensor> vals = initial_values(g, inputs);
   for (const Node& n : g.nodes) run_node(n, vals, g);
   return vals;
 }
