@@ -304,13 +304,20 @@ print(" ".join(str(c[min(n - 1, n * q // 4)]["index"]) for q in (1, 2, 3)) if n 
         FAIL "$a split at cut $cut: teesplit split: $(tail -1 "$d/split_$cut.log")"
         continue
       fi
-      # Control on the CPU backend (tells split problems from CUDA problems), then CUDA.
-      for be in cpu cuda; do
-        if "$TS" run "$m" --split "$sd" --backend $be --batch 1 --seed 1 --output "$sd/$be.npy" \
-          >>"$d/split_$cut.log" 2>&1; then
-          compare "$sd/$be.npy" "$d/cpu1.npy" 1e-4 "$a split at cut $cut, $be vs cpu whole model"
+      # Control with the back on the CPU backend (tells split problems from CUDA
+      # problems), then with no --backend: the back partition must go to CUDA.
+      for be in cpu auto; do
+        bearg=(--backend "$be")
+        [ "$be" = auto ] && bearg=()
+        if "$TS" run "$m" --split "$sd" "${bearg[@]}" --batch 1 --seed 1 --output "$sd/$be.npy" \
+          >"$sd/$be.log" 2>&1; then
+          cat "$sd/$be.log" >>"$d/split_$cut.log"
+          compare "$sd/$be.npy" "$d/cpu1.npy" 1e-4 "$a split at cut $cut, back on $be vs cpu whole model"
+          if [ $be = auto ] && ! grep -q "back on cuda" "$sd/$be.log"; then
+            FAIL "$a split at cut $cut: with no --backend the back partition did not run on CUDA: $(grep -m1 "front on" "$sd/$be.log")"
+          fi
         else
-          FAIL "$a split at cut $cut on $be: $(tail -1 "$d/split_$cut.log")"
+          FAIL "$a split at cut $cut, back on $be: $(tail -1 "$sd/$be.log")"
         fi
       done
     done

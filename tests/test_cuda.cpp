@@ -14,6 +14,7 @@
 #include "onnx/onnx_import.h"
 #include "ops/kernels.h"
 #include "runtime/session.h"
+#include "runtime/split_runner.h"
 #include "support/graph_builder.h"
 #include "support/test_support.h"
 #include "zoo/zoo.h"
@@ -875,6 +876,29 @@ INSTANTIATE_TEST_SUITE_P(
                       ZooCase{"vgg16", 224, 1.0, 1000, 1}, ZooCase{"resnet50", 224, 1.0, 1000, 2},
                       ZooCase{"efficientnet_b0", 224, 1.0, 1000, 2}),
     [](const auto& info) { return info.param.arch + "_" + std::to_string(info.param.size); });
+
+// The deployment's layout: front partition on the CPU (the enclave), back on
+// the GPU, at an early, a middle and a late cut; equal to the whole model on
+// the CPU backend.
+TEST(CudaSplit, FrontOnCpuBackOnCuda) {
+  SKIP_WITHOUT_DEVICE();
+  for (const char* arch : {"resnet50", "efficientnet_b0", "vgg16"}) {
+    const Graph g = specialize(testing::zoo_graph(arch, 32, 0.25, 10, 3, 5), {{1, 3, 32, 32}});
+    const Tensor x = random_tensor({1, 3, 32, 32}, 6);
+    Session cpu(g, {BackendKind::OneDnn, 0});
+    const Tensor want = cpu.run({x})[0];
+    const std::vector<Cut> cuts = enumerate_cuts(g);
+    ASSERT_GT(cuts.size(), 4u) << arch;
+    SplitRunOptions ro;
+    ro.front_backend = BackendKind::OneDnn;
+    ro.back_backend = BackendKind::Cuda;
+    for (size_t i : {cuts.size() / 4, cuts.size() / 2, 3 * cuts.size() / 4}) {
+      SplitRunner r(front_partition(g, cuts[i]), back_partition(g, cuts[i]), ro);
+      EXPECT_EQ(r.back_backend_name(), "cuda");
+      EXPECT_LE(rel_error(r.run(x)[0], want), 1e-4) << arch << " cut " << cuts[i].name;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace teesplit

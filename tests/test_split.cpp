@@ -75,9 +75,6 @@ std::string sha256_of_file(const std::string& path) {
 std::vector<BackendKind> backends() {
   return {BackendKind::Reference, BackendKind::OneDnn};
 }
-const char* name_of(BackendKind k) {
-  return k == BackendKind::OneDnn ? "onednn" : "reference";
-}
 
 // Every valid cut of the small model, in memory: front then back == whole.
 void check_all_cuts(const std::string& arch, BackendKind kind, int stride = 1) {
@@ -88,7 +85,7 @@ void check_all_cuts(const std::string& arch, BackendKind kind, int stride = 1) {
   const std::vector<Cut> cuts = enumerate_cuts(g);
   ASSERT_GT(cuts.size(), 10u);
   SplitRunOptions ro;
-  ro.backend = kind;
+  ro.front_backend = ro.back_backend = kind;
   for (size_t i = 0; i < cuts.size(); i += static_cast<size_t>(stride)) {
     const Cut& c = cuts[i];
     SplitRunner r(front_partition(g, c), back_partition(g, c), ro);
@@ -96,7 +93,7 @@ void check_all_cuts(const std::string& arch, BackendKind kind, int stride = 1) {
     EXPECT_EQ(feature.shape(), g.value(c.feature).shape) << c.name;
     const Tensor got = r.run_back(feature)[0];
     EXPECT_LE(testing::rel_error(got, want), 1e-5)
-        << arch << " cut " << c.index << " '" << c.name << "' on " << name_of(kind);
+        << arch << " cut " << c.index << " '" << c.name << "' on " << backend_kind_name(kind);
   }
 }
 
@@ -114,6 +111,26 @@ TEST(Split, AllCutsVggSmall) {
   check_all_cuts("vgg16", BackendKind::Reference, 4);
 }
 
+// The front runs in the enclave on the CPU, the back partition elsewhere: the
+// two halves compile on their own backends and still compose to the model.
+TEST(Split, FrontAndBackOnDifferentBackends) {
+  const Graph model = load(zoo_file("resnet50", 32, 0.25));
+  const Graph g = specialize_for_cuts(model);
+  const Tensor x = testing::random_tensor(g.value(g.inputs[0]).shape, 12);
+  const Tensor want = whole_output(model, BackendKind::Reference, x);
+  const std::vector<Cut> cuts = enumerate_cuts(g);
+  ASSERT_GT(cuts.size(), 4u);
+  SplitRunOptions ro;
+  ro.front_backend = BackendKind::Reference;
+  ro.back_backend = BackendKind::OneDnn;
+  for (size_t i : {size_t{1}, cuts.size() / 2, cuts.size() - 2}) {
+    SplitRunner r(front_partition(g, cuts[i]), back_partition(g, cuts[i]), ro);
+    EXPECT_EQ(r.front_backend_name(), "reference");
+    EXPECT_EQ(r.back_backend_name(), "onednn");
+    EXPECT_LE(testing::rel_error(r.run(x)[0], want), 1e-5) << "cut " << cuts[i].name;
+  }
+}
+
 // Through the files: split writes DIR, SplitRunner::open reads it back.
 void check_files(const std::string& model_path, const std::vector<std::string>& specs,
                  BackendKind kind, const std::string& tag) {
@@ -125,7 +142,7 @@ void check_files(const std::string& model_path, const std::vector<std::string>& 
     const std::string dir = testing::generated_dir() + "/split_" + tag + "_" + spec;
     const SplitManifest m = write_split(model_path, spec, dir);
     SplitRunOptions ro;
-    ro.backend = kind;
+    ro.front_backend = ro.back_backend = kind;
     ro.model_path = model_path;
     auto r = SplitRunner::open(dir, ro);
     ASSERT_TRUE(r.ok()) << r.error();
@@ -330,7 +347,7 @@ TEST(Split, CutsPeakMemoryMatchesTheRuntime) {
     const std::string dir = testing::generated_dir() + "/split_peak_" + std::to_string(i);
     write_split(model, std::to_string(p.cut.index), dir);
     SplitRunOptions ro;
-    ro.backend = BackendKind::OneDnn;
+    ro.front_backend = ro.back_backend = BackendKind::OneDnn;
     auto r = SplitRunner::open(dir, ro);
     ASSERT_TRUE(r.ok()) << r.error();
     const RunStats st = r.value()->front_stats();

@@ -34,6 +34,18 @@ BackendKind parse_backend(const std::string& name) {
   fail("unknown backend '", name, "' (choose cpu, onednn, cuda, auto or reference)");
 }
 
+const char* backend_kind_name(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::Reference:
+      return "reference";
+    case BackendKind::OneDnn:
+      return "onednn";
+    case BackendKind::Cuda:
+      return "cuda";
+  }
+  return "?";
+}
+
 bool cuda_device_available(std::string* why) {
 #ifdef TEESPLIT_HAVE_CUDA
   return cuda_backend_device_available(why);

@@ -22,6 +22,8 @@ std::unique_ptr<Backend> make_backend(BackendKind kind);
 // "reference"|"ref", "onednn"|"cpu", "cuda"|"gpu", or "auto": cuda when a CUDA
 // device can be used, else onednn.
 BackendKind parse_backend(const std::string& name);
+// "reference", "onednn" or "cuda".
+const char* backend_kind_name(BackendKind kind);
 // True when the CUDA backend is compiled in and a CUDA device can be used; else
 // false and, when why is not null, the reason.
 bool cuda_device_available(std::string* why = nullptr);

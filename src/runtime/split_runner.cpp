@@ -361,7 +361,9 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
 }
 
 SplitRunner::SplitRunner(Graph front, Graph back, const SplitRunOptions& opts)
-    : front_(std::move(front)), backend_(make_backend(opts.backend)) {
+    : front_(std::move(front)),
+      front_backend_(make_backend(opts.front_backend)),
+      back_backend_(make_backend(opts.back_backend)) {
   TS_CHECK(front_.inputs.size() == 1 && front_.outputs.size() == 1,
            "the front partition must have one input and one output, it has ", front_.inputs.size(),
            " and ", front_.outputs.size());
@@ -374,8 +376,9 @@ SplitRunner::SplitRunner(Graph front, Graph back, const SplitRunOptions& opts)
   back_ = specialize(back, {feat.shape});
   CompileOptions co;
   co.threads = opts.threads;
-  front_exe_ = backend_->compile(front_, co);
-  back_exe_ = backend_->compile(back_, co);
+  co.tf32 = opts.tf32;
+  front_exe_ = front_backend_->compile(front_, co);
+  back_exe_ = back_backend_->compile(back_, co);
   manifest_.feature_name = feat.name;
   manifest_.feature_shape = feat.shape;
   manifest_.input_name = front_.value(front_.inputs[0]).name;

@@ -44,8 +44,13 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
                           const std::string& out_dir, const FrontKey* key = nullptr);
 
 struct SplitRunOptions {
-  BackendKind backend = BackendKind::OneDnn;
-  int threads = 0;
+  // The front partition runs where the input is decrypted (the enclave's CPU);
+  // the back partition on the accelerator when there is one (the CLI passes
+  // parse_backend("auto")).
+  BackendKind front_backend = BackendKind::OneDnn;
+  BackendKind back_backend = BackendKind::OneDnn;
+  int threads = 0;                // CPU threads (front, and a CPU back partition)
+  bool tf32 = false;              // CUDA back partition: allow TF32 tensor cores
   const FrontKey* key = nullptr;  // for an encrypted front.tsf
   std::string model_path;         // when set, its SHA-256 must match the manifest
 };
@@ -70,11 +75,13 @@ class SplitRunner {
   const Graph& back() const { return back_; }
   const SplitManifest& manifest() const { return manifest_; }
   RunStats front_stats() const { return front_exe_->stats(); }
+  std::string front_backend_name() const { return front_backend_->name(); }
+  std::string back_backend_name() const { return back_backend_->name(); }
 
  private:
   Graph front_, back_;
   SplitManifest manifest_;
-  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Backend> front_backend_, back_backend_;
   std::unique_ptr<Executable> front_exe_, back_exe_;
 };
 

@@ -15,7 +15,7 @@ int cmd_bench(int argc, char** argv) {
            "[--backend cpu|cuda|auto|reference] [--tf32] [--json]");
   const std::string path = a.positional()[0];
   SessionOptions so;
-  so.backend = parse_backend(a.get("backend", "cpu"));
+  so.backend = parse_backend(a.get("backend", "auto"));
   so.tf32 = a.has("tf32");
   so.threads = static_cast<int>(a.get_int("threads", 0, 0, 1024));
   const int64_t batch = a.get_int("batch", 1, 1, 4096);
@@ -44,7 +44,7 @@ int cmd_bench(int argc, char** argv) {
     std::printf(
         "{\"peer\":\"teesplit\",\"model\":\"%s\",\"batch\":%lld,\"threads\":%d,"
         "\"backend\":\"%s\",\"times_ms\":[",
-        model.c_str(), static_cast<long long>(batch), so.threads, a.get("backend", "cpu").c_str());
+        model.c_str(), static_cast<long long>(batch), so.threads, backend_kind_name(so.backend));
     for (size_t i = 0; i < ms.size(); ++i) std::printf("%s%.4f", i ? "," : "", ms[i]);
     std::printf(
         "],\"median_ms\":%.4f,\"peak_activation_bytes\":%zu,\"weight_bytes\":%zu,"
@@ -52,11 +52,10 @@ int cmd_bench(int argc, char** argv) {
         median, st.peak_activation_bytes, st.weight_bytes, peak_rss_bytes());
     return 0;
   }
-  std::printf("%s  batch %lld  threads %s  backend %s  (%lld warm-up, %lld timed runs)\n",
-              path.c_str(), static_cast<long long>(batch),
-              so.threads ? std::to_string(so.threads).c_str() : "all",
-              a.get("backend", "cpu").c_str(), static_cast<long long>(warmup),
-              static_cast<long long>(runs));
+  std::printf(
+      "%s  batch %lld  threads %s  backend %s  (%lld warm-up, %lld timed runs)\n", path.c_str(),
+      static_cast<long long>(batch), so.threads ? std::to_string(so.threads).c_str() : "all",
+      backend_kind_name(so.backend), static_cast<long long>(warmup), static_cast<long long>(runs));
   std::printf("latency ms: median %.3f  min %.3f  max %.3f\n", median, sorted.front(),
               sorted.back());
   std::printf("peak activation memory %s, weights %s, process peak RSS %s\n",

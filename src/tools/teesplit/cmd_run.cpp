@@ -12,9 +12,12 @@ int cmd_run(int argc, char** argv) {
          {"input", "output", "threads", "backend", "batch", "top", "seed", "split", "key"});
   TS_CHECK(a.positional().size() == 1,
            "usage: teesplit run MODEL.onnx [--input FILE.npy|IMAGE] [--output OUT.npy] "
-           "[--threads N] [--batch B] [--top K] [--backend cpu|cuda|auto|reference] [--tf32]");
+           "[--threads N] [--batch B] [--top K] [--backend cpu|cuda|auto|reference] [--tf32] "
+           "[--split DIR [--key KEY]]\n"
+           "  --backend: default auto (cuda when a CUDA device can be used, else cpu); with "
+           "--split it\n  picks the back partition's backend, the front runs on the CPU");
   SessionOptions so;
-  so.backend = parse_backend(a.get("backend", "cpu"));
+  so.backend = parse_backend(a.get("backend", "auto"));
   so.tf32 = a.has("tf32");
   so.threads = static_cast<int>(a.get_int("threads", 0, 0, 1024));
   const int64_t batch = a.get_int("batch", 1, 1, 4096);
@@ -28,7 +31,7 @@ int cmd_run(int argc, char** argv) {
   auto t1 = std::chrono::steady_clock::now();
   std::printf("model %s, input %s, backend %s: %.2f ms (first run, includes compilation)\n",
               a.positional()[0].c_str(), shape_str(input.shape()).c_str(),
-              a.get("backend", "cpu").c_str(),
+              backend_kind_name(so.backend),
               std::chrono::duration<double, std::milli>(t1 - t0).count());
   for (size_t i = 0; i < outs.size(); ++i)
     std::printf("output '%s': %s\n",

@@ -37,15 +37,22 @@ std::vector<Tensor> run_split(const std::string& dir, const std::string& model_p
   std::optional<FrontKey> key;
   if (!key_file.empty()) key = read_key_file(key_file);
   SplitRunOptions ro;
-  ro.backend = opts.backend;
+  // The front runs in the enclave, on its CPU (the reference kernels when the
+  // reference backend is asked for); the back partition on opts.backend.
+  ro.front_backend =
+      opts.backend == BackendKind::Reference ? BackendKind::Reference : BackendKind::OneDnn;
+  ro.back_backend = opts.backend;
   ro.threads = opts.threads;
+  ro.tf32 = opts.tf32;
   ro.key = key ? &*key : nullptr;
   ro.model_path = model_path;
   auto runner = SplitRunner::open(dir, ro);
   if (!runner) fail(runner.error());
   const SplitManifest& m = runner.value()->manifest();
-  std::printf("split %s: cut %d '%s', feature %s (hashes match the manifest)\n", dir.c_str(),
-              m.cut_index, m.cut_name.c_str(), shape_str(m.feature_shape).c_str());
+  std::printf(
+      "split %s: cut %d '%s', feature %s (hashes match the manifest); front on %s, back on %s\n",
+      dir.c_str(), m.cut_index, m.cut_name.c_str(), shape_str(m.feature_shape).c_str(),
+      runner.value()->front_backend_name().c_str(), runner.value()->back_backend_name().c_str());
   return runner.value()->run(input);
 }
 
