@@ -165,6 +165,26 @@ TEST(CudaPlan, ConvBiasReluIsOneStep) {
   EXPECT_EQ(p.bufs[static_cast<size_t>(p.steps[0].out)].shape, (Shape{1, 16, 9, 9}));
 }
 
+// VGG-16's first classifier layer at batch 32: every operand fits cuBLAS's int
+// sizes although m * n * k does not; a matrix that does not fit is refused.
+TEST(CudaPlan, LargeGemmOperandsAreCheckedOneByOne) {
+  Net n;
+  int a = n.input({32, 25088});
+  int b = n.input({25088, 4096});
+  n.output(n.op("MatMul", {a, b}));
+  cuda::Plan p = cuda::make_plan(n.specialised({{32, 25088}, {25088, 4096}}));
+  ASSERT_EQ(p.steps.size(), 1u) << cuda::describe(p);
+  EXPECT_EQ(p.steps[0].kind, cuda::StepKind::Gemm);
+  Net big;
+  int x = big.input({2, 1100000000});
+  int w = big.input({1100000000, 2});
+  big.output(big.op("MatMul", {x, w}));
+  EXPECT_NE(testing::error_of([&] {
+              cuda::make_plan(big.specialised({{2, 1100000000}, {1100000000, 2}}));
+            }).find("too large for cuBLAS"),
+            std::string::npos);
+}
+
 TEST(CudaPlan, ResidualAddFusesWhicheverConvComesSecond) {
   // Main path conv3 is lowered before the shortcut conv exists: the shortcut conv
   // (second) takes the Add and the Relu, with the main path output as z.

@@ -21,6 +21,9 @@ struct CompileOptions {
 struct RunStats {
   size_t peak_activation_bytes = 0;  // planned activation arena, including outputs
   size_t weight_bytes = 0;           // weights as held by the backend
+  // Device time of the last run's computation alone (no host<->device copies),
+  // from GPU events; negative where the backend does not measure it (CPU).
+  double last_compute_ms = -1;
 };
 
 class Executable {

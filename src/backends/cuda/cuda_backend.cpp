@@ -23,20 +23,36 @@ bool env_flag(const char* name, bool def) {
   return !(v[0] == '0' || v[0] == 'n' || v[0] == 'N' || v[0] == 'f' || v[0] == 'F');
 }
 
-// The stream and library handles of one executable, destroyed last.
+// The stream, events and library handles of one executable, destroyed last.
 struct Handles {
   cudaStream_t stream = nullptr;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
+  cudaEvent_t compute_begin = nullptr, compute_end = nullptr;
   Handles() = default;
   Handles(const Handles&) = delete;
   Handles& operator=(const Handles&) = delete;
   ~Handles() {
+    if (compute_end) cudaEventDestroy(compute_end);
+    if (compute_begin) cudaEventDestroy(compute_begin);
     if (cublas) cublasDestroy(cublas);
     if (cudnn) cudnnDestroy(cudnn);
     if (stream) cudaStreamDestroy(stream);
   }
 };
+
+// Host-to-device copy through a pinned staging buffer in chunks, so that the
+// memcpy of one chunk into the staging buffer overlaps the DMA of the last.
+void staged_upload(float* dst, const void* src, std::byte* staging, size_t bytes,
+                   cudaStream_t stream) {
+  constexpr size_t kChunk = size_t{4} << 20;
+  for (size_t off = 0; off < bytes; off += kChunk) {
+    const size_t len = std::min(kChunk, bytes - off);
+    std::memcpy(staging + off, static_cast<const std::byte*>(src) + off, len);
+    TS_CUDA(cudaMemcpyAsync(reinterpret_cast<std::byte*>(dst) + off, staging + off, len,
+                            cudaMemcpyHostToDevice, stream));
+  }
+}
 
 class CudaExecutable : public Executable {
  public:
@@ -77,11 +93,12 @@ class CudaExecutable : public Executable {
                dtype_name(inputs[i].dtype()), ", the model expects float32");
       TS_CHECK(inputs[i].shape() == b.shape, "input '", b.name, "' has shape ",
                shape_str(inputs[i].shape()), ", the model expects ", shape_str(b.shape));
-      std::memcpy(pinned_in.get() + in_offsets[i], inputs[i].raw(), inputs[i].nbytes());
-      TS_CUDA(cudaMemcpyAsync(ptr(plan.inputs[i]), pinned_in.get() + in_offsets[i],
-                              inputs[i].nbytes(), cudaMemcpyHostToDevice, ctx.stream));
+      staged_upload(ptr(plan.inputs[i]), inputs[i].raw(), pinned_in.get() + in_offsets[i],
+                    inputs[i].nbytes(), ctx.stream);
     }
+    TS_CUDA(cudaEventRecord(h.compute_begin, ctx.stream));
     run_steps();
+    TS_CUDA(cudaEventRecord(h.compute_end, ctx.stream));
     for (size_t i = 0; i < plan.outputs.size(); ++i) {
       const int b = plan.outputs[i];
       if (b < 0) continue;
@@ -95,6 +112,9 @@ class CudaExecutable : public Executable {
            runners.size(),
            " steps; run with CUDA_LAUNCH_BLOCKING=1 to locate it): ", cudaGetErrorString(e), " (",
            cudaGetErrorName(e), ")");
+    float ms = 0;
+    TS_CUDA(cudaEventElapsedTime(&ms, h.compute_begin, h.compute_end));
+    st.last_compute_ms = ms;
     std::vector<Tensor> out;
     out.reserve(plan.outputs.size());
     for (size_t i = 0; i < plan.outputs.size(); ++i) {
@@ -129,6 +149,8 @@ std::unique_ptr<Executable> compile_plan(Plan plan, const CompileOptions& opts) 
   TS_CUDA(cudaGetDevice(&ctx.device));
   Handles& h = exe->h;
   TS_CUDA(cudaStreamCreateWithFlags(&h.stream, cudaStreamNonBlocking));
+  TS_CUDA(cudaEventCreate(&h.compute_begin));
+  TS_CUDA(cudaEventCreate(&h.compute_end));
   TS_CUDNN(cudnnCreate(&h.cudnn));
   TS_CUDNN(cudnnSetStream(h.cudnn, h.stream));
   TS_CUBLAS(cublasCreate(&h.cublas));

@@ -517,8 +517,9 @@ class Planner {
       TS_CHECK(b[0] == k, "A ", shape_str(a), " and B ", shape_str(b), " do not multiply");
       nn = b[1];
     }
-    TS_CHECK(fits_int({m, nn, k}) && m * k <= INT_MAX && k * nn <= INT_MAX && m * nn <= INT_MAX,
-             "GEMM [", m, "x", k, "] x [", k, "x", nn, "] is too large for cuBLAS's int sizes");
+    // Each operand (not the product of all three sizes) must be int-addressable.
+    TS_CHECK(fits_int({m, k}) && fits_int({k, nn}) && fits_int({m, nn}), "GEMM [", m, "x", k,
+             "] x [", k, "x", nn, "] is too large for cuBLAS's int sizes");
     std::string label = where(n);
     int v = n.outputs[0];
     ActSpec act;
