@@ -554,9 +554,21 @@ def write_report(path, meta, samples, memory, failures):
               f"{threads} threads: {msg}")
         w("")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    # The GPU section (from scripts/device-check.sh on a GPU machine) is written
+    # by hand below GPU_MARKER; keep it.
+    kept = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+        at = old.find(GPU_MARKER)
+        if at >= 0:
+            kept = "\n" + old[at:]
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines) + "\n" + kept)
     log(f"wrote {path}")
+
+
+GPU_MARKER = "<!-- GPU section: kept as is by bench/run_benchmarks.py -->"
 
 
 def read_results(path):
