@@ -137,7 +137,9 @@ TEST(Cuts, ResNetBlocksCannotBeCutThrough) {
     EXPECT_TRUE(names.count(want)) << want;
   // The block's last Relu names the block.
   for (const Cut& c : cuts)
-    if (c.name == "layer2.1") EXPECT_EQ(g.nodes[c.index].name, "/layer2/layer2.1/relu_2/Relu");
+    if (c.name == "layer2.1") {
+      EXPECT_EQ(g.nodes[c.index].name, "/layer2/layer2.1/relu_2/Relu");
+    }
   // Inside a bottleneck: two tensors, a residual block.
   int inside = -1;
   for (size_t k = 0; k < g.nodes.size(); ++k)

@@ -468,7 +468,10 @@ std::string make_csv(const std::vector<Row>& rows, const CsvStyle& st) {
   }
   s += nl;
   for (const Row& r : rows) {
-    for (size_t i = 0; i < h.size(); ++i) s += (i ? "," : "") + csv_field(r.at(h[i]));
+    for (size_t i = 0; i < h.size(); ++i) {
+      if (i) s += ',';
+      s += csv_field(r.at(h[i]));
+    }
     s += nl;
   }
   return s;

@@ -217,7 +217,9 @@ TEST(FrontFile, RefusesFlippedBytesAnywhere) {
     b[i] ^= 0x20;
     const std::string e = error_of(b);
     EXPECT_FALSE(e.empty()) << "flip at " << i << " accepted";
-    if (i >= kHeader) EXPECT_TRUE(contains(e, "hash mismatch")) << e;
+    if (i >= kHeader) {
+      EXPECT_TRUE(contains(e, "hash mismatch")) << e;
+    }
   }
 }
 

@@ -164,7 +164,9 @@ TEST(Import, AcceptsOpsets11To17) {
     }
     auto g = parse_onnx(serialized(m), ".", "opset" + std::to_string(opset));
     EXPECT_TRUE(g.ok()) << g.error();
-    if (g.ok()) EXPECT_NO_THROW(specialize(*g, {{2, 3, 8, 8}}));
+    if (g.ok()) {
+      EXPECT_NO_THROW(specialize(*g, {{2, 3, 8, 8}}));
+    }
   }
   auto g = parse_onnx(serialized(small_model(9)), ".", "old.onnx");
   ASSERT_FALSE(g.ok());

@@ -12,10 +12,8 @@ int cmd_run(int argc, char** argv) {
          {"input", "output", "threads", "backend", "batch", "top", "seed", "split", "key"});
   TS_CHECK(a.positional().size() == 1,
            "usage: teesplit run MODEL.onnx [--input FILE.npy|IMAGE] [--output OUT.npy] "
-           "[--threads N] [--batch B] [--top K] [--backend cpu|cuda|auto|reference] [--tf32] "
-           "[--split DIR [--key KEY]]\n"
-           "  --backend: default auto (cuda when a CUDA device can be used, else cpu); with "
-           "--split it\n  picks the back partition's backend, the front runs on the CPU");
+           "[--threads N] [--batch B] [--top K] [--backend auto|cpu|cuda|reference] [--tf32] "
+           "[--split DIR [--key KEY]] (see docs/usage.md)");
   SessionOptions so;
   so.backend = parse_backend(a.get("backend", "auto"));
   so.tf32 = a.has("tf32");
