@@ -298,6 +298,18 @@ TEST(OneDnn, BinaryBroadcasts) {
   expect_close(b, {{2, 5, 4, 3}, {5, 1, 1}});
 }
 
+// Max/Min with two inputs lower to oneDNN binary primitives; three inputs fall
+// back to the reference kernels. Both must match the reference.
+TEST(OneDnn, MaxMinLoweredAndVariadic) {
+  Builder b;
+  int x = b.input({2, 5, 4, 3});
+  int y = b.input({5, 1, 1});
+  int mx = b.node("Max", {x, y});
+  int mn = b.node("Min", {mx, b.rand_const({4, 3})});
+  b.output(b.node("Max", {mn, x, b.rand_const({3})}));
+  expect_close(b, {{2, 5, 4, 3}, {5, 1, 1}});
+}
+
 TEST(OneDnn, BinaryOnBlockedConvOutputs) {
   Builder b;
   int x = b.input({1, 24, 7, 5});

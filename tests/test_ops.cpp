@@ -213,6 +213,8 @@ TEST(OpsRegistry, TableIsConsistent) {
                          "Sub",
                          "Mul",
                          "Div",
+                         "Max",
+                         "Min",
                          "MaxPool",
                          "AveragePool",
                          "GlobalAveragePool",
@@ -551,6 +553,21 @@ TEST(OpsElementwise, BroadcastArithmetic) {
   expect_tensor(run1("Mul", {}, {I({2, 1}, {2, 3}), I({2}, {5, -1})}), I({2, 2}, {10, -2, 15, -3}));
   Tensor i32 = Tensor::from<int32_t>({2}, {5, 6});
   expect_tensor(run1("Sub", {}, {i32, i32}), Tensor::from<int32_t>({2}, {0, 0}));
+}
+
+TEST(OpsElementwise, MaxMinVariadic) {
+  Tensor a = F({2, 3}, {1, 5, 3, -4, 0, 6});
+  expect_tensor(run1("Max", {}, {a}), a);
+  expect_tensor(run1("Max", {}, {a, F({3}, {2, 2, 2}), F({2, 1}, {0, 5})}),
+                F({2, 3}, {2, 5, 3, 5, 5, 6}));
+  expect_tensor(run1("Min", {}, {a, F({}, {1})}), F({2, 3}, {1, 1, 1, -4, 0, 1}));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor m = run1("Max", {}, {F({2}, {nan, 1}), F({2}, {3, nan})});
+  EXPECT_TRUE(std::isnan(m.data<float>()[0]) && std::isnan(m.data<float>()[1]));
+  expect_tensor(run1("Min", {}, {I({2}, {7, -7}), I({1}, {0})}), I({2}, {0, -7}));
+  expect_error([] { run1("Max", {}, {F({2}, {1, 2}), I({2}, {1, 2})}); }, "different types");
+  expect_error([] { run1("Min", {}, {F({2}, {1, 2}), F({3}, {1, 2, 3})}); }, "cannot be broadcast");
+  expect_error([] { run_op("Max", {}, {}); }, "takes 1 to");
 }
 
 TEST(OpsElementwise, Errors) {

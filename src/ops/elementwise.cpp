@@ -52,7 +52,7 @@ T wrap_mul(T a, T b) {
   return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
 }
 
-enum class BinOp { kAdd, kSub, kMul, kDiv };
+enum class BinOp { kAdd, kSub, kMul, kDiv, kMax, kMin };
 
 template <class T>
 Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& out_shape, BinOp op,
@@ -109,6 +109,20 @@ Tensor binary_typed(const Tensor& a, const Tensor& b, const Shape& out_shape, Bi
                 TS_CHECK(den != 0, name, ": integer division by zero");
                 yo[i] = (num == std::numeric_limits<T>::min() && den == -1) ? num : num / den;
               }
+            }
+            break;
+          case BinOp::kMax:
+          case BinOp::kMin:
+            // NaN propagates, as in numpy.maximum and torch.maximum.
+            for (int64_t i = 0; i < len; ++i) {
+              const T va = xa[i * sa], vb = xb[i * sb];
+              if constexpr (std::is_floating_point_v<T>) {
+                if (va != va || vb != vb) {
+                  yo[i] = std::numeric_limits<T>::quiet_NaN();
+                  continue;
+                }
+              }
+              yo[i] = op == BinOp::kMax ? std::max(va, vb) : std::min(va, vb);
             }
             break;
         }
@@ -221,6 +235,39 @@ std::vector<Tensor> run_mul(const Attrs&, const std::vector<const Tensor*>& in) 
 }
 std::vector<Tensor> run_div(const Attrs&, const std::vector<const Tensor*>& in) {
   return run_binary(in, BinOp::kDiv, "Div");
+}
+
+// Max, Min: one or more inputs of one type, broadcast together.
+std::vector<TensorInfo> infer_min_max(const Attrs&, const std::vector<ValueInfo>& in) {
+  const ValueInfo& first = ops::required("Max/Min", in, 0, "data_0");
+  ops::expect_dtype("Max/Min", "data_0", first, {DType::F32, DType::I64, DType::I32});
+  Shape shape = first.shape;
+  for (size_t i = 1; i < in.size(); ++i) {
+    const ValueInfo& x = ops::required("Max/Min", in, i, "data_i");
+    TS_CHECK(x.dtype == first.dtype, "Max/Min: inputs have different types ",
+             dtype_name(first.dtype), " and ", dtype_name(x.dtype));
+    shape = broadcast_shapes(shape, x.shape, "Max/Min");
+  }
+  return {{first.dtype, shape}};
+}
+
+namespace {
+
+std::vector<Tensor> run_variadic(const std::vector<const Tensor*>& in, BinOp op, const char* name) {
+  Attrs none;
+  infer_min_max(none, ops::infos_of(in));
+  Tensor acc = in[0]->clone();
+  for (size_t i = 1; i < in.size(); ++i) acc = run_binary({&acc, in[i]}, op, name)[0];
+  return {std::move(acc)};
+}
+
+}  // namespace
+
+std::vector<Tensor> run_max(const Attrs&, const std::vector<const Tensor*>& in) {
+  return run_variadic(in, BinOp::kMax, "Max");
+}
+std::vector<Tensor> run_min(const Attrs&, const std::vector<const Tensor*>& in) {
+  return run_variadic(in, BinOp::kMin, "Min");
 }
 
 }  // namespace teesplit

@@ -58,6 +58,10 @@ std::vector<Tensor> run_add(const Attrs& attrs, const std::vector<const Tensor*>
 std::vector<Tensor> run_sub(const Attrs& attrs, const std::vector<const Tensor*>& in);
 std::vector<Tensor> run_mul(const Attrs& attrs, const std::vector<const Tensor*>& in);
 std::vector<Tensor> run_div(const Attrs& attrs, const std::vector<const Tensor*>& in);
+// Max, Min: variadic (one or more inputs), numpy broadcasting, NaN propagates.
+std::vector<TensorInfo> infer_min_max(const Attrs& attrs, const std::vector<ValueInfo>& in);
+std::vector<Tensor> run_max(const Attrs& attrs, const std::vector<const Tensor*>& in);
+std::vector<Tensor> run_min(const Attrs& attrs, const std::vector<const Tensor*>& in);
 // pool.cpp
 TEESPLIT_OP_FUNCS(max_pool);
 TEESPLIT_OP_FUNCS(average_pool);

@@ -27,6 +27,8 @@ const std::vector<OpSchema>& all_ops() {
       {"Sub", 2, 2, 1, infer_binary_arith, run_sub},
       {"Mul", 2, 2, 1, infer_binary_arith, run_mul},
       {"Div", 2, 2, 1, infer_binary_arith, run_div},
+      {"Max", 1, 1 << 16, 1, infer_min_max, run_max},
+      {"Min", 1, 1 << 16, 1, infer_min_max, run_min},
       {"MaxPool", 1, 1, 1, infer_max_pool, run_max_pool},
       {"AveragePool", 1, 1, 1, infer_average_pool, run_average_pool},
       {"GlobalAveragePool", 1, 1, 1, infer_global_pool, run_global_average_pool},
