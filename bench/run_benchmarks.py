@@ -50,7 +50,6 @@ RUNS = {
     ("resnet50", 1): (3, 15), ("resnet50", 8): (1, 5),
     ("efficientnet_b0", 1): (5, 30), ("efficientnet_b0", 8): (2, 10),
 }
-OPENBLAS_DEB = "libopenblas0-pthread"
 PROCESS_TIMEOUT_S = 900
 
 
@@ -232,37 +231,18 @@ def ensure_models(models_dir, models, batches, need_opencv):
     return ok
 
 
-def openblas_dir(mode):
-    """Returns (library dir to prepend to LD_LIBRARY_PATH or None, description).
+def blas_description():
+    """What libblas.so.3 (used by Debian's LibTorch and OpenCV) resolves to.
 
-    Debian's LibTorch and OpenCV link libblas.so.3; when the system alternative is
-    the netlib reference BLAS (no OpenBLAS installed), LibTorch's Gemms are ~50x
-    slower. mode 'auto' then uses OpenBLAS unpacked from the Debian package into
-    build/bench/openblas (apt-get download + dpkg -x: nothing is installed).
+    scripts/install-deps.sh installs OpenBLAS (libopenblas0-pthread); with only the
+    netlib reference BLAS, LibTorch's Gemms are about 50x slower, so say so loudly.
     """
     sysblas = system_blas() or "not found"
-    if mode == "system" or "openblas" in sysblas:
-        return None, f"system libblas.so.3 -> {sysblas}"
-    base = os.path.join(ROOT, "build", "bench", "openblas")
-    lib = os.path.join(base, "usr", "lib", "x86_64-linux-gnu", "openblas-pthread")
-    if not os.path.exists(os.path.join(lib, "libblas.so.3")):
-        debs = os.path.join(ROOT, "build", "bench", "debs")
-        os.makedirs(debs, exist_ok=True)
-        log(f"system BLAS is {sysblas}; fetching {OPENBLAS_DEB} (apt-get download, not installed)")
-        rc, out, err = run_cmd(["apt-get", "download", OPENBLAS_DEB], cwd=debs, timeout=600)
-        found = sorted(f for f in os.listdir(debs) if f.startswith(OPENBLAS_DEB) and f.endswith(".deb"))
-        if not found:
-            log(f"apt-get download failed; LibTorch uses the reference BLAS:\n{err[-800:]}")
-            return None, f"system libblas.so.3 -> {sysblas} (OpenBLAS unavailable)"
-        rc, out, err = run_cmd(["dpkg", "-x", os.path.join(debs, found[-1]), base])
-        if rc != 0 or not os.path.exists(os.path.join(lib, "libblas.so.3")):
-            log(f"dpkg -x failed:\n{err[-800:]}")
-            return None, f"system libblas.so.3 -> {sysblas} (OpenBLAS unavailable)"
-    deb = sorted(f for f in os.listdir(os.path.join(ROOT, "build", "bench", "debs"))
-                 if f.startswith(OPENBLAS_DEB)) if os.path.isdir(
-                     os.path.join(ROOT, "build", "bench", "debs")) else []
-    what = deb[-1].rsplit(".", 1)[0] if deb else OPENBLAS_DEB
-    return lib, f"OpenBLAS from {what}, unpacked (system libblas.so.3 -> {sysblas})"
+    if "openblas" not in sysblas:
+        log(f"WARNING: libblas.so.3 -> {sysblas}, not OpenBLAS: LibTorch and OpenCV will be "
+            f"far slower than they should (run scripts/install-deps.sh)")
+        return f"system libblas.so.3 -> {sysblas} (NOT OpenBLAS: LibTorch/OpenCV handicapped)"
+    return f"system libblas.so.3 -> {sysblas}"
 
 
 # ---- running ----
@@ -288,13 +268,10 @@ def peer_command(peer, build_dir, models_dir, model, batch, threads, warmup, run
     raise ValueError(peer)
 
 
-def peer_env(peer, blas_lib):
+def peer_env(peer):
     env = dict(os.environ)
     if peer in ("libtorch", "opencv"):
         env["OPENBLAS_NUM_THREADS"] = "1"   # MACHINE-NOTES: OpenBLAS threads fight OpenMP's
-        if blas_lib:
-            env["LD_LIBRARY_PATH"] = blas_lib + (":" + env["LD_LIBRARY_PATH"]
-                                                 if env.get("LD_LIBRARY_PATH") else "")
     return env
 
 
@@ -335,7 +312,7 @@ def add_record(obj, samples, memory):
                 m[k] = max(m.get(k, 0), obj[k])
 
 
-def run_all(args, peers, models, blas_lib, results_file):
+def run_all(args, peers, models, results_file):
     samples = {}   # (threads, model, batch, peer) -> list of ms
     memory = {}    # (threads, model, batch) -> teesplit's memory figures
     failures = []
@@ -355,7 +332,7 @@ def run_all(args, peers, models, blas_lib, results_file):
                 cmd = peer_command(peer, args.build_dir, args.models_dir, model, batch, threads,
                                    warmup, runs)
                 busy = wait_for_quiet(args.max_wait)
-                rc, out, err = run_cmd(cmd, env=peer_env(peer, blas_lib), timeout=PROCESS_TIMEOUT_S)
+                rc, out, err = run_cmd(cmd, env=peer_env(peer), timeout=PROCESS_TIMEOUT_S)
                 try:
                     if rc != 0:
                         raise ValueError(f"exit code {rc}: {err.strip()[-600:]}")
@@ -380,7 +357,7 @@ def run_all(args, peers, models, blas_lib, results_file):
 
 # ---- correctness check of the peer runners ----
 
-def check_peers(args, peers, models, blas_lib):
+def check_peers(args, peers, models):
     """Runs each C++/JS peer runner once per model on the exporter's reference input
     (ARCH.input.npy, batch 1) and once on the seeded random input, and compares
     the outputs with PyTorch's (ARCH.output.npy) and with ONNX Runtime's.
@@ -402,7 +379,7 @@ def check_peers(args, peers, models, blas_lib):
                 cmd += ["--output", out]
                 if what == "reference":
                     cmd += ["--input", os.path.join(args.models_dir, model + ".input.npy")]
-                rc, so, se = run_cmd(cmd, env=peer_env(peer, blas_lib), timeout=PROCESS_TIMEOUT_S)
+                rc, so, se = run_cmd(cmd, env=peer_env(peer), timeout=PROCESS_TIMEOUT_S)
                 if rc != 0 or not os.path.exists(out):
                     log(f"check {model} {peer} {what}: FAILED to run: {se.strip()[-400:]}")
                     bad += 1
@@ -606,8 +583,6 @@ def main(argv):
                     "when given)")
     ap.add_argument("--models-dir", default=os.path.join(ROOT, "build", "bench", "models"))
     ap.add_argument("--no-build", action="store_true", help="use the runners already built")
-    ap.add_argument("--blas", choices=("auto", "system"), default="auto",
-                    help="auto: use an unpacked OpenBLAS when the system BLAS is the reference one")
     ap.add_argument("--max-wait", type=float, default=20.0,
                     help="before each peer process, wait up to this many seconds for the "
                          "CPUs to be idle (other users' load); 0: do not wait")
@@ -653,12 +628,12 @@ def main(argv):
     if not models:
         log("no model could be exported")
         return 1
-    blas_lib, blas_desc = (None, "not used")
+    blas_desc = "not used"
     if "libtorch" in peers or "opencv" in peers:
-        blas_lib, blas_desc = openblas_dir(args.blas)
+        blas_desc = blas_description()
 
     if args.check:
-        bad = check_peers(args, peers, models, blas_lib)
+        bad = check_peers(args, peers, models)
         log(f"check: {bad} failure(s)")
         return 1 if bad else 0
 
@@ -679,8 +654,7 @@ def main(argv):
     os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
     with open(args.results, "w") as rf:
         rf.write(json.dumps({"meta": meta}) + "\n")
-        samples, memory, failures, meta["busy_launches"] = run_all(args, peers, models, blas_lib,
-                                                                   rf)
+        samples, memory, failures, meta["busy_launches"] = run_all(args, peers, models, rf)
         meta["load_end"] = loadavg()
         for f in failures:
             rf.write(json.dumps({"failure": list(f)}) + "\n")
