@@ -18,7 +18,8 @@ namespace {
 void add_init(onnx::GraphProto* g, const std::string& name, const Tensor& t) {
   auto* init = g->add_initializer();
   init->set_name(name);
-  init->set_data_type(onnx::TensorProto::FLOAT);
+  init->set_data_type(t.dtype() == DType::I64 ? onnx::TensorProto::INT64
+                                              : onnx::TensorProto::FLOAT);
   for (int64_t d : t.shape()) init->add_dims(d);
   init->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
 }
@@ -149,8 +150,8 @@ TEST(Import, DynamicBatchMatchesPerSampleRuns) {
   }
 }
 
-TEST(Import, AcceptsOpsets11To17) {
-  for (int64_t opset : {11, 12, 13, 15, 17}) {
+TEST(Import, AcceptsOpsets11To22) {
+  for (int64_t opset : {11, 12, 13, 15, 17, 18, 19, 21, 22}) {
     onnx::ModelProto m = small_model(opset);
     if (opset < 13) {  // Unsqueeze takes axes as an attribute before opset 13
       for (auto& n : *m.mutable_graph()->mutable_node())
@@ -171,6 +172,53 @@ TEST(Import, AcceptsOpsets11To17) {
   auto g = parse_onnx(serialized(small_model(9)), ".", "old.onnx");
   ASSERT_FALSE(g.ok());
   EXPECT_NE(g.error().find("opset 9 is not supported"), std::string::npos) << g.error();
+  auto newer = parse_onnx(serialized(small_model(23)), ".", "new.onnx");
+  ASSERT_FALSE(newer.ok());
+  EXPECT_NE(newer.error().find("opset 23 is not supported"), std::string::npos) << newer.error();
+}
+
+// What PyTorch's torch.export-based exporter writes (opset 18): ReduceMean and
+// Pad take their axes as inputs. x [1,3,4,4] padded by 1 on H and W (axes
+// input), then averaged over H and W (axes input): sum(x) / 36 per channel.
+TEST(Import, Opset18AxesInputs) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(18);
+  auto* g = m.mutable_graph();
+  g->set_name("opset18");
+  set_tensor_type(g->add_input(), "x", {1, 3, 4, 4});
+  set_tensor_type(g->add_output(), "y", {1, 3});
+  add_init(g, "pads", Tensor::from<int64_t>({4}, {1, 1, 1, 1}));
+  add_init(g, "pad_axes", Tensor::from<int64_t>({2}, {-2, -1}));
+  add_init(g, "mean_axes", Tensor::from<int64_t>({2}, {2, 3}));
+  auto* pad = g->add_node();
+  pad->set_op_type("Pad");
+  pad->set_name("pad");
+  for (const char* in : {"x", "pads", "", "pad_axes"}) pad->add_input(in);
+  pad->add_output("p");
+  auto* mean = g->add_node();
+  mean->set_op_type("ReduceMean");
+  mean->set_name("mean");
+  mean->add_input("p");
+  mean->add_input("mean_axes");
+  mean->add_output("y");
+  auto* kd = mean->add_attribute();
+  kd->set_name("keepdims");
+  kd->set_type(onnx::AttributeProto::INT);
+  kd->set_i(0);
+  auto parsed = parse_onnx(serialized(m), ".", "opset18.onnx");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  const Tensor x = testing::random_tensor({1, 3, 4, 4}, 3);
+  for (BackendKind kind : {BackendKind::Reference, BackendKind::OneDnn}) {
+    Session sess(*parsed, {kind, 1});
+    const Tensor y = sess.run({x})[0];
+    ASSERT_EQ(y.shape(), (Shape{1, 3}));
+    for (int c = 0; c < 3; ++c) {
+      double sum = 0;
+      for (int i = 0; i < 16; ++i) sum += x.data<float>()[c * 16 + i];
+      EXPECT_NEAR(y.data<float>()[c], sum / 36.0, 1e-5) << "channel " << c;
+    }
+  }
 }
 
 TEST(Import, ExternalData) {

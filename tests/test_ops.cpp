@@ -985,6 +985,25 @@ TEST(OpsShape, Pad) {
       },
       "not supported");
   expect_error([&] { run1("Pad", {}, {x, I({4}, {0, -3, 0, 0})}); }, "negative");
+  // Opset 18: axes name the dims that pads refers to (negative axes count from the end);
+  // constant_value absent.
+  {
+    std::vector<const Tensor*> in;
+    const Tensor pads = I({2}, {1, 2}), axes = I({1}, {-1});
+    in = {&x, &pads, nullptr, &axes};
+    expect_tensor(run_op("Pad", {}, in).at(0), F({2, 5}, {0, 1, 2, 0, 0, 0, 3, 4, 0, 0}));
+    const Tensor pads2 = I({4}, {1, 0, 0, 1}), axes2 = I({2}, {0, 1});
+    in = {&x, &pads2, nullptr, &axes2};
+    expect_tensor(run_op("Pad", {}, in).at(0), run1("Pad", {}, {x, pads2}));
+    const Tensor bad_axes = I({2}, {1, -1});
+    in = {&x, &pads2, nullptr, &bad_axes};
+    expect_error([&] { run_op("Pad", {}, in); }, "given twice");
+    const Tensor far_axis = I({1}, {2});
+    in = {&x, &pads, nullptr, &far_axis};
+    expect_error([&] { run_op("Pad", {}, in); }, "out of range");
+    in = {&x, &pads2, nullptr, &axes};
+    expect_error([&] { run_op("Pad", {}, in); }, "for 1 axes");
+  }
 }
 
 // ---------------------------------------------------------------------------

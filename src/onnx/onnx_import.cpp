@@ -15,6 +15,13 @@
 namespace teesplit {
 namespace {
 
+// The newest ai.onnx opset the linked ONNX library (checker, shape inference) knows.
+int64_t onnx_library_max_opset() {
+  const auto& ranges = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto it = ranges.find(onnx::ONNX_DOMAIN);
+  return it == ranges.end() ? 0 : it->second.second;
+}
+
 namespace fs = std::filesystem;
 
 std::string read_file(const std::string& path) {
@@ -282,12 +289,17 @@ Result<Graph> parse_onnx(const std::string& bytes, const std::string& base_dir,
                "not a valid ONNX model (the protobuf does not parse; truncated or corrupt file?)");
       TS_CHECK(model.has_graph(), "not a valid ONNX model (no graph)");
       bool have_default = false;
+      int64_t opset = 0;
       for (const auto& op : model.opset_import()) {
         if (!op.domain().empty() && op.domain() != "ai.onnx") continue;
         have_default = true;
+        opset = op.version();
         TS_CHECK(op.version() >= kMinOpset && op.version() <= kMaxOpset, "opset ", op.version(),
                  " is not supported (teesplit reads opsets ", kMinOpset, " to ", kMaxOpset, ")");
       }
+      // The ONNX library's checker and shape inference know opsets up to its own
+      // release; past that they refuse the model, so they are left out.
+      const bool onnx_lib_knows_opset = opset <= onnx_library_max_opset();
       TS_CHECK(have_default, "the model imports no ai.onnx opset");
       for (auto& init : *model.mutable_graph()->mutable_initializer())
         if (init.data_location() == onnx::TensorProto::EXTERNAL) load_external_data(init, base_dir);
@@ -311,7 +323,7 @@ Result<Graph> parse_onnx(const std::string& bytes, const std::string& base_dir,
           for (const auto& out : np.output()) defined.insert(out);
         }
       }
-      if (opts.run_checker) {
+      if (opts.run_checker && onnx_lib_knows_opset) {
         try {
           onnx::checker::check_model(model);
         } catch (const std::exception& e) {
@@ -320,7 +332,7 @@ Result<Graph> parse_onnx(const std::string& bytes, const std::string& base_dir,
           fail("ONNX checker: ", msg);
         }
       }
-      if (opts.run_shape_inference) {
+      if (opts.run_shape_inference && onnx_lib_knows_opset) {
         try {
           onnx::ShapeInferenceOptions so(true, 1, true);
           onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), so);

@@ -1,6 +1,7 @@
 // Pad (opset 11+: inputs pads and optional constant_value, which must be
-// constants; opset 2: attributes pads and value). Modes constant (default),
-// edge and reflect. Negative pads crop.
+// constants; opset 18+: optional axes, the dims pads refers to; opset 2:
+// attributes pads and value). Modes constant (default), edge and reflect.
+// Negative pads crop.
 #include <cstring>
 
 #include "ops/kernels.h"
@@ -17,7 +18,6 @@ struct PadGeom {
 PadGeom pad_geom(const Attrs& attrs, const std::vector<ValueInfo>& in) {
   const ValueInfo& x = ops::required("Pad", in, 0, "data");
   ops::expect_known("Pad", "data", x);
-  TS_CHECK(!ops::has_input(in, 3), "Pad: the axes input (opset 18) is not supported");
   PadGeom g;
   g.mode = attrs.get_string("mode", "constant");
   TS_CHECK(g.mode == "constant" || g.mode == "edge" || g.mode == "reflect", "Pad: mode '", g.mode,
@@ -25,6 +25,24 @@ PadGeom pad_geom(const Attrs& attrs, const std::vector<ValueInfo>& in) {
   std::vector<int64_t> pads =
       ops::has_input(in, 1) ? ops::const_ints("Pad", "pads", in[1]) : attrs.get_ints("pads");
   const size_t r = x.shape.size();
+  if (ops::has_input(in, 3)) {  // opset 18: pads = [begins of axes..., ends of axes...]
+    const std::vector<int64_t> axes = ops::const_ints("Pad", "axes", in[3]);
+    TS_CHECK(pads.size() == 2 * axes.size(), "Pad: pads has ", pads.size(), " values, expected ",
+             2 * axes.size(), " for ", axes.size(), " axes");
+    std::vector<int64_t> full(2 * r, 0);
+    std::vector<bool> seen(r, false);
+    for (size_t i = 0; i < axes.size(); ++i) {
+      const int64_t rank = static_cast<int64_t>(r);
+      TS_CHECK(axes[i] >= -rank && axes[i] < rank, "Pad: axis ", axes[i],
+               " is out of range for input ", shape_str(x.shape));
+      const size_t a = static_cast<size_t>(axes[i] < 0 ? axes[i] + rank : axes[i]);
+      TS_CHECK(!seen[a], "Pad: axis ", axes[i], " is given twice");
+      seen[a] = true;
+      full[a] = pads[i];
+      full[a + r] = pads[i + axes.size()];
+    }
+    pads = std::move(full);
+  }
   TS_CHECK(pads.size() == 2 * r, "Pad: pads has ", pads.size(), " values, expected ", 2 * r,
            " for input ", shape_str(x.shape));
   g.begin.assign(pads.begin(), pads.begin() + static_cast<int64_t>(r));

@@ -50,7 +50,7 @@ const std::vector<OpSchema>& all_ops() {
       {"ReduceMean", 1, 2, 1, infer_reduce_mean, run_reduce_mean},
       {"Cast", 1, 1, 1, infer_cast, run_cast},
       {"Slice", 1, 5, 1, infer_slice, run_slice},
-      {"Pad", 1, 3, 1, infer_pad, run_pad},
+      {"Pad", 1, 4, 1, infer_pad, run_pad},
   };
   return table;
 }
