@@ -20,6 +20,7 @@
 #include "zoo/zoo.h"
 
 #ifdef TEESPLIT_HAVE_CUDA
+#include "backends/cuda/check.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/plan.h"
 #endif
@@ -142,6 +143,39 @@ TEST(CudaBackend, CompileWithoutDeviceIsAClearError) {
     EXPECT_NE(msg.find("no usable CUDA device"), std::string::npos) << msg;
     EXPECT_NE(msg.find("cudaGetDeviceCount"), std::string::npos) << msg;
   }
+}
+
+// A failing CUDA call becomes an Error naming the call, where it is and the
+// runtime's reason (with or without a device: then the reason is the driver).
+TEST(CudaBackend, FailingCallNamesTheCall) {
+  try {
+    TS_CUDA(cudaSetDevice(9999));
+    ADD_FAILURE() << "cudaSetDevice(9999) must fail";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("cudaSetDevice(9999) failed at"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("test_cuda.cpp:"), std::string::npos) << msg;
+  }
+}
+
+// Running out of device memory is an error that says what did not fit and how
+// much is free; the device stays usable afterwards.
+TEST(CudaBackend, OutOfDeviceMemoryIsAClearError) {
+  SKIP_WITHOUT_DEVICE();
+  Net n;
+  const Shape huge{1, 1 << 14, 1 << 12, 1 << 12};  // 1 TiB of float32
+  n.output(n.op("Relu", {n.input(huge)}));
+  try {
+    make_backend(BackendKind::Cuda)->compile(n.specialised({huge}), {});
+    ADD_FAILURE() << "a 1 TiB activation arena must not fit";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("out of device memory"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("free of"), std::string::npos) << msg;
+  }
+  Net small;
+  small.output(small.op("Relu", {small.input({2, 3})}));
+  EXPECT_LT(cuda_error(small, {{2, 3}}), 1e-6);
 }
 
 std::vector<Tensor> emulate(const cuda::Plan& p, const std::vector<Tensor>& inputs);
