@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -90,6 +92,19 @@ double Tensor::as_double(int64_t i) const {
     return static_cast<const float*>(raw())[i];
   }
   return static_cast<double>(as_int(i));
+}
+
+double max_relative_error(const Tensor& got, const Tensor& want) {
+  TS_CHECK(got.shape() == want.shape(), "max_relative_error: shapes ", shape_str(got.shape()),
+           " and ", shape_str(want.shape()), " differ");
+  double max_diff = 0, max_ref = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double x = got.as_double(i), y = want.as_double(i);
+    if (std::isnan(x) != std::isnan(y)) return INFINITY;
+    max_diff = std::max(max_diff, std::abs(x - y));
+    max_ref = std::max(max_ref, std::abs(y));
+  }
+  return max_diff / std::max(max_ref, 1e-12);
 }
 
 }  // namespace teesplit

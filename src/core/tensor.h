@@ -74,4 +74,9 @@ Tensor Tensor::from(Shape shape, const std::vector<T>& values) {
 // 64-byte aligned allocation, zeroed; throws Error("out of memory ...") on failure.
 std::shared_ptr<std::byte> aligned_buffer(size_t bytes);
 
+// How far `got` is from `want`: max |got - want| / max |want| (the denominator
+// at least 1e-12), infinity where one has a NaN and the other not. The measure
+// behind every "matches within 1e-4" in teesplit. Throws Error if the shapes differ.
+double max_relative_error(const Tensor& got, const Tensor& want);
+
 }  // namespace teesplit

@@ -396,13 +396,7 @@ TrainResult train_model(const TrainOptions& opts) {
     torch::NoGradGuard no_grad;
     const Tensor want = from_torch(model.forward(x));
     const Tensor got = session.value()->run({from_torch(x)})[0];
-    double max_diff = 0, max_ref = 1e-12;
-    for (int64_t i = 0; i < want.numel(); ++i) {
-      max_diff = std::max(
-          max_diff, static_cast<double>(std::fabs(got.data<float>()[i] - want.data<float>()[i])));
-      max_ref = std::max(max_ref, static_cast<double>(std::fabs(want.data<float>()[i])));
-    }
-    result.engine_rel_error = max_diff / max_ref;
+    result.engine_rel_error = max_relative_error(got, want);
     result.engine_checked = static_cast<int64_t>(idx.size());
     for (int64_t r = 0; r < result.engine_checked; ++r) {
       const float* g = got.data<float>() + r * classes;

@@ -20,16 +20,7 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
 }
 
 double rel_error(const Tensor& a, const Tensor& b) {
-  TS_CHECK(a.shape() == b.shape(), "rel_error: shapes ", shape_str(a.shape()), " and ",
-           shape_str(b.shape()), " differ");
-  double max_diff = 0, max_ref = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    double x = a.as_double(i), y = b.as_double(i);
-    if (std::isnan(x) != std::isnan(y)) return INFINITY;
-    max_diff = std::max(max_diff, std::abs(x - y));
-    max_ref = std::max(max_ref, std::abs(y));
-  }
-  return max_diff / std::max(max_ref, 1e-12);
+  return max_relative_error(a, b);
 }
 
 std::string generated_dir() {

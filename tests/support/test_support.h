@@ -13,6 +13,7 @@ namespace teesplit::testing {
 // Seeded uniform random float32 tensor in [lo, hi).
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f);
 // max|a-b| / max(max|b|, 1e-12): the error measure used across the suite.
+// max_relative_error(a, b) (core/tensor.h), under the name the tests use.
 double rel_error(const Tensor& a, const Tensor& b);
 // Directory for files that tests generate (created on demand) under the build dir.
 std::string generated_dir();

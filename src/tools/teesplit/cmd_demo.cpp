@@ -43,12 +43,7 @@ int cmd_demo(int argc, char** argv) {
   so.backend = BackendKind::Reference;
   auto ref = open_session(model, so);
   Tensor expect = ref->run({input})[0];
-  double max_diff = 0, max_ref = 0;
-  for (int64_t i = 0; i < out.numel(); ++i) {
-    max_diff = std::max(max_diff, double(std::abs(out.data<float>()[i] - expect.data<float>()[i])));
-    max_ref = std::max(max_ref, double(std::abs(expect.data<float>()[i])));
-  }
-  const double rel = max_diff / std::max(max_ref, 1e-12);
+  const double rel = max_relative_error(out, expect);
   std::printf("      max relative difference %.2e (limit 1e-4): %s\n", rel,
               rel <= 1e-4 ? "agree" : "DISAGREE");
 
