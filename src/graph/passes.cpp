@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/conv.h"
+#include "ops/kernels.h"
 #include "ops/op.h"
 
 namespace teesplit {
@@ -71,14 +72,7 @@ void infer_shapes(Graph& g, bool fold) {
       if (n.op == "Size") {
         vals.push_back(Tensor::from<int64_t>({}, {shape_numel(dims)}));
       } else {
-        int64_t r = static_cast<int64_t>(dims.size());
-        int64_t start = n.attrs.get_int("start", 0), end = n.attrs.get_int("end", r);
-        if (start < 0) start += r;
-        if (end < 0) end += r;
-        start = std::clamp<int64_t>(start, 0, r);
-        end = std::clamp<int64_t>(end, start, r);
-        std::vector<int64_t> sel(dims.begin() + start, dims.begin() + end);
-        vals.push_back(Tensor::from<int64_t>({static_cast<int64_t>(sel.size())}, sel));
+        vals.push_back(shape_of_dims(n.attrs, dims));
       }
     } else {
       try {

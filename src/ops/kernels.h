@@ -79,6 +79,9 @@ TEESPLIT_OP_FUNCS(unsqueeze);
 TEESPLIT_OP_FUNCS(identity);
 TEESPLIT_OP_FUNCS(dropout);
 TEESPLIT_OP_FUNCS(shape);
+// The Shape operator's output for an input of shape dims (start/end applied),
+// without the input's data: graph passes fold Shape nodes with it.
+Tensor shape_of_dims(const Attrs& attrs, const Shape& dims);
 TEESPLIT_OP_FUNCS(size);
 // transpose.cpp, concat.cpp, gather.cpp, constant.cpp
 TEESPLIT_OP_FUNCS(transpose);

@@ -206,12 +206,15 @@ std::vector<TensorInfo> infer_shape(const Attrs& attrs, const std::vector<ValueI
   return {{DType::I64, {end - start}}};
 }
 
+Tensor shape_of_dims(const Attrs& attrs, const Shape& dims) {
+  auto [start, end] = shape_range(attrs, static_cast<int64_t>(dims.size()));
+  return Tensor::from<int64_t>({end - start},
+                               std::vector<int64_t>(dims.begin() + start, dims.begin() + end));
+}
+
 std::vector<Tensor> run_shape(const Attrs& attrs, const std::vector<const Tensor*>& in) {
   infer_shape(attrs, ops::infos_of(in));
-  const Shape& s = in[0]->shape();
-  auto [start, end] = shape_range(attrs, static_cast<int64_t>(s.size()));
-  return {Tensor::from<int64_t>({end - start},
-                                std::vector<int64_t>(s.begin() + start, s.begin() + end))};
+  return {shape_of_dims(attrs, in[0]->shape())};
 }
 
 // ---- Size ----
