@@ -355,10 +355,14 @@ print("%.2f %.2f" % (r["median_ms"], r["compute_median_ms"]))' 2>/dev/null)
     done
   done
 fi
-# The chosen algorithms of ResNet-50 at batch 32 (for tuning).
-if [ -n "$TS" ] && [ -n "${MODEL[resnet50]:-}" ]; then
-  TEESPLIT_CUDA_VERBOSE=1 timeout 60 "$TS" bench "${MODEL[resnet50]}" --backend cuda --batch 32 \
-    --warmup 1 --runs 3 >"$OUTDIR/resnet50_b32_plan.txt" 2>&1
+# Per-step device times and chosen algorithms at batch 32, fp32 (for tuning).
+if [ -n "$TS" ]; then
+  for a in $ARCHS; do
+    [ -n "${MODEL[$a]:-}" ] || continue
+    echo "== $a batch 32 fp32"
+    TEESPLIT_CUDA_PROFILE=1 timeout 60 "$TS" bench "${MODEL[$a]}" --backend cuda --batch 32 \
+      --warmup 1 --runs 5 2>&1
+  done >"$OUTDIR/cuda_profiles.txt"
 fi
 # PyTorch eager on the same GPU, the same architectures (random weights).
 $PY - "$BATCHES" >"$WORK/torch_lat.txt" 2>"$OUTDIR/torch_latency.err" <<'EOF'

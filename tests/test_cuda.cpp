@@ -178,6 +178,25 @@ TEST(CudaBackend, OutOfDeviceMemoryIsAClearError) {
   EXPECT_LT(cuda_error(small, {{2, 3}}), 1e-6);
 }
 
+// TEESPLIT_CUDA_PROFILE=1: per-step device times printed when the executable goes.
+TEST(CudaBackend, ProfilePrintsStepTimes) {
+  SKIP_WITHOUT_DEVICE();
+  Net n;
+  int x = n.input({1, 3, 8, 8});
+  n.output(n.op("Relu", {n.conv(x, 3, 4, 3)}));
+  setenv("TEESPLIT_CUDA_PROFILE", "1", 1);
+  ::testing::internal::CaptureStderr();
+  {
+    auto exe = make_backend(BackendKind::Cuda)->compile(n.specialised({{1, 3, 8, 8}}), {});
+    exe->run(random_inputs({{1, 3, 8, 8}}, 3));
+    EXPECT_GE(exe->stats().last_compute_ms, 0.0);
+  }
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  unsetenv("TEESPLIT_CUDA_PROFILE");
+  EXPECT_NE(err.find("cuda profile: 1 steps"), std::string::npos) << err;
+  EXPECT_NE(err.find("algo "), std::string::npos) << err;
+}
+
 std::vector<Tensor> emulate(const cuda::Plan& p, const std::vector<Tensor>& inputs);
 
 std::vector<cuda::StepKind> kinds(const cuda::Plan& p) {

@@ -5,6 +5,7 @@
 #include "backends/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -66,6 +67,32 @@ class CudaExecutable : public Executable {
   std::vector<size_t> in_offsets, out_offsets;  // into the pinned buffers
   std::vector<std::unique_ptr<StepRunner>> runners;
   RunStats st;
+  // TEESPLIT_CUDA_PROFILE: one event before each step and one after the last;
+  // per-step device times accumulated over the runs, printed at destruction.
+  std::vector<cudaEvent_t> step_events;
+  std::vector<double> step_ms;
+  int profiled_runs = 0;
+
+  ~CudaExecutable() override {
+    if (profiled_runs > 0) print_profile();
+    for (cudaEvent_t e : step_events) cudaEventDestroy(e);
+  }
+
+  void print_profile() const {
+    std::vector<size_t> order(step_ms.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return step_ms[a] > step_ms[b]; });
+    double total = 0;
+    for (double t : step_ms) total += t;
+    std::fprintf(stderr, "cuda profile: %zu steps, %.3f ms per run on the device\n", step_ms.size(),
+                 total / profiled_runs);
+    for (size_t k = 0; k < order.size() && k < 30; ++k) {
+      const size_t i = order[k];
+      std::fprintf(stderr, "  %8.3f ms  %s  [%s]\n", step_ms[i] / profiled_runs,
+                   plan.steps[i].label.c_str(), runners[i]->info().c_str());
+    }
+  }
 
   float* ptr(int b) const {
     if (b < 0) return nullptr;
@@ -75,13 +102,27 @@ class CudaExecutable : public Executable {
   }
 
   void run_steps() {
+    const bool profile = !step_events.empty();
     for (size_t k = 0; k < runners.size(); ++k) {
       try {
+        if (profile) TS_CUDA(cudaEventRecord(step_events[k], ctx.stream));
         runners[k]->run(ctx);
       } catch (const Error& e) {
         fail("cuda: ", plan.steps[k].label, ": ", e.what());
       }
     }
+    if (profile) TS_CUDA(cudaEventRecord(step_events.back(), ctx.stream));
+  }
+
+  // After a synchronised run: adds each step's device time.
+  void collect_profile() {
+    if (step_events.empty()) return;
+    for (size_t k = 0; k + 1 < step_events.size(); ++k) {
+      float ms = 0;
+      TS_CUDA(cudaEventElapsedTime(&ms, step_events[k], step_events[k + 1]));
+      step_ms[k] += ms;
+    }
+    ++profiled_runs;
   }
 
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) override {
@@ -115,6 +156,7 @@ class CudaExecutable : public Executable {
     float ms = 0;
     TS_CUDA(cudaEventElapsedTime(&ms, h.compute_begin, h.compute_end));
     st.last_compute_ms = ms;
+    collect_profile();
     std::vector<Tensor> out;
     out.reserve(plan.outputs.size());
     for (size_t i = 0; i < plan.outputs.size(); ++i) {
@@ -228,6 +270,11 @@ std::unique_ptr<Executable> compile_plan(Plan plan, const CompileOptions& opts) 
   // any launch problem at compile time rather than on the first request.
   exe->run_steps();
   TS_CUDA(cudaStreamSynchronize(h.stream));
+  if (env_flag("TEESPLIT_CUDA_PROFILE", false)) {  // from the first timed run on
+    exe->step_events.resize(exe->runners.size() + 1, nullptr);
+    for (cudaEvent_t& e : exe->step_events) TS_CUDA(cudaEventCreate(&e));
+    exe->step_ms.assign(exe->runners.size(), 0.0);
+  }
   if (ctx.verbose) {
     std::cerr << "cuda: plan\n" << describe(p);
     for (size_t k = 0; k < p.steps.size(); ++k) {

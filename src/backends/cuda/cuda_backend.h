@@ -10,7 +10,9 @@
 // TF32 tensor cores (about 1e-3 relative error); otherwise they compute in
 // strict fp32 (CUDNN_FMA_MATH, CUBLAS_DEFAULT_MATH). TEESPLIT_CUDA_ALGO=heuristic
 // picks conv algorithms by cuDNN's heuristics instead of timing them (find).
-// TEESPLIT_CUDA_VERBOSE=1 prints every step and its algorithm at compile time.
+// TEESPLIT_CUDA_VERBOSE=1 prints every step and its algorithm at compile time;
+// TEESPLIT_CUDA_PROFILE=1 times every step with CUDA events and prints the 30
+// slowest (device ms per run, with the chosen algorithm) when the executable goes.
 #pragma once
 
 #include <memory>
