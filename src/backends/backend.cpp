@@ -1,5 +1,8 @@
 #include "backends/backend.h"
 
+#include <algorithm>
+#include <cstdio>
+
 namespace teesplit {
 
 void check_run_inputs(const Graph& g, const std::vector<Tensor>& inputs) {
@@ -12,6 +15,21 @@ void check_run_inputs(const Graph& g, const std::vector<Tensor>& inputs) {
     TS_CHECK(inputs[i].shape() == v.shape, "input '", v.name, "' has shape ",
              shape_str(inputs[i].shape()), ", the model expects ", shape_str(v.shape));
   }
+}
+
+void print_step_profile(const char* backend, const std::vector<std::string>& labels,
+                        const std::vector<double>& total_ms, int runs, size_t top) {
+  if (runs <= 0 || labels.size() != total_ms.size()) return;
+  std::vector<size_t> order(total_ms.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return total_ms[a] > total_ms[b]; });
+  double total = 0;
+  for (double t : total_ms) total += t;
+  std::fprintf(stderr, "%s profile: %zu steps, %.3f ms per run in steps\n", backend,
+               total_ms.size(), total / runs);
+  for (size_t k = 0; k < order.size() && k < top; ++k)
+    std::fprintf(stderr, "  %8.3f ms  %s\n", total_ms[order[k]] / runs, labels[order[k]].c_str());
 }
 
 }  // namespace teesplit

@@ -49,4 +49,10 @@ class Backend {
 // throws Error("input 'x' has shape [..], the model expects [..]").
 void check_run_inputs(const Graph& g, const std::vector<Tensor>& inputs);
 
+// Prints "<backend> profile: N steps, T ms per run in steps" and the `top`
+// slowest steps (time per run, label) to stderr; for the backends' *_PROFILE
+// environment switches.
+void print_step_profile(const char* backend, const std::vector<std::string>& labels,
+                        const std::vector<double>& total_ms, int runs, size_t top);
+
 }  // namespace teesplit

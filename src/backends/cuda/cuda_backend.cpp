@@ -79,19 +79,10 @@ class CudaExecutable : public Executable {
   }
 
   void print_profile() const {
-    std::vector<size_t> order(step_ms.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return step_ms[a] > step_ms[b]; });
-    double total = 0;
-    for (double t : step_ms) total += t;
-    std::fprintf(stderr, "cuda profile: %zu steps, %.3f ms per run on the device\n", step_ms.size(),
-                 total / profiled_runs);
-    for (size_t k = 0; k < order.size() && k < 30; ++k) {
-      const size_t i = order[k];
-      std::fprintf(stderr, "  %8.3f ms  %s  [%s]\n", step_ms[i] / profiled_runs,
-                   plan.steps[i].label.c_str(), runners[i]->info().c_str());
-    }
+    std::vector<std::string> labels;
+    for (size_t i = 0; i < runners.size(); ++i)
+      labels.push_back(plan.steps[i].label + "  [" + runners[i]->info() + "]");
+    print_step_profile("cuda", labels, step_ms, profiled_runs, 30);
   }
 
   float* ptr(int b) const {

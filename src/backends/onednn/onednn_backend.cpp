@@ -72,17 +72,9 @@ class OneDnnExecutable : public Executable {
 
   ~OneDnnExecutable() override {
     if (!profile || runs == 0) return;
-    std::vector<size_t> order(steps.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return step_ms[a] > step_ms[b]; });
-    double total = 0;
-    for (double t : step_ms) total += t;
-    std::fprintf(stderr, "onednn profile: %zu steps, %.3f ms per run in steps\n", steps.size(),
-                 total / runs);
-    for (size_t k = 0; k < order.size() && k < 25; ++k)
-      std::fprintf(stderr, "  %8.3f ms  %s\n", step_ms[order[k]] / runs,
-                   steps[order[k]].label.c_str());
+    std::vector<std::string> labels;
+    for (const auto& step : steps) labels.push_back(step.label);
+    print_step_profile("onednn", labels, step_ms, runs, 25);
   }
 
   std::byte* slot_ptr(int s) {
