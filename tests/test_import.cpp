@@ -177,6 +177,58 @@ TEST(Import, AcceptsOpsets11To22) {
   EXPECT_NE(newer.error().find("opset 23 is not supported"), std::string::npos) << newer.error();
 }
 
+// Found by fuzz/fuzz_onnx_import: an initializer's shape is checked against the
+// data the file holds before anything is allocated (a 432-byte tensor claiming
+// 12 GB), and a malformed model never reaches ONNX's shape inference, which
+// crashed (libonnx 1.12) on a BatchNormalization whose variance was a scalar
+// holding four floats.
+TEST(Import, InitializerShapeMustMatchItsData) {
+  onnx::ModelProto m = small_model();
+  for (auto& init : *m.mutable_graph()->mutable_initializer())
+    if (init.name() == "w") {
+      init.clear_dims();
+      init.add_dims(1073741823);
+      init.add_dims(3);
+    }
+  auto g = parse_onnx(serialized(m), ".", "huge.onnx");
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.error().find("initializer 'w' holds 432 bytes of data, its shape [1073741823,3]"),
+            std::string::npos)
+      << g.error();
+  onnx::ModelProto typed = small_model();
+  auto* t = typed.mutable_graph()->add_initializer();
+  t->set_name("many");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->add_dims(1 << 30);
+  t->add_dims(1 << 30);
+  t->add_float_data(1.f);
+  auto g2 = parse_onnx(serialized(typed), ".", "typed.onnx");
+  ASSERT_FALSE(g2.ok());
+  EXPECT_NE(g2.error().find("implausibly large shape"), std::string::npos) << g2.error();
+}
+
+TEST(Import, MalformedBatchNormIsAnErrorNotACrash) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  g->set_name("bn");
+  set_tensor_type(g->add_input(), "x", {1, 4, 2, 2});
+  set_tensor_type(g->add_output(), "y", {1, 4, 2, 2});
+  for (const char* name : {"scale", "bias", "mean"})
+    add_init(g, name, testing::random_tensor({4}, 1));
+  add_init(g, "var", testing::random_tensor({4}, 2));
+  g->mutable_initializer(3)->clear_dims();  // a scalar holding 4 floats
+  auto* bn = g->add_node();
+  bn->set_op_type("BatchNormalization");
+  for (const char* in : {"x", "scale", "bias", "mean", "var"}) bn->add_input(in);
+  bn->add_output("y");
+  auto parsed = parse_onnx(serialized(m), ".", "bn.onnx");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().find("initializer 'var' holds 16 bytes"), std::string::npos)
+      << parsed.error();
+}
+
 // What PyTorch's torch.export-based exporter writes (opset 18): ReduceMean and
 // Pad take their axes as inputs. x [1,3,4,4] padded by 1 on H and W (axes
 // input), then averaged over H and W (axes input): sum(x) / 36 per channel.

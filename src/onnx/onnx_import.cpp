@@ -97,18 +97,55 @@ void load_external_data(onnx::TensorProto& t, const std::string& base_dir) {
   t.set_data_location(onnx::TensorProto::DEFAULT);
 }
 
-Tensor convert_tensor(const onnx::TensorProto& t, const std::string& what) {
+// Number of values the stored data holds (raw bytes / element size, or the
+// length of the typed field), to compare with the shape before allocating.
+int64_t stored_values(const onnx::TensorProto& t, size_t elem) {
+  if (t.has_raw_data()) return static_cast<int64_t>(t.raw_data().size() / elem);
+  switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      return t.float_data_size();
+    case onnx::TensorProto::DOUBLE:
+      return t.double_data_size();
+    case onnx::TensorProto::INT64:
+      return t.int64_data_size();
+    default:
+      return t.int32_data_size();
+  }
+}
+
+// Checks a stored tensor's shape against the data it holds (no allocation);
+// returns its number of elements.
+int64_t check_tensor_data(const onnx::TensorProto& t, const std::string& what) {
   Shape shape(t.dims().begin(), t.dims().end());
-  for (int64_t d : shape) TS_CHECK(d >= 0, what, " has a negative dimension");
+  // The shape comes from the file: check it against the data the file holds
+  // before allocating anything (a few bytes must not claim gigabytes).
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    TS_CHECK(d >= 0, what, " has a negative dimension");
+    TS_CHECK(d == 0 || n <= (int64_t{1} << 40) / d, what, " has an implausibly large shape ",
+             shape_str(shape));
+    n *= d;
+  }
   const DType dt = convert_dtype(t.data_type(), what);
-  Tensor out(dt, shape);
-  const int64_t n = out.numel();
   const bool is_double = t.data_type() == onnx::TensorProto::DOUBLE;
   const size_t elem = is_double ? 8 : dtype_size(dt);
-  if (t.has_raw_data()) {
+  if (t.has_raw_data())
     TS_CHECK(t.raw_data().size() == static_cast<size_t>(n) * elem, what, " holds ",
              t.raw_data().size(), " bytes of data, its shape ", shape_str(shape), " needs ",
              static_cast<size_t>(n) * elem);
+  else
+    TS_CHECK(stored_values(t, elem) == n, what, " holds ", stored_values(t, elem),
+             " values, its shape ", shape_str(shape), " needs ", n);
+  return n;
+}
+
+Tensor convert_tensor(const onnx::TensorProto& t, const std::string& what) {
+  const int64_t n = check_tensor_data(t, what);
+  const Shape shape(t.dims().begin(), t.dims().end());
+  const DType dt = convert_dtype(t.data_type(), what);
+  const bool is_double = t.data_type() == onnx::TensorProto::DOUBLE;
+  Tensor out(dt, shape);
+  if (t.has_raw_data()) {
     if (is_double) {
       const char* src = t.raw_data().data();
       for (int64_t i = 0; i < n; ++i) {
@@ -121,31 +158,23 @@ Tensor convert_tensor(const onnx::TensorProto& t, const std::string& what) {
     }
     return out;
   }
-  auto need = [&](int64_t have) {
-    TS_CHECK(have == n, what, " holds ", have, " values, its shape ", shape_str(shape), " needs ",
-             n);
-  };
+  // The typed fields, their lengths checked above.
   switch (t.data_type()) {
     case onnx::TensorProto::FLOAT:
-      need(t.float_data_size());
       for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = t.float_data(static_cast<int>(i));
       break;
     case onnx::TensorProto::DOUBLE:
-      need(t.double_data_size());
       for (int64_t i = 0; i < n; ++i)
         out.data<float>()[i] = static_cast<float>(t.double_data(static_cast<int>(i)));
       break;
     case onnx::TensorProto::INT64:
-      need(t.int64_data_size());
       for (int64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = t.int64_data(static_cast<int>(i));
       break;
     case onnx::TensorProto::INT32:
-      need(t.int32_data_size());
       for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = t.int32_data(static_cast<int>(i));
       break;
     case onnx::TensorProto::UINT8:
     case onnx::TensorProto::BOOL:
-      need(t.int32_data_size());
       for (int64_t i = 0; i < n; ++i)
         static_cast<uint8_t*>(out.raw())[i] =
             static_cast<uint8_t>(t.int32_data(static_cast<int>(i)));
@@ -303,7 +332,11 @@ Result<Graph> parse_onnx(const std::string& bytes, const std::string& base_dir,
       TS_CHECK(have_default, "the model imports no ai.onnx opset");
       for (auto& init : *model.mutable_graph()->mutable_initializer())
         if (init.data_location() == onnx::TensorProto::EXTERNAL) load_external_data(init, base_dir);
-      // Our own structural checks first: their messages name the node.
+      // Our own structural checks first: their messages name the node. Nothing
+      // of the file reaches the ONNX library's checker before its initializers'
+      // shapes agree with their data (libonnx does not check this and crashed).
+      for (const auto& init : model.graph().initializer())
+        check_tensor_data(init, "initializer '" + init.name() + "'");
       {
         std::set<std::string> defined;
         for (const auto& in : model.graph().input()) defined.insert(in.name());

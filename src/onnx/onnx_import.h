@@ -11,7 +11,10 @@ namespace teesplit {
 
 struct ImportOptions {
   bool run_checker = true;
-  bool run_shape_inference = true;  // ONNX's own, to fill value shapes where it can
+  // ONNX's own shape inference, to fill value shapes before specialisation. Off: teesplit
+  // infers every shape itself, and libonnx 1.12's crashes on some malformed models
+  // (fuzz/fuzz_onnx_import) that teesplit refuses with an error.
+  bool run_shape_inference = false;
 };
 
 // Opsets accepted for the default ("ai.onnx") domain. Opsets 18 to 22 changed,
