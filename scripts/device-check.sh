@@ -325,6 +325,25 @@ print(" ".join(str(c[min(n - 1, n * q // 4)]["index"]) for q in (1, 2, 3)) if n 
   done
 fi
 
+# ---------------------------------------------------------------- 3b. opset 18
+# PyTorch's default exporter (torch.export, opset 18) on ResNet-50: teesplit must
+# load it and match PyTorch on the GPU.
+if [ -n "$TS" ] && [ -z "${DEVICE_CHECK_NO_TORCHVISION:-}" ]; then
+  section "opset 18 (torch.export-based exporter)"
+  DY=$WORK/dynamo
+  if timeout 120 $PY tests/fixtures/export_torchvision.py resnet50 "$DY" --dynamo \
+    >"$WORK/dynamo.log" 2>&1; then
+    if "$TS" run "$DY/resnet50.onnx" --backend cuda --input "$DY/resnet50.input.npy" \
+      --output "$DY/cuda.npy" >"$WORK/dynamo_run.log" 2>&1; then
+      compare "$DY/cuda.npy" "$DY/resnet50.output.npy" 1e-4 "resnet50 opset-18 export, cuda vs PyTorch"
+    else
+      FAIL "resnet50 opset-18 export does not run: $(tail -1 "$WORK/dynamo_run.log")"
+    fi
+  else
+    SKIP "resnet50 opset-18 export failed in PyTorch: $(tail -1 "$WORK/dynamo.log")"
+  fi
+fi
+
 # ---------------------------------------------------------------- 4. latency
 section "latency (median ms)"
 BATCHES="1 8 32"
