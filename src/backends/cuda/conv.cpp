@@ -230,9 +230,11 @@ class ConvRunner : public StepRunner {
     const size_t limit = workspace_limit();
     bool found = false;
     if (ctx.find) {
-      // Timed search with a temporary workspace; falls back to heuristics when
-      // the workspace cannot be allocated.
-      size_t ws_bytes = std::min<size_t>(limit, size_t{256} << 20);
+      // Timed search with a temporary workspace as large as any algorithm may
+      // use (the large-workspace FFT and Winograd algorithms are often the
+      // fastest for big early layers at large batches); falls back to
+      // heuristics when it cannot be allocated.
+      size_t ws_bytes = limit;
       void* ws = nullptr;
       if (cudaMalloc(&ws, ws_bytes) != cudaSuccess) {
         cudaGetLastError();
