@@ -965,10 +965,16 @@ TEST(CudaSplit, FrontOnCpuBackOnCuda) {
     SplitRunOptions ro;
     ro.front_backend = BackendKind::OneDnn;
     ro.back_backend = BackendKind::Cuda;
+    // A batch of 3: front per sample on the CPU, back once on the GPU.
+    const Tensor x3 = random_tensor({3, 3, 32, 32}, 7);
+    Session cpu_any(testing::zoo_graph(arch, 32, 0.25, 10, 3, 5), {BackendKind::OneDnn, 0});
+    const Tensor want3 = cpu_any.run({x3})[0];
     for (size_t i : {cuts.size() / 4, cuts.size() / 2, 3 * cuts.size() / 4}) {
       SplitRunner r(front_partition(g, cuts[i]), back_partition(g, cuts[i]), ro);
       EXPECT_EQ(r.back_backend_name(), "cuda");
       EXPECT_LE(rel_error(r.run(x)[0], want), 1e-4) << arch << " cut " << cuts[i].name;
+      EXPECT_LE(rel_error(r.run(x3)[0], want3), 1e-4) << arch << " cut " << cuts[i].name;
+      EXPECT_TRUE(r.back_ran_batched(3)) << arch << " cut " << cuts[i].name;
     }
   }
 }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -16,6 +17,7 @@
 #include "io/npy.h"
 #include "onnx/onnx_import.h"
 #include "runtime/split_runner.h"
+#include "support/graph_builder.h"
 #include "support/test_support.h"
 #include "zoo/zoo.h"
 
@@ -172,18 +174,54 @@ TEST(Split, Sample224Vgg) {
   check_files(zoo_file("vgg16", 224, 1.0), {"features.16"}, BackendKind::OneDnn, "vgg");
 }
 
-TEST(Split, BatchRunsSampleBySample) {
+// A batch: the front runs sample by sample, the back once for the whole batch
+// (zoo models flatten with Flatten, so their back partitions take any batch).
+TEST(Split, BatchFrontPerSampleBackBatched) {
   const std::string path = zoo_file("resnet50", 32, 0.25);
   const Graph model = load(path);
   const Graph g = specialize_for_cuts(model);
   const Cut c = resolve_cut(g, "layer1.2");
-  SplitRunner r(front_partition(g, c), back_partition(g, c), SplitRunOptions{});
   Shape s = g.value(g.inputs[0]).shape;
   s[0] = 3;
   const Tensor x = testing::random_tensor(s, 9);
-  EXPECT_LE(testing::rel_error(r.run(x)[0], whole_output(model, BackendKind::OneDnn, x)), 1e-5);
-  s[1] = 4;
-  EXPECT_THROW(r.run(testing::random_tensor(s, 9)), Error);
+  const Tensor want = whole_output(model, BackendKind::OneDnn, x);
+  for (bool batch_back : {true, false}) {
+    SplitRunOptions ro;
+    ro.batch_back = batch_back;
+    SplitRunner r(front_partition(g, c), back_partition(g, c), ro);
+    EXPECT_LE(testing::rel_error(r.run(x)[0], want), 1e-5) << "batch_back " << batch_back;
+    EXPECT_LE(testing::rel_error(r.run(x)[0], want), 1e-5) << "again, cached";
+    EXPECT_EQ(r.back_ran_batched(3), batch_back);
+    Shape bad = s;
+    bad[1] = 4;
+    EXPECT_THROW(r.run(testing::random_tensor(bad, 9)), Error);
+  }
+}
+
+// A back partition with a Reshape target folded at batch 1 ([1, 16]) cannot take
+// a batch: the runner notices and runs it sample by sample, with the right result.
+TEST(Split, BackWithBatchOneReshapeRunsPerSample) {
+  testing::GraphBuilder b;
+  const int x = b.input({1, 4, 2, 2});
+  const int r = b.node("Relu", {x});
+  const int flat = b.node("Reshape", {r, b.constant(Tensor::from<int64_t>({2}, {1, 16}))});
+  b.output(b.node("Gemm", {flat, b.rand_const({16, 3})}));
+  const Graph g = specialize(b.g, {{1, 4, 2, 2}});
+  const std::vector<Cut> cuts = enumerate_cuts(g);
+  ASSERT_FALSE(cuts.empty());
+  const Cut& c = cuts.front();  // after the Relu
+  SplitRunner runner(front_partition(g, c), back_partition(g, c), SplitRunOptions{});
+  const Tensor xs = testing::random_tensor({2, 4, 2, 2}, 4);
+  const Tensor got = runner.run(xs)[0];
+  EXPECT_FALSE(runner.back_ran_batched(2));
+  ASSERT_EQ(got.shape(), (Shape{2, 3}));
+  Session whole(g, {BackendKind::Reference, 0});
+  for (int64_t i = 0; i < 2; ++i) {
+    Tensor one(DType::F32, {1, 4, 2, 2});
+    std::memcpy(one.raw(), xs.data<float>() + i * 16, 16 * sizeof(float));
+    const Tensor w = whole.run({one})[0];
+    for (int k = 0; k < 3; ++k) EXPECT_NEAR(got.data<float>()[i * 3 + k], w.data<float>()[k], 1e-5);
+  }
 }
 
 TEST(Split, ManifestAndHashes) {

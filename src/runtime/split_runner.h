@@ -4,6 +4,7 @@
 // allocates it) for `teesplit cuts`.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,7 @@ struct SplitRunOptions {
   BackendKind back_backend = BackendKind::OneDnn;
   int threads = 0;                // CPU threads (front, and a CPU back partition)
   bool tf32 = false;              // CUDA back partition: allow TF32 tensor cores
+  bool batch_back = true;         // run() gives the back partition the whole batch when it can
   const FrontKey* key = nullptr;  // for an encrypted front.tsf
   std::string model_path;         // when set, its SHA-256 must match the manifest
 };
@@ -65,8 +67,10 @@ class SplitRunner {
   // From graphs already in memory (front: specialised; back: any, specialised here).
   SplitRunner(Graph front, Graph back, const SplitRunOptions& opts);
 
-  // Input [N, ...] with the front's per-sample shape ([1, ...] in the file);
-  // runs each sample through front then back and stacks the outputs.
+  // Input [N, ...] with the front's per-sample shape ([1, ...] in the file).
+  // The front runs one sample at a time (the enclave's partition is fixed at
+  // batch 1); the N feature maps are stacked and the back partition runs once
+  // at batch N when it can (see batched_back), else sample by sample.
   std::vector<Tensor> run(const Tensor& input);
   Tensor run_front(const Tensor& input);  // exactly the front's input shape
   std::vector<Tensor> run_back(const Tensor& feature);
@@ -75,14 +79,31 @@ class SplitRunner {
   const Graph& back() const { return back_; }
   const SplitManifest& manifest() const { return manifest_; }
   RunStats front_stats() const { return front_exe_->stats(); }
+  // After a run() of batch n: whether the back partition ran once for the batch.
+  bool back_ran_batched(int64_t n) const {
+    auto it = batched_.find(n);
+    return it != batched_.end() && it->second != nullptr;
+  }
   std::string front_backend_name() const { return front_backend_->name(); }
   std::string back_backend_name() const { return back_backend_->name(); }
 
  private:
   Graph front_, back_;
   SplitManifest manifest_;
+  // The back partition compiled for batch n, on first use, or nullptr when it
+  // cannot take a batch: the file's back partition was cut from the model
+  // specialised at batch 1, so a folded Reshape target may hold that 1. It is
+  // used only if its output for features[0] equals the batch-1 partition's
+  // (relative error 1e-5); `out` then receives the batched outputs.
+  Executable* batched_back(const std::vector<Tensor>& features, std::vector<Tensor>* out);
+
+  Graph back_src_;  // the back partition as given, before specialisation
   std::unique_ptr<Backend> front_backend_, back_backend_;
   std::unique_ptr<Executable> front_exe_, back_exe_;
+  std::map<int64_t, std::unique_ptr<Executable>> batched_;  // nullptr: not batchable
+  bool batch_back_ = true;
+  int threads_ = 0;
+  bool tf32_ = false;
 };
 
 // One row of `teesplit cuts`.
