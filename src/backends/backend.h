@@ -33,6 +33,9 @@ class Executable {
   // returns the outputs in the order of Graph::outputs (fresh tensors).
   virtual std::vector<Tensor> run(const std::vector<Tensor>& inputs) = 0;
   virtual RunStats stats() const = 0;
+  // Forgets the per-step times a *_PROFILE switch collected so far (bench calls
+  // it after the warm-up runs, whose first-run costs would skew the profile).
+  virtual void reset_profile() {}
 };
 
 class Backend {

@@ -73,6 +73,11 @@ class CudaExecutable : public Executable {
   std::vector<double> step_ms;
   int profiled_runs = 0;
 
+  void reset_profile() override {
+    std::fill(step_ms.begin(), step_ms.end(), 0.0);
+    profiled_runs = 0;
+  }
+
   ~CudaExecutable() override {
     if (profiled_runs > 0) print_profile();
     for (cudaEvent_t e : step_events) cudaEventDestroy(e);

@@ -70,6 +70,11 @@ class OneDnnExecutable : public Executable {
   std::vector<double> step_ms;  // accumulated per step when profiling
   int runs = 0;
 
+  void reset_profile() override {
+    std::fill(step_ms.begin(), step_ms.end(), 0.0);
+    runs = 0;
+  }
+
   ~OneDnnExecutable() override {
     if (!profile || runs == 0) return;
     std::vector<std::string> labels;

@@ -36,6 +36,7 @@ int cmd_bench(int argc, char** argv) {
                             static_cast<uint64_t>(a.get_int("seed", 0, 0, INT64_MAX)));
   Executable& exe = session->executable({input.shape()});
   for (int64_t i = 0; i < warmup; ++i) exe.run({input});
+  exe.reset_profile();  // TEESPLIT_*_PROFILE: timed runs only
   std::vector<double> ms, compute_ms;
   for (int64_t i = 0; i < runs; ++i) {
     auto t0 = std::chrono::steady_clock::now();
