@@ -444,6 +444,10 @@ Executable* SplitRunner::batched_back(const std::vector<Tensor>& features,
     return it->second.get();
   }
   std::unique_ptr<Executable> exe;
+  if (features[0].shape().empty() || features[0].dim(0) != 1) {  // no batch dimension
+    batched_[n] = nullptr;
+    return nullptr;
+  }
   try {
     Graph g = back_src_;
     Value& in = g.value(g.inputs[0]);
