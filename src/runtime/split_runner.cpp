@@ -443,6 +443,8 @@ Executable* SplitRunner::batched_back(const std::vector<Tensor>& features,
     if (it->second) *out = it->second->run({stack(features)});
     return it->second.get();
   }
+  // One executable (and, on a GPU, one arena) per batch size: keep a few.
+  if (batched_.size() >= 8) batched_.clear();
   std::unique_ptr<Executable> exe;
   if (features[0].shape().empty() || features[0].dim(0) != 1) {  // no batch dimension
     batched_[n] = nullptr;
