@@ -453,10 +453,9 @@ Executable* SplitRunner::batched_back(const std::vector<Tensor>& features,
   try {
     Graph g = back_src_;
     Value& in = g.value(g.inputs[0]);
+    in.shape[0] = -1;  // the file's partition has batch 1 there
     Shape s = features[0].shape();
     s[0] = n;
-    in.shape = s;
-    in.shape[0] = -1;
     const Graph spec = specialize(g, {s});
     bool leading_n = true;
     for (int o : spec.outputs) {
@@ -472,7 +471,7 @@ Executable* SplitRunner::batched_back(const std::vector<Tensor>& features,
       const std::vector<Tensor> want = back_exe_->run({features[0]});
       bool same = got.size() == want.size();
       for (size_t k = 0; same && k < got.size(); ++k)
-        same = max_relative_error(sample(got[k], 0), want[k]) <= 1e-5;
+        same = max_relative_error(sample(got[k], 0), want[k]) <= (tf32_ ? 1e-2 : 1e-4);
       if (same)
         *out = std::move(got);
       else
