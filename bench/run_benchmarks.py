@@ -357,6 +357,12 @@ def run_all(args, peers, models, results_file):
 
 # ---- correctness check of the peer runners ----
 
+def rel_error(y, ref):
+    """max |y - ref| / max |ref|, teesplit's agreement measure (core/tensor.h)."""
+    import numpy as np
+    return float(np.max(np.abs(y - ref)) / max(1e-12, float(np.max(np.abs(ref)))))
+
+
 def check_peers(args, peers, models):
     """Runs each C++/JS peer runner once per model on the exporter's reference input
     (ARCH.input.npy, batch 1) and once on the seeded random input, and compares
@@ -388,7 +394,7 @@ def check_peers(args, peers, models):
                 if what == "random":
                     random_out[peer] = y
                     continue
-                err = float(np.max(np.abs(y - ref)) / max(1e-12, float(np.max(np.abs(ref)))))
+                err = rel_error(y, ref)
                 ok = y.shape == ref.shape and err < 1e-3
                 bad += 0 if ok else 1
                 log(f"check {model} {peer}: shape {list(y.shape)}, max error / max |ref| "
@@ -398,7 +404,7 @@ def check_peers(args, peers, models):
             for peer, y in random_out.items():
                 if peer == "onnxruntime":
                     continue
-                err = float(np.max(np.abs(y - base)) / max(1e-12, float(np.max(np.abs(base)))))
+                err = rel_error(y, base)
                 ok = y.shape == base.shape and err < 1e-3
                 bad += 0 if ok else 1
                 log(f"check {model} {peer}: same seeded input as ONNX Runtime, output error "
