@@ -305,6 +305,32 @@ TEST_F(TorchThreads, DropoutIsActiveOnlyInTraining) {
   EXPECT_EQ(rel_error(from_torch(m.forward(to_torch(x))), x), 0.0);
 }
 
+// The zoo's EfficientNet-B0 carries torchvision's drop probability (0.2) as a
+// Constant input; training mode must use it.
+TEST_F(TorchThreads, ZooEfficientNetDropsOneFifth) {
+  ZooOptions zo;
+  zo.arch = "efficientnet_b0";
+  zo.input_size = 32;
+  zo.channels = 1;
+  zo.classes = 10;
+  zo.width = 0.25;
+  auto g = parse_onnx(zoo_model_bytes(zo), "", "efficientnet_b0.onnx");
+  ASSERT_TRUE(g.ok()) << g.error();
+  TorchGraph m(g.value());
+  std::string dropped;
+  for (const Node& n : m.graph().nodes)
+    if (n.op == "Dropout") dropped = m.graph().value(n.outputs[0]).name;
+  ASSERT_FALSE(dropped.empty());
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = to_torch(random_tensor({64, 1, 32, 32}, 3, 0.f, 1.f));
+  m.train();
+  const torch::Tensor y = m.forward_values({x}, {dropped})[0];
+  const double zeros = y.eq(0).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(zeros, 0.2, 0.03) << "over " << y.numel() << " values";
+  m.eval();
+  EXPECT_EQ(m.forward_values({x}, {dropped})[0].eq(0).sum().item<int64_t>(), 0);
+}
+
 TEST_F(TorchThreads, GradientsReachEveryParameter) {
   Attrs a;
   a.set("kernel_shape", ints({3, 3}));

@@ -141,6 +141,7 @@ const ArchCase kCases[] = {
       {"Add", 9},
       {"Flatten", 1},
       {"Dropout", 1},
+      {"Constant", 1},  // the Dropout ratio (0.2)
       {"Gemm", 1}},
      5288548},
 };
@@ -167,7 +168,7 @@ TEST_P(ZooArch, SmallModelIsValidOnnxWithTorchvisionTopology) {
   EXPECT_EQ(meta(m, "input_size"), "32");
   EXPECT_EQ(meta(m, "width"), c.arch == "efficientnet_b0" ? "0.5" : "0.25");
   EXPECT_EQ(meta(m, "seed"), "0");
-  EXPECT_EQ(meta(m, "teesplit.zoo"), "1");
+  EXPECT_EQ(meta(m, "teesplit.zoo"), "2");
   // Names are unique and every node name is a torchvision-style scope path.
   std::set<std::string> names;
   for (const auto& n : m.graph().node()) {
@@ -359,6 +360,45 @@ void expect_error(ZooOptions o, const std::string& needle) {
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
   }
   EXPECT_THROW(zoo_parameter_count(o), Error);
+}
+
+// torchvision's drop probabilities: VGG-16 0.5 (ONNX's default, left implicit),
+// EfficientNet-B0 0.2 (an attribute before opset 12, a Constant input after), and
+// the importer and the LibTorch lowering read it.
+TEST(Zoo, DropoutRatiosFollowTorchvision) {
+  for (int64_t opset : {11, 13, 17}) {
+    SCOPED_TRACE(opset);
+    ZooOptions o = small("efficientnet_b0");
+    o.opset = opset;
+    onnx::ModelProto m = parse(zoo_model_bytes(o));
+    EXPECT_NO_THROW(onnx::checker::check_model(m));
+    int dropouts = 0;
+    for (const auto& n : m.graph().node()) {
+      if (n.op_type() != "Dropout") continue;
+      ++dropouts;
+      float ratio = -1;
+      if (opset < 12) {
+        ASSERT_EQ(n.input_size(), 1);
+        for (const auto& a : n.attribute())
+          if (a.name() == "ratio") ratio = a.f();
+      } else {
+        ASSERT_EQ(n.input_size(), 2);
+        for (const auto& c : m.graph().node())
+          if (c.op_type() == "Constant" && c.output(0) == n.input(1))
+            ratio = c.attribute(0).t().float_data(0);
+      }
+      EXPECT_FLOAT_EQ(ratio, 0.2f);
+    }
+    EXPECT_EQ(dropouts, 1);
+    auto g = parse_onnx(zoo_model_bytes(o), "", "efficientnet_b0.onnx");
+    ASSERT_TRUE(g.ok()) << g.error();
+  }
+  onnx::ModelProto vgg = parse(zoo_model_bytes(small("vgg16")));
+  for (const auto& n : vgg.graph().node())
+    if (n.op_type() == "Dropout") {
+      EXPECT_EQ(n.input_size(), 1);
+      EXPECT_EQ(n.attribute_size(), 0);
+    }
 }
 
 TEST(Zoo, BadOptionsThrowClearErrors) {

@@ -23,7 +23,7 @@ namespace {
 static_assert(std::endian::native == std::endian::little,
               "ONNX raw_data is little-endian; add a byte swap for this host");
 
-constexpr const char* kZooVersion = "1";
+constexpr const char* kZooVersion = "2";  // 2: EfficientNet Dropout ratio 0.2
 // Keeps the serialized model under protobuf's 2 GiB message limit.
 constexpr int64_t kMaxFloats = int64_t{480} * 1000 * 1000;
 
@@ -153,7 +153,24 @@ class Builder {
     Act s = sigmoid(p, x);
     return with_name(x, add_node(p, "Mul", {x.name, s.name})->output(0));
   }
-  Act dropout(const Path& p, const Act& x) { return unary(p, "Dropout", x); }
+  // Dropout with drop probability `ratio` (ONNX's default 0.5 is left implicit): an
+  // attribute before opset 12, a scalar Constant input from 12 on, as the PyTorch
+  // exporter writes it.
+  Act dropout(const Path& p, const Act& x, double ratio = 0.5) {
+    if (ratio == 0.5) return unary(p, "Dropout", x);
+    if (opts_.opset < 12) {
+      auto* n = add_node(p, "Dropout", {x.name});
+      set_float(n, "ratio", ratio);
+      return with_name(x, n->output(0));
+    }
+    auto* c = add_node(p, "Constant", {});
+    auto* a = c->add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    a->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
+    a->mutable_t()->add_float_data(static_cast<float>(ratio));
+    return with_name(x, add_node(p, "Dropout", {x.name, c->output(0)})->output(0));
+  }
   // Elementwise binary op; the result has b's shape (the broadcast one is a).
   Act binary(const Path& p, const std::string& op, const Act& a, const Act& b) {
     return with_name(b, add_node(p, op, {a.name, b.name})->output(0));
@@ -460,7 +477,7 @@ Act build_efficientnet_b0(Builder& b, Act x, const ZooOptions& o) {
   x = b.silu(join(last, {"2"}), x);
   x = b.global_average_pool({"avgpool"}, x);
   x = b.flatten({}, x);
-  x = b.dropout({"classifier", "0"}, x);
+  x = b.dropout({"classifier", "0"}, x, 0.2);  // torchvision's efficientnet_b0: p = 0.2
   const double r = 1.0 / std::sqrt(static_cast<double>(o.classes));
   return b.gemm({"classifier", "1"}, x, o.classes, Init::uniform(-r, r), Init::constant(0),
                 "logits");

@@ -8,7 +8,8 @@
 // A trainer may therefore replace initializers by name. The graph input is
 // "input" [N,C,S,S] (N = "batch" when dynamic_batch, else 1), the output "logits"
 // [N,classes]. BatchNormalization stays unfolded (one node after every conv that
-// has one in torchvision); Dropout nodes stand where torchvision has Dropout.
+// has one in torchvision); Dropout nodes stand where torchvision has Dropout, with
+// its drop probability (EfficientNet 0.2: a Constant ratio input from opset 12 on).
 //
 // Weights: a tensor's values depend only on (seed, its name, its shape), drawn
 // from std::mt19937_64 with a hand-written Box-Muller, so they are the same on
