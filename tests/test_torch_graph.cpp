@@ -305,15 +305,21 @@ TEST_F(TorchThreads, DropoutIsActiveOnlyInTraining) {
   EXPECT_EQ(rel_error(from_torch(m.forward(to_torch(x))), x), 0.0);
 }
 
-// The zoo's EfficientNet-B0 carries torchvision's drop probability (0.2) as a
-// Constant input; training mode must use it.
-TEST_F(TorchThreads, ZooEfficientNetDropsOneFifth) {
+// A zoo model shaped for Fashion-MNIST: 1x32x32 input, 10 classes, width 0.25.
+ZooOptions fashion_zoo(const std::string& arch) {
   ZooOptions zo;
-  zo.arch = "efficientnet_b0";
+  zo.arch = arch;
   zo.input_size = 32;
   zo.channels = 1;
   zo.classes = 10;
   zo.width = 0.25;
+  return zo;
+}
+
+// The zoo's EfficientNet-B0 carries torchvision's drop probability (0.2) as a
+// Constant input; training mode must use it.
+TEST_F(TorchThreads, ZooEfficientNetDropsOneFifth) {
+  const ZooOptions zo = fashion_zoo("efficientnet_b0");
   auto g = parse_onnx(zoo_model_bytes(zo), "", "efficientnet_b0.onnx");
   ASSERT_TRUE(g.ok()) << g.error();
   TorchGraph m(g.value());
@@ -424,12 +430,7 @@ TEST_F(TorchThreads, UnsupportedNodeIsNamed) {
 TEST_F(TorchThreads, ZooModelsMatchTheEngine) {
   for (const std::string arch : {"vgg16", "resnet50", "efficientnet_b0"}) {
     SCOPED_TRACE(arch);
-    ZooOptions zo;
-    zo.arch = arch;
-    zo.input_size = 32;
-    zo.channels = 1;
-    zo.classes = 10;
-    zo.width = 0.25;
+    ZooOptions zo = fashion_zoo(arch);
     zo.seed = 7;
     zo.randomize_bn = true;
     auto g = parse_onnx(zoo_model_bytes(zo), "", arch + ".onnx");
@@ -486,11 +487,9 @@ TEST_F(TorchThreads, TrainingStepMatchesTorchvision) {
   // 2x2 maps of 4 samples turns such flips into percent-level gradient differences.
   // EfficientNet's SiLU and sigmoid are smooth, so its gradients agree to ~3e-5.
   const std::string arch = "efficientnet_b0";
-  ZooOptions zo;
-  zo.arch = arch;
+  ZooOptions zo = fashion_zoo(arch);
   zo.input_size = 64;
-  zo.classes = 10;
-  zo.width = 0.25;
+  zo.channels = 3;  // torchvision's stem
   zo.seed = 5;
   zo.randomize_bn = true;
   const std::string dir = testing::generated_dir() + "/train-step";
