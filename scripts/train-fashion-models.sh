@@ -30,7 +30,7 @@ mkdir -p "$cache"
 declare -A cfg=(
   [vgg16]="--width 0.125 --optimizer adam --lr 0.001 --batch 64 --epochs 15"
   [resnet50]="--width 0.125 --optimizer sgd --lr 0.05 --batch 128 --epochs 15"
-  [efficientnet_b0]="--width 0.25 --optimizer sgd --lr 0.05 --batch 128 --epochs 12"
+  [efficientnet_b0]="--width 0.25 --optimizer sgd --lr 0.05 --batch 128 --epochs 20"
 )
 
 archs=("$@")
