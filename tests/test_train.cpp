@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "data/dataset.h"
+#include "io/image.h"
 #include "onnx/onnx_import.h"
 #include "runtime/session.h"
 #include "support/test_support.h"
@@ -209,6 +210,83 @@ TEST(Train, TabularRowsAreUpsampledAndTheEncoderIsStored) {
   EXPECT_EQ(shape_str(g.value().value(g.value().inputs[0]).shape), "[?,1,32,32]");
   o.input_size = 36;  // not a multiple of 8
   EXPECT_THROW(train_model(o), Error);
+}
+
+// An ImageNet-layout folder: train/<class>/*.png and val/ with a label file; the
+// classes differ in colour, with per-pixel noise so that no two images are equal.
+std::string write_image_folder() {
+  namespace fs = std::filesystem;
+  const std::string root = testing::generated_dir() + "/train_image_folder";
+  fs::remove_all(root);
+  const std::vector<std::vector<int>> colour = {{200, 40, 40}, {40, 200, 40}, {40, 40, 200}};
+  uint32_t state = 12345;
+  auto image = [&](int cls) {
+    Image img;
+    img.width = 40;
+    img.height = 36;
+    img.channels = 3;
+    img.data.resize(size_t{40} * 36 * 3);
+    for (size_t i = 0; i < img.data.size(); ++i) {
+      state = state * 1664525u + 1013904223u;
+      img.data[i] = static_cast<uint8_t>(colour[cls][i % 3] + static_cast<int>(state >> 27) - 16);
+    }
+    return img;
+  };
+  std::string labels;
+  fs::create_directories(root + "/val");
+  for (int cls = 0; cls < 3; ++cls) {
+    const std::string dir = root + "/train/c" + std::to_string(cls);
+    fs::create_directories(dir);
+    for (int i = 0; i < 12; ++i) write_png(dir + "/" + std::to_string(i) + ".png", image(cls));
+    for (int i = 0; i < 4; ++i) {
+      const std::string name = "v" + std::to_string(cls) + std::to_string(i) + ".png";
+      write_png(root + "/val/" + name, image(cls));
+      labels += name + " c" + std::to_string(cls) + "\n";
+    }
+  }
+  std::ofstream(root + "/val_labels.txt") << labels;
+  return root;
+}
+
+// Image folders train like the other data sets, and a split too large to hold in
+// memory (cache_limit_bytes 0: every batch read through Dataset::get_batch) trains
+// exactly as the in-memory path does.
+TEST(Train, ImageFolderStreamedEqualsInMemory) {
+  TrainOptions o;
+  o.arch = "resnet50";
+  o.width = 0.125;
+  o.dataset = "imagenet:" + write_image_folder();
+  o.data.image_size = 32;
+  o.epochs = 2;
+  o.batch = 6;
+  o.threads = 1;
+  o.progress = false;
+  o.summary = nullptr;
+  TrainResult in_memory, streamed;
+  for (size_t limit : {size_t{4} << 30, size_t{0}}) {
+    o.cache_limit_bytes = limit;
+    o.output =
+        testing::generated_dir() + "/train_image_folder_" + std::to_string(limit > 0) + ".onnx";
+    (limit > 0 ? in_memory : streamed) = train_model(o);
+  }
+  ASSERT_EQ(in_memory.epochs.size(), 2u);
+  ASSERT_EQ(streamed.epochs.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(streamed.epochs[e].train_loss, in_memory.epochs[e].train_loss) << e;
+    EXPECT_EQ(streamed.epochs[e].test_loss, in_memory.epochs[e].test_loss) << e;
+  }
+  EXPECT_EQ(streamed.test_accuracy, in_memory.test_accuracy);
+  EXPECT_EQ(in_memory.metadata.at("teesplit.class_names"), "c0|c1|c2");
+  EXPECT_NE(in_memory.metadata.at("teesplit.preprocess").find("channels=3"), std::string::npos)
+      << in_memory.metadata.at("teesplit.preprocess");
+  EXPECT_EQ(in_memory.engine_checked, 12);  // the whole val split
+  EXPECT_EQ(in_memory.engine_agree, in_memory.engine_checked);
+  auto a = load_onnx(testing::generated_dir() + "/train_image_folder_1.onnx");
+  auto b = load_onnx(testing::generated_dir() + "/train_image_folder_0.onnx");
+  ASSERT_TRUE(a.ok()) << a.error();
+  ASSERT_TRUE(b.ok()) << b.error();
+  for (const char* name : {"conv1.weight", "layer4.2.bn3.running_var", "fc.weight"})
+    EXPECT_EQ(rel_error(constant_of(b.value(), name), constant_of(a.value(), name)), 0.0) << name;
 }
 
 }  // namespace
