@@ -15,6 +15,7 @@
 
 #include "graph/passes.h"
 #include "io/npy.h"
+#include "onnx/onnx_export.h"
 #include "onnx/onnx_import.h"
 #include "runtime/split_runner.h"
 #include "support/graph_builder.h"
@@ -198,6 +199,76 @@ TEST(Split, BatchFrontPerSampleBackBatched) {
   }
 }
 
+// x.view(x.size(0), -1) as exporters write it: Shape -> Gather(0) -> Unsqueeze ->
+// Concat(., [36]) -> Reshape, after a Conv and a Relu; the batch is `batch` (-1:
+// dynamic). Written as ONNX, the path returned.
+std::string shape_chain_model(int64_t batch, const std::string& name) {
+  testing::GraphBuilder b;
+  b.g.opset = 13;
+  const int x = b.input({batch, 4, 3, 3});
+  Attrs pad;
+  pad.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  const int r = b.node("Relu", {b.conv(x, 4, 4, 3, pad)});
+  const int shape = b.node("Shape", {r});
+  Attrs axis0;
+  axis0.set("axis", int64_t{0});
+  const int n = b.node("Gather", {shape, b.constant(Tensor::from<int64_t>({}, {0}))}, axis0);
+  const int n1 = b.node("Unsqueeze", {n, b.constant(Tensor::from<int64_t>({1}, {0}))});
+  const int target = b.node("Concat", {n1, b.constant(Tensor::from<int64_t>({1}, {36}))}, axis0);
+  const int flat = b.node("Reshape", {r, target});
+  Attrs tb;
+  tb.set("transB", int64_t{1});
+  const int y = b.node("Gemm", {flat, b.rand_const({5, 36}), b.rand_const({5})}, tb);
+  b.output(y);
+  b.g.value(y).shape = {batch, 5};
+  const std::string path = testing::generated_dir() + "/" + name + ".onnx";
+  write_onnx(path, b.g);
+  return path;
+}
+
+// write_split makes the back partition batchable when the model's batch is
+// dynamic: the folded Reshape target [1, 36] is written as [0, 36] and the batch
+// as a dim_param, so the runner runs the back once for a batch. A fixed-batch
+// model keeps its batch-1 back partition.
+TEST(Split, WrittenBackPartitionTakesABatch) {
+  for (int64_t batch : {int64_t{-1}, int64_t{1}}) {
+    SCOPED_TRACE(batch);
+    const std::string model_path = shape_chain_model(batch, "shape_chain" + std::to_string(batch));
+    const Graph model = load(model_path);
+    const Graph g = specialize_for_cuts(model);
+    const std::vector<Cut> cuts = enumerate_cuts(g);
+    const auto relu = std::find_if(cuts.begin(), cuts.end(), [&](const Cut& c) {
+      return g.nodes[static_cast<size_t>(c.index)].op == "Relu";
+    });
+    ASSERT_NE(relu, cuts.end());
+    const std::string dir = testing::generated_dir() + "/split_shape_chain" + std::to_string(batch);
+    fs::remove_all(dir);
+    write_split(model_path, relu->name, dir);
+    const Graph back = load(dir + "/back.onnx");
+    const Shape& in = back.value(back.inputs[0]).shape;
+    ASSERT_FALSE(in.empty());
+    EXPECT_EQ(in[0], batch) << shape_str(in);
+    for (const Node& nd : back.nodes)
+      if (nd.op == "Reshape")
+        EXPECT_EQ(back.value(nd.inputs[1]).constant->data<int64_t>()[0], batch < 0 ? 0 : 1);
+
+    auto runner = SplitRunner::open(dir, SplitRunOptions{});
+    ASSERT_TRUE(runner.ok()) << runner.error();
+    const Tensor xs = testing::random_tensor({3, 4, 3, 3}, 8);
+    const Tensor got = runner.value()->run(xs)[0];
+    EXPECT_EQ(runner.value()->back_ran_batched(3), batch < 0);
+    ASSERT_EQ(got.shape(), (Shape{3, 5}));
+    Session one(g, {BackendKind::Reference, 0});
+    for (int64_t i = 0; i < 3; ++i) {
+      Tensor xi(DType::F32, {1, 4, 3, 3});
+      std::memcpy(xi.raw(), xs.data<float>() + i * 36, 36 * sizeof(float));
+      const Tensor w = one.run({xi})[0];
+      for (int k = 0; k < 5; ++k)
+        EXPECT_NEAR(got.data<float>()[i * 5 + k], w.data<float>()[k], 1e-5) << i << " " << k;
+    }
+  }
+}
+
 // A back partition with a Reshape target folded at batch 1 ([1, 16]) cannot take
 // a batch: the runner notices and runs it sample by sample, with the right result.
 TEST(Split, BackWithBatchOneReshapeRunsPerSample) {
@@ -241,10 +312,10 @@ TEST(Split, ManifestAndHashes) {
   EXPECT_FALSE(back.encrypted);
 
   // back.onnx is a standard model: the importer (ONNX checker included) takes it,
-  // with the feature map as its input.
+  // with the feature map as its input and the zoo model's dynamic batch.
   Graph b = load(dir + "/back.onnx");
   ASSERT_EQ(b.inputs.size(), 1u);
-  EXPECT_EQ(b.value(b.inputs[0]).shape, (Shape{1, 256, 2, 2}));
+  EXPECT_EQ(b.value(b.inputs[0]).shape, (Shape{-1, 256, 2, 2}));
 
   // A tampered back.onnx, front.tsf or a different model is refused.
   SplitRunOptions ro;

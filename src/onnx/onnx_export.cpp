@@ -32,14 +32,24 @@ void fill_tensor(onnx::TensorProto* tp, const Tensor& t, const std::string& name
   tp->set_raw_data(t.raw(), t.nbytes());  // little-endian, as ONNX's raw_data requires
 }
 
+// Known shapes, or a known shape with a dynamic leading (batch) dimension.
+bool exportable_shape(const Shape& s) {
+  return shape_known(s) || (!s.empty() && s[0] < 0 && shape_known(Shape(s.begin() + 1, s.end())));
+}
+
 void fill_value_info(onnx::ValueInfoProto* vi, const Value& v) {
-  TS_CHECK(shape_known(v.shape), "value '", v.name, "' has unknown shape ", shape_str(v.shape),
+  TS_CHECK(exportable_shape(v.shape), "value '", v.name, "' has unknown shape ", shape_str(v.shape),
            "; export a specialised graph");
   vi->set_name(v.name);
   auto* tt = vi->mutable_type()->mutable_tensor_type();
   tt->set_elem_type(onnx_dtype(v.dtype));
   auto* sh = tt->mutable_shape();
-  for (int64_t d : v.shape) sh->add_dim()->set_dim_value(d);
+  for (int64_t d : v.shape) {
+    if (d < 0)
+      sh->add_dim()->set_dim_param("batch");
+    else
+      sh->add_dim()->set_dim_value(d);
+  }
 }
 
 void fill_attr(onnx::AttributeProto* ap, const std::string& name, const Attr& a) {

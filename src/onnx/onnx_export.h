@@ -1,7 +1,9 @@
 // ONNX export: writes a graph of the IR (typically a specialised back partition)
 // as a standard ONNX ModelProto that any ONNX runtime can load. Constants become
 // initializers (raw_data), every value keeps its known shape, and the result
-// passes onnx::checker::check_model.
+// passes onnx::checker::check_model. Graph inputs and outputs may have a dynamic
+// leading dimension (written as dim_param "batch"); intermediate values whose
+// shape is not fully known get no value_info.
 #pragma once
 
 #include <string>
