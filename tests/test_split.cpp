@@ -199,6 +199,24 @@ TEST(Split, BatchFrontPerSampleBackBatched) {
   }
 }
 
+// got (a batch of outputs) equals the batch-1 graph g run on each sample of xs
+// (reference kernels), within 1e-5.
+void expect_per_sample(const Graph& g, const Tensor& xs, const Tensor& got) {
+  Session one(g, {BackendKind::Reference, 0});
+  Shape s = xs.shape();
+  const int64_t n = s[0];
+  s[0] = 1;
+  const int64_t in = xs.numel() / n, out = got.numel() / n;
+  for (int64_t i = 0; i < n; ++i) {
+    Tensor xi(DType::F32, s);
+    std::memcpy(xi.raw(), xs.data<float>() + i * in, static_cast<size_t>(in) * sizeof(float));
+    const Tensor w = one.run({xi})[0];
+    ASSERT_EQ(w.numel(), out);
+    for (int64_t k = 0; k < out; ++k)
+      EXPECT_NEAR(got.data<float>()[i * out + k], w.data<float>()[k], 1e-5) << i << " " << k;
+  }
+}
+
 // x.view(x.size(0), -1) as exporters write it: Shape -> Gather(0) -> Unsqueeze ->
 // Concat(., [36]) -> Reshape, after a Conv and a Relu; the batch is `batch` (-1:
 // dynamic). Written as ONNX, the path returned.
@@ -258,14 +276,7 @@ TEST(Split, WrittenBackPartitionTakesABatch) {
     const Tensor got = runner.value()->run(xs)[0];
     EXPECT_EQ(runner.value()->back_ran_batched(3), batch < 0);
     ASSERT_EQ(got.shape(), (Shape{3, 5}));
-    Session one(g, {BackendKind::Reference, 0});
-    for (int64_t i = 0; i < 3; ++i) {
-      Tensor xi(DType::F32, {1, 4, 3, 3});
-      std::memcpy(xi.raw(), xs.data<float>() + i * 36, 36 * sizeof(float));
-      const Tensor w = one.run({xi})[0];
-      for (int k = 0; k < 5; ++k)
-        EXPECT_NEAR(got.data<float>()[i * 5 + k], w.data<float>()[k], 1e-5) << i << " " << k;
-    }
+    expect_per_sample(g, xs, got);
   }
 }
 
@@ -286,13 +297,7 @@ TEST(Split, BackWithBatchOneReshapeRunsPerSample) {
   const Tensor got = runner.run(xs)[0];
   EXPECT_FALSE(runner.back_ran_batched(2));
   ASSERT_EQ(got.shape(), (Shape{2, 3}));
-  Session whole(g, {BackendKind::Reference, 0});
-  for (int64_t i = 0; i < 2; ++i) {
-    Tensor one(DType::F32, {1, 4, 2, 2});
-    std::memcpy(one.raw(), xs.data<float>() + i * 16, 16 * sizeof(float));
-    const Tensor w = whole.run({one})[0];
-    for (int k = 0; k < 3; ++k) EXPECT_NEAR(got.data<float>()[i * 3 + k], w.data<float>()[k], 1e-5);
-  }
+  expect_per_sample(g, xs, got);
 }
 
 TEST(Split, ManifestAndHashes) {
