@@ -266,9 +266,11 @@ TEST(Split, WrittenBackPartitionTakesABatch) {
     const Shape& in = back.value(back.inputs[0]).shape;
     ASSERT_FALSE(in.empty());
     EXPECT_EQ(in[0], batch) << shape_str(in);
-    for (const Node& nd : back.nodes)
-      if (nd.op == "Reshape")
+    for (const Node& nd : back.nodes) {
+      if (nd.op == "Reshape") {
         EXPECT_EQ(back.value(nd.inputs[1]).constant->data<int64_t>()[0], batch < 0 ? 0 : 1);
+      }
+    }
 
     auto runner = SplitRunner::open(dir, SplitRunOptions{});
     ASSERT_TRUE(runner.ok()) << runner.error();
