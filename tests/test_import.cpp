@@ -39,13 +39,19 @@ void set_tensor_type(onnx::ValueInfoProto* vi, const std::string& name, std::vec
   }
 }
 
-// x[N,3,8,8] -> Conv(4, 3x3, pad 1) -> Relu -> Shape/Gather/Unsqueeze/Concat -> Reshape -> Gemm(5)
-onnx::ModelProto small_model(int64_t opset = 13) {
+// An empty ModelProto: IR version 8, the default domain at `opset`, a named graph.
+onnx::ModelProto empty_model(int64_t opset, const std::string& name) {
   onnx::ModelProto m;
   m.set_ir_version(8);
   m.add_opset_import()->set_version(opset);
+  m.mutable_graph()->set_name(name);
+  return m;
+}
+
+// x[N,3,8,8] -> Conv(4, 3x3, pad 1) -> Relu -> Shape/Gather/Unsqueeze/Concat -> Reshape -> Gemm(5)
+onnx::ModelProto small_model(int64_t opset = 13) {
+  onnx::ModelProto m = empty_model(opset, "small");
   auto* g = m.mutable_graph();
-  g->set_name("small");
   set_tensor_type(g->add_input(), "x", {1, 3, 8, 8}, 0);
   set_tensor_type(g->add_output(), "y", {1, 5}, 0);
   add_init(g, "w", testing::random_tensor({4, 3, 3, 3}, 1));
@@ -208,11 +214,8 @@ TEST(Import, InitializerShapeMustMatchItsData) {
 }
 
 TEST(Import, MalformedBatchNormIsAnErrorNotACrash) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(17);
+  onnx::ModelProto m = empty_model(17, "bn");
   auto* g = m.mutable_graph();
-  g->set_name("bn");
   set_tensor_type(g->add_input(), "x", {1, 4, 2, 2});
   set_tensor_type(g->add_output(), "y", {1, 4, 2, 2});
   for (const char* name : {"scale", "bias", "mean"})
@@ -233,11 +236,8 @@ TEST(Import, MalformedBatchNormIsAnErrorNotACrash) {
 // Pad take their axes as inputs. x [1,3,4,4] padded by 1 on H and W (axes
 // input), then averaged over H and W (axes input): sum(x) / 36 per channel.
 TEST(Import, Opset18AxesInputs) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(18);
+  onnx::ModelProto m = empty_model(18, "opset18");
   auto* g = m.mutable_graph();
-  g->set_name("opset18");
   set_tensor_type(g->add_input(), "x", {1, 3, 4, 4});
   set_tensor_type(g->add_output(), "y", {1, 3});
   add_init(g, "pads", Tensor::from<int64_t>({4}, {1, 1, 1, 1}));
