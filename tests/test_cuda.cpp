@@ -116,12 +116,8 @@ TEST(CudaBackend, ParseAndAvailability) {
   }
 #ifndef TEESPLIT_HAVE_CUDA
   EXPECT_FALSE(ok);
-  try {
-    make_backend(BackendKind::Cuda);
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("built without the CUDA backend"), std::string::npos);
-  }
+  const std::string msg = testing::error_of([] { make_backend(BackendKind::Cuda); });
+  EXPECT_NE(msg.find("built without the CUDA backend"), std::string::npos) << msg;
 #endif
 }
 
@@ -135,27 +131,19 @@ TEST(CudaBackend, CompileWithoutDeviceIsAClearError) {
   n.output(n.op("Relu", {n.conv(x, 3, 4, 3)}));
   auto be = make_backend(BackendKind::Cuda);
   EXPECT_EQ(be->name(), "cuda");
-  try {
+  const std::string msg = testing::error_of([&] {
     be->compile(n.specialised({{1, 3, 8, 8}}), {});
-    ADD_FAILURE() << "compile without a device must throw";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("no usable CUDA device"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("cudaGetDeviceCount"), std::string::npos) << msg;
-  }
+  });
+  EXPECT_NE(msg.find("no usable CUDA device"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cudaGetDeviceCount"), std::string::npos) << msg;
 }
 
 // A failing CUDA call becomes an Error naming the call, where it is and the
 // runtime's reason (with or without a device: then the reason is the driver).
 TEST(CudaBackend, FailingCallNamesTheCall) {
-  try {
-    TS_CUDA(cudaSetDevice(9999));
-    ADD_FAILURE() << "cudaSetDevice(9999) must fail";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("cudaSetDevice(9999) failed at"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("test_cuda.cpp:"), std::string::npos) << msg;
-  }
+  const std::string msg = testing::error_of([] { TS_CUDA(cudaSetDevice(9999)); });
+  EXPECT_NE(msg.find("cudaSetDevice(9999) failed at"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("test_cuda.cpp:"), std::string::npos) << msg;
 }
 
 // Running out of device memory is an error that says what did not fit and how
@@ -165,14 +153,11 @@ TEST(CudaBackend, OutOfDeviceMemoryIsAClearError) {
   Net n;
   const Shape huge{1, 1 << 14, 1 << 12, 1 << 12};  // 1 TiB of float32
   n.output(n.op("Relu", {n.input(huge)}));
-  try {
-    make_backend(BackendKind::Cuda)->compile(n.specialised({huge}), {});
-    ADD_FAILURE() << "a 1 TiB activation arena must not fit";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("out of device memory"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("free of"), std::string::npos) << msg;
-  }
+  // A 1 TiB activation arena must not fit.
+  const std::string msg = testing::error_of(
+      [&] { make_backend(BackendKind::Cuda)->compile(n.specialised({huge}), {}); });
+  EXPECT_NE(msg.find("out of device memory"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("free of"), std::string::npos) << msg;
   Net small;
   small.output(small.op("Relu", {small.input({2, 3})}));
   EXPECT_LT(cuda_error(small, {{2, 3}}), 1e-6);
@@ -327,12 +312,8 @@ TEST(CudaPlan, UnsupportedNodesNameTheReason) {
     Graph g = n.specialised({{2, 3}});
     const std::string why = cuda::unsupported_reason(g, g.nodes[0]);
     EXPECT_NE(why.find("no CUDA kernel"), std::string::npos) << why;
-    try {
-      cuda::make_plan(g);
-      ADD_FAILURE() << "expected an error";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("Transpose"), std::string::npos) << e.what();
-    }
+    const std::string msg = testing::error_of([&] { cuda::make_plan(g); });
+    EXPECT_NE(msg.find("Transpose"), std::string::npos) << msg;
   }
   {
     Net n;  // weights computed at run time
