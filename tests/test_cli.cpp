@@ -98,7 +98,7 @@ TEST(Cli, BadInputsGiveOneLineErrors) {
     GTEST_SKIP() << "teesplit binary not built";
   const std::string model = small_model();
   const std::string dir = testing::generated_dir() + "/cli";
-  expect_one_line_error(run_cli("run " + dir + "/missing.onnx"), "no such file");
+  expect_one_line_error(run_cli("run " + dir + "/missing.onnx"), "No such file");
   {
     std::ifstream in(model, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -16,7 +16,7 @@
 #include "data/dataset.h"
 #include "data/idx.h"
 #include "data/ton_iot.h"
-#include "io/file.h"
+#include "core/file.h"
 #include "io/image.h"
 #include "support/test_support.h"
 
@@ -42,7 +42,7 @@ using testing::error_of;
   } while (0)
 
 void write_text(const std::string& path, const std::string& s) {
-  write_file_bytes(path, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  write_file(path, s);
 }
 
 // ------------------------------------------------------------------ IDX
@@ -110,8 +110,8 @@ TEST(Idx, GeneratedFilesRawAndGzip) {
       write_gz(d + "/train-images-idx3-ubyte.gz", img);
       write_gz(d + "/train-labels-idx1-ubyte.gz", lbl);
     } else {
-      write_file_bytes(d + "/train-images-idx3-ubyte", img.data(), img.size());
-      write_file_bytes(d + "/train-labels-idx1-ubyte", lbl.data(), lbl.size());
+      write_file(d + "/train-images-idx3-ubyte", img.data(), img.size());
+      write_file(d + "/train-labels-idx1-ubyte", lbl.data(), lbl.size());
     }
     auto ds = open_dataset("mnist:" + d);
     ASSERT_EQ(ds->size(), n);
@@ -138,8 +138,8 @@ TEST(Idx, GeneratedFilesRawAndGzip) {
   std::string d = gen_dir("idx_bad");
   auto put_pair = [&](const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
     for (auto p : fs::directory_iterator(d)) fs::remove(p.path());
-    write_file_bytes(d + "/train-images-idx3-ubyte", a.data(), a.size());
-    write_file_bytes(d + "/train-labels-idx1-ubyte", b.data(), b.size());
+    write_file(d + "/train-images-idx3-ubyte", a.data(), a.size());
+    write_file(d + "/train-labels-idx1-ubyte", b.data(), b.size());
   };
   std::vector<uint8_t> cut(img.begin(), img.end() - 5);
   put_pair(cut, lbl);
@@ -161,10 +161,10 @@ TEST(Idx, GeneratedFilesRawAndGzip) {
   for (auto p : fs::directory_iterator(d)) fs::remove(p.path());
   std::string gzp = d + "/train-images-idx3-ubyte.gz";
   write_gz(gzp, img);
-  std::vector<uint8_t> gzb = read_file_bytes(gzp);
+  std::string gzb = read_file(gzp);
   gzb.resize(gzb.size() - 12);
-  write_file_bytes(gzp, gzb.data(), gzb.size());
-  write_file_bytes(d + "/train-labels-idx1-ubyte", lbl.data(), lbl.size());
+  write_file(gzp, gzb.data(), gzb.size());
+  write_file(d + "/train-labels-idx1-ubyte", lbl.data(), lbl.size());
   EXPECT_ERROR_HAS(open_dataset("mnist:" + d), "train-images-idx3-ubyte.gz");
   EXPECT_ERROR_HAS(open_dataset("mnist:" + gen_dir("idx_empty")), "exists");
 }
@@ -731,8 +731,8 @@ TEST(DataCli, SummariesAndErrors) {
   EXPECT_NE(out.find("input shape (C,H,W): [1,8,8]"), std::string::npos) << out;
   EXPECT_NE(out.find("feature layout"), std::string::npos) << out;
   EXPECT_NE(out.find("[1] label"), std::string::npos) << out;
-  std::vector<uint8_t> saved = read_file_bytes(enc_path);
-  EXPECT_NO_THROW(FeatureEncoder::from_string(std::string(saved.begin(), saved.end())));
+  const std::string saved = read_file(enc_path);
+  EXPECT_NO_THROW(FeatureEncoder::from_string(saved));
 
   Tree t = make_tree();
   args = {"data", "imagenet:" + t.root, "--head", "1", "--size", "24"};

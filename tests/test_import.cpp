@@ -322,7 +322,7 @@ TEST(Import, ExternalData) {
 TEST(ImportErrors, MissingFile) {
   auto g = load_onnx("/nonexistent/model.onnx");
   ASSERT_FALSE(g.ok());
-  EXPECT_NE(g.error().find("no such file"), std::string::npos) << g.error();
+  EXPECT_NE(g.error().find("No such file"), std::string::npos) << g.error();
 }
 
 TEST(ImportErrors, TruncatedAndCorruptFiles) {

@@ -15,7 +15,7 @@
 #include <fstream>
 #include <random>
 
-#include "io/file.h"
+#include "core/file.h"
 #include "io/image.h"
 #include "io/npy.h"
 #include "support/test_support.h"
@@ -67,7 +67,7 @@ TEST(Npy, RoundTripAllDtypes) {
     ASSERT_EQ(r.shape(), ts[i].shape()) << i;
     ASSERT_EQ(std::memcmp(r.raw(), ts[i].raw(), ts[i].nbytes()), 0) << i;
     // Header is 64-byte aligned as NumPy writes it.
-    std::vector<uint8_t> b = read_file_bytes(p);
+    const std::string b = read_file(p);
     EXPECT_EQ((b.size() - ts[i].nbytes()) % 64, 0u) << i;
   }
 }
@@ -336,7 +336,7 @@ TEST(Image, JpegDecodesWithinTolerance) {
     Image img = smooth_image(64, 48, c);
     std::vector<uint8_t> jpg = encode_jpeg_for_test(img, 95);
     std::string p = gen_path("smooth" + std::to_string(c) + ".jpg.bin");  // no telling extension
-    write_file_bytes(p, jpg.data(), jpg.size());
+    write_file(p, jpg.data(), jpg.size());
     Image r = decode_image(p);
     ASSERT_EQ(r.width, 64);
     ASSERT_EQ(r.height, 48);
@@ -415,7 +415,7 @@ TEST(Image, CorruptFilesThrow) {
   }
   // Truncated files on disk name the file.
   std::string p = gen_path("truncated.png");
-  write_file_bytes(p, png.data(), png.size() - 20);
+  write_file(p, png.data(), png.size() - 20);
   e = error_of([&] { decode_image(p); });
   EXPECT_NE(e.find("truncated.png"), std::string::npos) << e;
 }

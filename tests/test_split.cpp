@@ -13,10 +13,13 @@
 #include <fstream>
 #include <set>
 
+#include "graph/cuts.h"
 #include "graph/passes.h"
+#include "host/split_io.h"
 #include "io/npy.h"
 #include "onnx/onnx_export.h"
 #include "onnx/onnx_import.h"
+#include "runtime/cut_profile.h"
 #include "runtime/split_runner.h"
 #include "support/graph_builder.h"
 #include "support/test_support.h"
@@ -134,7 +137,7 @@ TEST(Split, FrontAndBackOnDifferentBackends) {
   }
 }
 
-// Through the files: split writes DIR, SplitRunner::open reads it back.
+// Through the files: split writes DIR, open_split reads it back.
 void check_files(const std::string& model_path, const std::vector<std::string>& specs,
                  BackendKind kind, const std::string& tag) {
   const Graph model = load(model_path);
@@ -146,11 +149,10 @@ void check_files(const std::string& model_path, const std::vector<std::string>& 
     const SplitManifest m = write_split(model_path, spec, dir);
     SplitRunOptions ro;
     ro.front_backend = ro.back_backend = kind;
-    ro.model_path = model_path;
-    auto r = SplitRunner::open(dir, ro);
+    auto r = open_split(dir, ro, nullptr, model_path);
     ASSERT_TRUE(r.ok()) << r.error();
-    EXPECT_EQ(r.value()->manifest().cut_index, m.cut_index);
-    const Tensor got = r.value()->run(x)[0];
+    EXPECT_EQ(r->manifest.cut_index, m.cut_index);
+    const Tensor got = r->runner->run(x)[0];
     EXPECT_LE(testing::rel_error(got, want), 1e-5) << tag << " cut " << spec;
   }
 }
@@ -272,11 +274,11 @@ TEST(Split, WrittenBackPartitionTakesABatch) {
       }
     }
 
-    auto runner = SplitRunner::open(dir, SplitRunOptions{});
-    ASSERT_TRUE(runner.ok()) << runner.error();
+    auto opened = open_split(dir, SplitRunOptions{});
+    ASSERT_TRUE(opened.ok()) << opened.error();
     const Tensor xs = testing::random_tensor({3, 4, 3, 3}, 8);
-    const Tensor got = runner.value()->run(xs)[0];
-    EXPECT_EQ(runner.value()->back_ran_batched(3), batch < 0);
+    const Tensor got = opened->runner->run(xs)[0];
+    EXPECT_EQ(opened->runner->back_ran_batched(3), batch < 0);
     ASSERT_EQ(got.shape(), (Shape{3, 5}));
     expect_per_sample(g, xs, got);
   }
@@ -326,8 +328,7 @@ TEST(Split, ManifestAndHashes) {
 
   // A tampered back.onnx, front.tsf or a different model is refused.
   SplitRunOptions ro;
-  ro.model_path = model;
-  ASSERT_TRUE(SplitRunner::open(dir, ro).ok());
+  ASSERT_TRUE(open_split(dir, ro, nullptr, model).ok());
   const std::string other_dir = dir + "_tampered";
   fs::remove_all(other_dir);
   fs::copy(dir, other_dir);
@@ -336,7 +337,7 @@ TEST(Split, ManifestAndHashes) {
     f.seekp(100);
     f.put('\x7f');
   }
-  auto r = SplitRunner::open(other_dir, ro);
+  auto r = open_split(other_dir, ro, nullptr, model);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(contains(r.error(), "back.onnx: SHA-256 does not match")) << r.error();
   fs::copy_file(dir + "/back.onnx", other_dir + "/back.onnx", fs::copy_options::overwrite_existing);
@@ -345,12 +346,10 @@ TEST(Split, ManifestAndHashes) {
     f.seekp(200);
     f.put('\x7f');
   }
-  r = SplitRunner::open(other_dir, ro);
+  r = open_split(other_dir, ro, nullptr, model);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(contains(r.error(), "front.tsf: SHA-256 does not match")) << r.error();
-  SplitRunOptions wrong = ro;
-  wrong.model_path = zoo_file("vgg16", 32, 0.25);
-  r = SplitRunner::open(dir, wrong);
+  r = open_split(dir, ro, nullptr, zoo_file("vgg16", 32, 0.25));
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(contains(r.error(), "differs from the model")) << r.error();
   EXPECT_THROW(manifest_from_json("{\"format\": \"teesplit-split\"}"), Error);
@@ -362,24 +361,24 @@ TEST(Split, EncryptedSplit) {
   const std::string dir = testing::generated_dir() + "/split_sealed";
   FrontKey key{};
   for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i * 13 + 1);
-  const SplitManifest m = write_split(model, "features.9", dir, &key);
+  SplitWriteOptions wo;
+  wo.key = &key;
+  const SplitManifest m = write_split(model, "features.9", dir, wo);
   EXPECT_TRUE(m.encrypted);
   SplitRunOptions ro;
-  auto r = SplitRunner::open(dir, ro);
+  auto r = open_split(dir, ro);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(contains(r.error(), "encrypted")) << r.error();
   FrontKey wrong = key;
   wrong[0] ^= 1;
-  ro.key = &wrong;
-  r = SplitRunner::open(dir, ro);
+  r = open_split(dir, ro, &wrong);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(contains(r.error(), "decryption failed")) << r.error();
-  ro.key = &key;
-  r = SplitRunner::open(dir, ro);
+  r = open_split(dir, ro, &key);
   ASSERT_TRUE(r.ok()) << r.error();
   const Graph g = load(model);
   const Tensor x = testing::random_tensor(default_input_shapes(g, 1)[0], 4);
-  EXPECT_LE(testing::rel_error(r.value()->run(x)[0], whole_output(g, BackendKind::OneDnn, x)),
+  EXPECT_LE(testing::rel_error(r->runner->run(x)[0], whole_output(g, BackendKind::OneDnn, x)),
             1e-5);
 }
 
@@ -449,14 +448,14 @@ TEST(Split, CutsPeakMemoryMatchesTheRuntime) {
   const std::string model = zoo_file("resnet50", 32, 0.25);
   const Graph g = specialize_for_cuts(load(model));
   // Reference backend: the profile equals the independent lifetime count.
-  const auto ref = profile_cuts(g, BackendKind::Reference);
+  const auto ref = profile_cuts(g, BackendKind::Reference, BackendKind::Reference);
   ASSERT_EQ(ref.size(), enumerate_cuts(g).size());
   for (const CutProfile& p : ref)
     EXPECT_EQ(p.front_peak_bytes(), reference_front_peak(front_partition(g, p.cut))) << p.cut.name;
   // oneDNN: the profile equals what the runner allocates for the front read
   // back from front.tsf, and is at least the input plus the feature map... or
   // the larger of the two when the planner reuses the input's bytes.
-  const auto prof = profile_cuts(g, BackendKind::OneDnn);
+  const auto prof = profile_cuts(g, BackendKind::OneDnn, BackendKind::OneDnn);
   const size_t in_bytes = static_cast<size_t>(shape_numel(g.value(g.inputs[0]).shape)) * 4;
   for (size_t i = 0; i < prof.size(); i += 4) {
     const CutProfile& p = prof[i];
@@ -464,9 +463,9 @@ TEST(Split, CutsPeakMemoryMatchesTheRuntime) {
     write_split(model, std::to_string(p.cut.index), dir);
     SplitRunOptions ro;
     ro.front_backend = ro.back_backend = BackendKind::OneDnn;
-    auto r = SplitRunner::open(dir, ro);
+    auto r = open_split(dir, ro);
     ASSERT_TRUE(r.ok()) << r.error();
-    const RunStats st = r.value()->front_stats();
+    const RunStats st = r->runner->front_stats();
     EXPECT_EQ(p.front_activation_bytes, st.peak_activation_bytes) << p.cut.name;
     EXPECT_EQ(p.front_weight_bytes, st.weight_bytes) << p.cut.name;
     EXPECT_GE(p.front_activation_bytes, std::max(in_bytes, p.stats.feature_bytes)) << p.cut.name;
@@ -500,12 +499,12 @@ TEST(Split, BackOnnxRunsInOnnxRuntime) {
     const std::string model = zoo_file(arch, 32, 0.25);
     const std::string dir = testing::generated_dir() + "/split_ort_" + arch + "_" + cut;
     write_split(model, cut, dir);
-    auto r = SplitRunner::open(dir, SplitRunOptions{});
+    auto r = open_split(dir, SplitRunOptions{});
     ASSERT_TRUE(r.ok()) << r.error();
     const Graph g = load(model);
     const Tensor x = testing::random_tensor(default_input_shapes(g, 1)[0], 21);
-    const Tensor feature = r.value()->run_front(x);
-    const Tensor ours = r.value()->run_back(feature)[0];
+    const Tensor feature = r->runner->run_front(x);
+    const Tensor ours = r->runner->run_back(feature)[0];
     write_npy(dir + "/feature.npy", feature);
     const std::string cmd = "node '" + ort_script() + "' '" + dir + "/back.onnx' '" + dir +
                             "/feature.npy' '" + dir + "/ort_out.npy' 2> '" + dir + "/ort.err'";

@@ -5,6 +5,14 @@
 
 namespace teesplit {
 
+std::string first_unsupported(const Backend& backend, const Graph& g) {
+  for (const Node& n : g.nodes) {
+    std::string why = backend.unsupported_reason(g, n);
+    if (!why.empty()) return "node '" + n.name + "' (" + n.op + "): " + why;
+  }
+  return {};
+}
+
 void check_run_inputs(const Graph& g, const std::vector<Tensor>& inputs) {
   TS_CHECK(inputs.size() == g.inputs.size(), "the model takes ", g.inputs.size(), " input(s), got ",
            inputs.size());

@@ -48,6 +48,10 @@ class Backend {
   virtual std::unique_ptr<Executable> compile(const Graph& g, const CompileOptions& opts) = 0;
 };
 
+// Capability (as ONNX Runtime's GetCapability): empty when `backend` can run
+// every node of g, else "node 'NAME' (OP): reason" for the first it cannot.
+std::string first_unsupported(const Backend& backend, const Graph& g);
+
 // Checks run() inputs against the graph's specialised input shapes and dtypes;
 // throws Error("input 'x' has shape [..], the model expects [..]").
 void check_run_inputs(const Graph& g, const std::vector<Tensor>& inputs);

@@ -8,9 +8,9 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "data/dataset.h"
 #include "data/ton_iot.h"
-#include "io/file.h"
 
 namespace teesplit {
 
@@ -87,8 +87,7 @@ int data_main(int argc, char** argv) {
       else if (a == "--include-identifiers")
         opt.include_identifiers = true;
       else if (a == "--encoder") {
-        auto b = read_file_bytes(value());
-        opt.encoder.assign(b.begin(), b.end());
+        opt.encoder = read_file(value());
       } else if (a == "--save-encoder")
         save_encoder = value();
       else if (a == "-h" || a == "--help") {
@@ -153,7 +152,7 @@ int data_main(int argc, char** argv) {
     if (!save_encoder.empty()) {
       if (!tabular) fail("--save-encoder applies to ton-iot only");
       std::string s = ds->encoder_string();
-      write_file_bytes(save_encoder, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+      write_file(save_encoder, s);
       std::cout << "encoder written to " << save_encoder << "\n";
     }
   } catch (const std::exception& e) {

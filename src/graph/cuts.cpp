@@ -1,6 +1,7 @@
 #include "graph/cuts.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -310,6 +311,84 @@ CutStats cut_stats(const Graph& g, const Cut& cut) {
     }
   }
   return st;
+}
+
+Graph specialize_for_cuts(const Graph& model) {
+  return specialize(model, default_input_shapes(model, 1));
+}
+
+Graph batchable_back_partition(const Graph& model, const Graph& g1, const Cut& cut) {
+  Graph back = back_partition(g1, cut);
+  if (model.inputs.size() != 1) return back;
+  const Shape& in = model.value(model.inputs[0]).shape;
+  if (in.empty() || in[0] >= 0) return back;  // a fixed batch stays fixed
+  constexpr int64_t kProbe = 97;              // an unusual batch, as TorchGraph's kTraceBatch
+  Graph probe_back;
+  try {
+    const Graph g97 = specialize(model, default_input_shapes(model, kProbe));
+    if (g97.nodes.size() != g1.nodes.size()) return back;
+    for (size_t i = 0; i < g1.nodes.size(); ++i)
+      if (g97.nodes[i].name != g1.nodes[i].name || g97.nodes[i].op != g1.nodes[i].op) return back;
+    probe_back = back_partition(g97, resolve_cut(g97, cut.name));
+  } catch (const Error&) {
+    return back;  // the model does not specialise at another batch: keep batch 1
+  }
+  if (probe_back.nodes.size() != back.nodes.size() ||
+      probe_back.values.size() != back.values.size())
+    return back;
+  Graph out = back;
+  for (size_t id = 0; id < back.values.size(); ++id) {
+    const Value& a = back.values[id];
+    const Value& b = probe_back.values[id];
+    if (a.name != b.name || a.dtype != b.dtype || a.shape.size() != b.shape.size() ||
+        a.constant.has_value() != b.constant.has_value())
+      return back;
+    if (a.constant) {
+      if (a.constant->nbytes() == b.constant->nbytes() &&
+          std::memcmp(a.constant->raw(), b.constant->raw(), a.constant->nbytes()) == 0)
+        continue;
+      // Only a Reshape target [1, ...] vs [97, ...] whose data input has the batch
+      // in dim 0 may differ: it becomes [0, ...] (copy dim 0 from the input).
+      // Every reader of it must be such a Reshape.
+      bool fixed = false;
+      for (const Node& n : back.nodes) {
+        const bool reads =
+            std::find(n.inputs.begin(), n.inputs.end(), static_cast<int>(id)) != n.inputs.end();
+        if (!reads) continue;
+        if (n.op != "Reshape" || n.inputs.size() < 2 || n.inputs[0] == static_cast<int>(id) ||
+            n.inputs[1] != static_cast<int>(id) || n.attrs.get_int("allowzero", 0) != 0)
+          return back;
+        const Shape& d1 = back.value(n.inputs[0]).shape;
+        const Shape& d97 = probe_back.value(n.inputs[0]).shape;
+        if (d1.empty() || d1.size() != d97.size() || d1[0] != 1 || d97[0] != kProbe ||
+            a.dtype != DType::I64 || a.constant->numel() != b.constant->numel() ||
+            a.constant->numel() < 1)
+          return back;
+        const int64_t* t1 = a.constant->data<int64_t>();
+        const int64_t* t97 = b.constant->data<int64_t>();
+        if (t1[0] != 1 || t97[0] != kProbe ||
+            std::memcmp(t1 + 1, t97 + 1, (a.constant->numel() - 1) * sizeof(int64_t)) != 0)
+          return back;
+        fixed = true;
+      }
+      if (!fixed) return back;
+      Tensor t = *a.constant;
+      t.data<int64_t>()[0] = 0;
+      out.values[id].constant = std::move(t);
+      continue;
+    }
+    for (size_t d = 0; d < a.shape.size(); ++d) {
+      if (a.shape[d] == b.shape[d]) continue;
+      if (d != 0 || a.shape[0] != 1 || b.shape[0] != kProbe) return back;
+      out.values[id].shape[0] = -1;
+    }
+  }
+  // Every graph input and output must carry the batch, or none is batchable.
+  for (int id : out.inputs)
+    if (out.value(id).shape.empty() || out.value(id).shape[0] >= 0) return back;
+  for (int id : out.outputs)
+    if (out.value(id).shape.empty() || out.value(id).shape[0] >= 0) return back;
+  return out;
 }
 
 }  // namespace teesplit

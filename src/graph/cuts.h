@@ -59,4 +59,15 @@ struct CutStats {
 };
 CutStats cut_stats(const Graph& g, const Cut& cut);
 
+// Cuts of a model are those of its graph specialised at batch 1.
+Graph specialize_for_cuts(const Graph& model);
+
+// The back partition of cut (found in g1 = specialize_for_cuts(model)) with a
+// dynamic batch where that is provably safe: the model is specialised a second
+// time at batch 97, and the two back partitions may differ only in dimension 0
+// (1 vs 97) and in Reshape targets [1, ...] vs [97, ...] whose input has the
+// batch in dimension 0 (written as [0, ...]: copy the input's batch). Otherwise,
+// or when the model's batch is fixed, the batch-1 partition unchanged.
+Graph batchable_back_partition(const Graph& model, const Graph& g1, const Cut& cut);
+
 }  // namespace teesplit

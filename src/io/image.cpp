@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "io/file.h"
+#include "core/file.h"
 
 namespace teesplit {
 
@@ -337,8 +337,8 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
 }
 
 Image decode_image(const std::string& path) {
-  std::vector<uint8_t> b = read_file_bytes(path);
-  return decode_image(b.data(), b.size(), path);
+  const std::string b = read_file(path);
+  return decode_image(reinterpret_cast<const uint8_t*>(b.data()), b.size(), path);
 }
 
 std::vector<uint8_t> encode_png(const Image& img) {
@@ -370,7 +370,7 @@ std::vector<uint8_t> encode_png(const Image& img) {
 
 void write_png(const std::string& path, const Image& img) {
   std::vector<uint8_t> b = encode_png(img);
-  write_file_bytes(path, b.data(), b.size());
+  write_file(path, b.data(), b.size());
 }
 
 Image convert_channels(const Image& img, int channels) {

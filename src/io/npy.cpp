@@ -260,8 +260,8 @@ Tensor parse_npy(const std::vector<uint8_t>& bytes, const std::string& name) {
 }
 
 Tensor read_npy(const std::string& path) {
-  std::vector<uint8_t> b = read_file_bytes(path);
-  return parse_npy(b, path);
+  const std::string b = read_file(path);
+  return parse_npy(reinterpret_cast<const uint8_t*>(b.data()), b.size(), path);
 }
 
 std::vector<uint8_t> serialize_npy(const Tensor& t) {
@@ -297,7 +297,7 @@ std::vector<uint8_t> serialize_npy(const Tensor& t) {
 
 void write_npy(const std::string& path, const Tensor& t) {
   std::vector<uint8_t> b = serialize_npy(t);
-  write_file_bytes(path, b.data(), b.size());
+  write_file(path, b.data(), b.size());
 }
 
 }  // namespace teesplit

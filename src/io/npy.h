@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "io/file.h"
+#include "core/file.h"
 
 namespace teesplit {
 

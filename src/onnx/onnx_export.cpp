@@ -1,5 +1,7 @@
 #include "onnx/onnx_export.h"
 
+#include "core/file.h"
+
 #include <fstream>
 #include <set>
 
@@ -129,12 +131,7 @@ std::string export_onnx(const Graph& g, const ExportOptions& opts) {
 }
 
 void write_onnx(const std::string& path, const Graph& g, const ExportOptions& opts) {
-  const std::string bytes = export_onnx(g, opts);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TS_CHECK(out, "cannot create '", path, "'");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  TS_CHECK(out, "error writing '", path, "'");
+  write_file(path, export_onnx(g, opts));
 }
 
 }  // namespace teesplit

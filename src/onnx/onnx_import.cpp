@@ -10,6 +10,7 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include "core/file.h"
 #include "ops/op.h"
 
 namespace teesplit {
@@ -23,16 +24,6 @@ int64_t onnx_library_max_opset() {
 }
 
 namespace fs = std::filesystem;
-
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  TS_CHECK(fs::is_regular_file(path, ec), "cannot open '", path, "': no such file");
-  std::ifstream in(path, std::ios::binary);
-  TS_CHECK(in, "cannot open '", path, "'");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  TS_CHECK(!in.bad(), "error reading '", path, "'");
-  return bytes;
-}
 
 DType convert_dtype(int32_t t, const std::string& what) {
   switch (t) {

@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 
+#include "core/file.h"
 #include "graph/passes.h"
 #include "ops/op.h"
 
@@ -627,28 +628,13 @@ Result<Graph> parse_front(const std::string& bytes, const FrontKey* key,
 }
 
 void write_front_file(const std::string& path, const Graph& g, const FrontKey* key) {
-  const std::string bytes = serialize_front(g, key);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TS_CHECK(out, "cannot create '", path, "'");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  TS_CHECK(out, "error writing '", path, "'");
+  write_file(path, serialize_front(g, key));
 }
-
-namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  TS_CHECK(in, "cannot open '", path, "'");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  TS_CHECK(!in.bad(), "error reading '", path, "'");
-  return bytes;
-}
-}  // namespace
 
 Result<Graph> read_front_file(const std::string& path, const FrontKey* key) {
   std::string bytes;
   try {
-    bytes = slurp(path);
+    bytes = read_file(path);
   } catch (const Error& e) {
     return e;
   }
@@ -656,7 +642,7 @@ Result<Graph> read_front_file(const std::string& path, const FrontKey* key) {
 }
 
 FrontKey read_key_file(const std::string& path) {
-  std::string bytes = slurp(path);
+  std::string bytes = read_file(path, 4096);
   TS_CHECK(bytes.size() == kFrontKeySize, "key file '", path, "' must hold exactly ", kFrontKeySize,
            " bytes, it has ", bytes.size());
   FrontKey k;
@@ -677,7 +663,7 @@ std::string sha256_hex(const void* data, size_t size) {
 }
 
 std::string sha256_file_hex(const std::string& path) {
-  const std::string bytes = slurp(path);
+  const std::string bytes = read_file(path);
   return sha256_hex(bytes.data(), bytes.size());
 }
 

@@ -6,7 +6,6 @@
 #include "backends/cuda/cuda_backend.h"
 #endif
 #include "graph/passes.h"
-#include "onnx/onnx_import.h"
 
 namespace teesplit {
 
@@ -57,12 +56,6 @@ bool cuda_device_available(std::string* why) {
 
 Session::Session(Graph graph, SessionOptions opts)
     : graph_(std::move(graph)), opts_(opts), backend_(make_backend(opts.backend)) {}
-
-Result<std::unique_ptr<Session>> Session::open(const std::string& path, SessionOptions opts) {
-  auto g = load_onnx(path);
-  if (!g) return Error(g.error());
-  return capture([&] { return std::make_unique<Session>(std::move(g).value(), opts); });
-}
 
 Session::Compiled& Session::prepare(const std::vector<Shape>& input_shapes) {
   auto it = cache_.find(input_shapes);

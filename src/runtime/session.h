@@ -36,9 +36,8 @@ struct SessionOptions {
 
 class Session {
  public:
+  // The graph as imported (host/model.h: open_model_session loads an ONNX file).
   Session(Graph graph, SessionOptions opts);
-  // Loads an ONNX model; the error names the file.
-  static Result<std::unique_ptr<Session>> open(const std::string& path, SessionOptions opts = {});
 
   const Graph& graph() const { return graph_; }
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);

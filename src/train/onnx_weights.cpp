@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/file.h"
 
 namespace teesplit {
 
@@ -49,21 +50,7 @@ void set_metadata(onnx::ModelProto& model, const std::string& key, const std::st
 void write_model_file(const onnx::ModelProto& model, const std::string& path) {
   std::string bytes;
   TS_CHECK(model.SerializeToString(&bytes), path, ": cannot serialise the model");
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    TS_CHECK(f.good(), tmp, ": cannot open for writing");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.flush();
-    if (!f.good()) {
-      std::remove(tmp.c_str());
-      fail(tmp, ": write failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(path, ": cannot rename ", tmp, " to it");
-  }
+  write_file(path, bytes);
 }
 
 }  // namespace teesplit

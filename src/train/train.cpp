@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "host/model.h"
 #include "onnx/onnx_import.h"
 #include "runtime/session.h"
 #include "torch/torch_graph.h"
@@ -387,7 +388,7 @@ TrainResult train_model(const TrainOptions& opts) {
     write_model_file(proto, opts.output);
 
     // Engine check on the written file: oneDNN session vs LibTorch eval mode.
-    auto session = Session::open(opts.output, SessionOptions{BackendKind::OneDnn, opts.threads});
+    auto session = open_model_session(opts.output, SessionOptions{BackendKind::OneDnn, opts.threads});
     if (!session) fail(session.error());
     std::vector<int64_t> idx(static_cast<size_t>(std::min<int64_t>(256, test.n)));
     std::iota(idx.begin(), idx.end(), 0);

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "zoo/zoo_proto.h"
 
 namespace teesplit {
@@ -606,12 +607,7 @@ std::string zoo_model_bytes(const ZooOptions& opts) {
 }
 
 void write_zoo_model(const ZooOptions& opts, const std::string& path) {
-  std::string bytes = zoo_model_bytes(opts);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  TS_CHECK(f, path, ": cannot open for writing");
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  f.close();
-  TS_CHECK(f, path, ": write failed (", bytes.size(), " bytes)");
+  write_file(path, zoo_model_bytes(opts));
 }
 
 }  // namespace teesplit

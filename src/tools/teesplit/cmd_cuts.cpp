@@ -3,7 +3,7 @@
 #include <string>
 
 #include "onnx/onnx_import.h"
-#include "runtime/split_runner.h"
+#include "runtime/cut_profile.h"
 #include "tools/teesplit/args.h"
 #include "tools/teesplit/commands.h"
 
@@ -47,7 +47,7 @@ int cmd_cuts(int argc, char** argv) {
   auto loaded = load_onnx(path);
   if (!loaded) fail(loaded.error());
   const Graph g = specialize_for_cuts(loaded.value());
-  const std::vector<CutProfile> rows = profile_cuts(g, kind, threads);
+  const std::vector<CutProfile> rows = profile_cuts(g, BackendKind::OneDnn, kind, threads);
   const Shape in_shape = g.inputs.empty() ? Shape{} : g.value(g.inputs[0]).shape;
 
   if (a.has("json")) {

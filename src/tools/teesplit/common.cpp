@@ -7,6 +7,7 @@
 #include <random>
 
 #include "graph/passes.h"
+#include "host/model.h"
 #include "io/image.h"
 #include "io/npy.h"
 #include "tools/teesplit/commands.h"
@@ -14,7 +15,7 @@
 namespace teesplit {
 
 std::unique_ptr<Session> open_session(const std::string& path, const SessionOptions& opts) {
-  auto s = Session::open(path, opts);
+  auto s = open_model_session(path, opts);
   if (!s) fail(s.error());
   return std::move(s).value();
 }

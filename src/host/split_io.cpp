@@ -1,0 +1,92 @@
+#include "host/split_io.h"
+
+#include <filesystem>
+
+#include "core/file.h"
+#include "graph/cuts.h"
+#include "onnx/onnx_export.h"
+#include "onnx/onnx_import.h"
+#include "partition/split_dir.h"
+
+namespace teesplit {
+
+namespace fs = std::filesystem;
+
+SplitManifest write_split(const std::string& model_path, const std::string& cut_spec,
+                          const std::string& out_dir, const SplitWriteOptions& opts) {
+  const std::string model_bytes = read_file(model_path);
+  std::string base = fs::path(model_path).parent_path().string();
+  auto loaded = parse_onnx(model_bytes, base.empty() ? "." : base, model_path);
+  if (!loaded) fail(loaded.error());
+  const Graph g = specialize_for_cuts(loaded.value());
+  TS_CHECK(g.inputs.size() == 1, "the model has ", g.inputs.size(),
+           " inputs; split handles models with one input");
+  const Cut cut = resolve_cut(g, cut_spec);
+  Graph front = front_partition(g, cut);
+  Graph back = batchable_back_partition(loaded.value(), g, cut);
+  front.metadata["teesplit.cut"] = cut.name;
+  back.metadata["teesplit.cut"] = cut.name;
+
+  // Capability before anything is written: the enclave runs the front on
+  // oneDNN, the accelerator the back on opts.back_backend.
+  const std::string front_bad = first_unsupported(*make_backend(BackendKind::OneDnn), front);
+  TS_CHECK(front_bad.empty(), "cut '", cut.name, "': the enclave's oneDNN backend cannot run ",
+           front_bad);
+  const std::unique_ptr<Backend> back_backend = make_backend(opts.back_backend);
+  const std::string back_bad =
+      first_unsupported(*back_backend, back_partition(g, cut));  // static shapes, as it will run
+  TS_CHECK(back_bad.empty(), "cut '", cut.name, "': the ", back_backend->name(),
+           " backend cannot run the back partition's ", back_bad,
+           " (choose another cut or --backend)");
+
+  const std::string front_bytes = serialize_front(front, opts.key);
+  const std::string back_bytes = export_onnx(back);
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  TS_CHECK(!ec, "cannot create directory '", out_dir, "': ", ec.message());
+  write_file((fs::path(out_dir) / kFrontFile).string(), front_bytes);
+  write_file((fs::path(out_dir) / kBackFile).string(), back_bytes);
+
+  SplitManifest m;
+  m.cut_index = cut.index;
+  m.cut_name = cut.name;
+  m.cut_node = g.nodes[static_cast<size_t>(cut.index)].name;
+  m.input_name = g.value(g.inputs[0]).name;
+  m.input_shape = g.value(g.inputs[0]).shape;
+  m.feature_name = g.value(cut.feature).name;
+  m.feature_shape = g.value(cut.feature).shape;
+  m.model_file = model_path;
+  m.model_sha256 = sha256_hex(model_bytes.data(), model_bytes.size());
+  m.front_sha256 = sha256_hex(front_bytes.data(), front_bytes.size());
+  m.back_sha256 = sha256_hex(back_bytes.data(), back_bytes.size());
+  m.back_backend = back_backend->name();
+  m.encrypted = opts.key != nullptr;
+  write_file((fs::path(out_dir) / kManifestFile).string(), manifest_to_json(m));
+  return m;
+}
+
+Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& opts,
+                               const FrontKey* key, const std::string& model_path) {
+  return capture([&]() -> OpenedSplit {
+    const SplitFiles files = read_split_files(dir, /*with_back=*/true);
+    if (!model_path.empty()) {
+      const std::string bytes = read_file(model_path);
+      TS_CHECK(digest_equal(sha256_hex(bytes.data(), bytes.size()), files.manifest.model_sha256),
+               model_path, ": SHA-256 differs from the model this split was made from (",
+               files.manifest_path, ")");
+    }
+    Graph front = load_split_front(files, key);
+    auto back = parse_onnx(files.back_bytes, dir, files.back_path);
+    if (!back) fail(back.error());
+    const Graph& b = back.value();
+    TS_CHECK(b.inputs.size() == 1 && b.value(b.inputs[0]).name == files.manifest.feature_name,
+             files.back_path, ": the back partition's input is not the feature '",
+             files.manifest.feature_name, "' named in ", files.manifest_path);
+    OpenedSplit out;
+    out.manifest = files.manifest;
+    out.runner = std::make_unique<SplitRunner>(std::move(front), std::move(back).value(), opts);
+    return out;
+  });
+}
+
+}  // namespace teesplit

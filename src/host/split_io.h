@@ -1,0 +1,43 @@
+// Split directories on the host side: `teesplit split` writes one from an ONNX
+// model (front.tsf for the enclave, back.onnx for the accelerator, then
+// manifest.json), and `teesplit run --split` opens one and runs it. The layout:
+// docs/front-file-format.md, section 6. The enclave reads the same directory
+// through partition/split_dir.h, without protobuf.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "partition/manifest.h"
+#include "runtime/split_runner.h"
+
+namespace teesplit {
+
+struct SplitWriteOptions {
+  // The back partition must run on this backend: split asks it node by node
+  // before writing anything (the backend recorded in the manifest).
+  BackendKind back_backend = BackendKind::OneDnn;
+  const FrontKey* key = nullptr;  // seal front.tsf with AES-256-GCM
+};
+
+// Writes DIR/front.tsf, DIR/back.onnx and, last, DIR/manifest.json (each file
+// atomically) for the cut named by `cut_spec` (index or name) of the ONNX model
+// at model_path; creates DIR. Throws Error with the reason when the cut is not
+// valid or the back backend cannot run a node of the back partition; nothing is
+// written then.
+SplitManifest write_split(const std::string& model_path, const std::string& cut_spec,
+                          const std::string& out_dir, const SplitWriteOptions& opts = {});
+
+struct OpenedSplit {
+  SplitManifest manifest;
+  std::unique_ptr<SplitRunner> runner;
+};
+
+// Opens a split directory alone: checks every file against manifest.json
+// (partition/split_dir.h), and, when model_path is not empty, that model's
+// SHA-256 too; then loads and compiles both partitions. Errors name the file.
+Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& opts,
+                               const FrontKey* key = nullptr, const std::string& model_path = "");
+
+}  // namespace teesplit
