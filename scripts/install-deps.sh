@@ -6,8 +6,9 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake git pkg-config
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX import
-  libdnnl-dev                                     # CPU kernels (oneDNN)
+  libdnnl-dev ocl-icd-opencl-dev                  # CPU kernels (oneDNN; its CMake config needs OpenCL, only a Recommends)
   libssl-dev                                      # crypto
+  nlohmann-json3-dev libcli11-dev                 # manifests and JSON; the command line
   libpng-dev libjpeg-dev zlib1g-dev               # images, gzip
   libgtest-dev libgmock-dev libbenchmark-dev      # tests, benchmarks
   libtorch-dev libopenblas0-pthread               # training, attacks, LibTorch peer (OpenBLAS: else LibTorch uses the reference BLAS)
