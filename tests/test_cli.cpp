@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "io/npy.h"
 #include "support/test_support.h"
@@ -110,13 +112,162 @@ TEST(Cli, BadInputsGiveOneLineErrors) {
   write_npy(dir + "/wrong.npy", testing::random_tensor({1, 3, 31, 32}, 1));
   expect_one_line_error(run_cli("run " + model + " --input " + dir + "/wrong.npy"),
                         "the model expects");
-  expect_one_line_error(run_cli("run " + model + " --threads many"), "--threads");
-  expect_one_line_error(run_cli("run " + model + " --bogus 1"), "unknown option --bogus");
-  expect_one_line_error(run_cli("bench " + model + " --batch 0"), "--batch");
-  expect_one_line_error(run_cli("run " + model + " --backend gpu9"), "unknown backend");
-  expect_one_line_error(run_cli("run"), "usage");
-  Result unknown = run_cli("frobnicate");
-  EXPECT_EQ(unknown.code, 2);
+}
+
+// Usage errors: exit 2, one line that names the command and the option.
+TEST(Cli, UsageErrorsExitTwoWithOneLine) {
+  const std::string model = small_model();
+  const std::pair<std::string, std::string> cases[] = {
+      {"run " + model + " --threads many", "--threads"},
+      {"run " + model + " --bogus 1", "--bogus"},
+      {"bench " + model + " --batch 0", "--batch"},
+      {"run " + model + " --backend gpu9", "--backend"},
+      {"run", "give a model"},
+      {"run " + model + " --key k", "--key"},
+      {"frobnicate", "frobnicate"},
+      {"info", "model"},
+      {"cuts " + model + " --front-backend cuda", "--front-backend"},
+      {"split " + model + " -o x", "--at"},
+      {"split " + model + " --at 3", "--output"},
+      {"zoo", "arch"},
+      {"zoo lenet", "lenet"},
+      {"zoo vgg16 --seed -1", "--seed"},
+      {"zoo vgg16 --channels 0", "channels"},
+      {"data", "spec"},
+      {"train --arch vgg16", "--output"},
+      {"demo --runs 0", "--runs"},
+      {"demo --arch lenet", "--arch"},
+  };
+  for (const auto& [args, needle] : cases) {
+    SCOPED_TRACE(args);
+    const Result r = run_cli(args);
+    EXPECT_EQ(r.code, 2) << r.err;
+    expect_one_line_error(r, needle);
+    EXPECT_NE(r.err.find("usage error"), std::string::npos) << r.err;
+  }
+}
+
+// Every subcommand answers -h and --help with its usage and exit 0; the list
+// comes from the top-level help, so a new subcommand is covered too.
+TEST(Cli, EverySubcommandAnswersHelp) {
+  const Result top = run_cli("--help");
+  ASSERT_EQ(top.code, 0) << top.err;
+  EXPECT_EQ(run_cli("-h").out, top.out);
+  const size_t at = top.out.find("Subcommands:");
+  ASSERT_NE(at, std::string::npos) << top.out;
+  std::vector<std::string> names;
+  std::istringstream lines(top.out.substr(at));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line) && !line.empty()) {
+    std::istringstream words(line);
+    std::string name;
+    if (words >> name) names.push_back(name);
+  }
+  for (const char* expected :
+       {"demo", "run", "bench", "info", "cuts", "split", "zoo", "data", "train"})
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  for (const std::string& name : names) {
+    for (const char* flag : {"-h", "--help"}) {
+      SCOPED_TRACE(name + " " + flag);
+      const Result r = run_cli(name + " " + flag);
+      EXPECT_EQ(r.code, 0) << r.err;
+      EXPECT_NE(r.out.find("Usage: teesplit " + name), std::string::npos) << r.out;
+      EXPECT_TRUE(r.err.empty()) << r.err;
+    }
+  }
+  // -h is never taken for a model path, and the demo does not run.
+  const Result demo = run_cli("demo -h");
+  EXPECT_EQ(demo.out.find("writing zoo model"), std::string::npos) << demo.out;
+  const Result version = run_cli("--version");
+  EXPECT_EQ(version.code, 0);
+  EXPECT_NE(version.out.find("teesplit 0."), std::string::npos) << version.out;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// split --key (and its older spelling --encrypt-with), then run --split DIR
+// --key alone: the same output as the whole model; every tampering refused
+// with one line that names the file.
+TEST(Cli, SealedSplitRunsFromTheDirectoryAlone) {
+  const std::string model = small_model();
+  const std::string dir = testing::generated_dir() + "/cli/sealed";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string key(32, '\0');
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<char>(7 * i + 1);
+  write_text(dir + "/front.key", key);
+  std::string wrong = key;
+  wrong[3] ^= 1;
+  write_text(dir + "/wrong.key", wrong);
+  const std::string split = dir + "/split", old = dir + "/split-old";
+  Result r = run_cli("split " + model + " --at layer2.1 -o " + split + " --key " + dir +
+                     "/front.key --backend cpu");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("sealed with AES-256-GCM"), std::string::npos) << r.out;
+  r = run_cli("split " + model + " --at layer2.1 --output " + old + " --encrypt-with " + dir +
+              "/front.key");
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  // The directory alone, moved away from the model; a batch of 3.
+  r = run_cli("run --split " + split + " --key " + dir + "/front.key --batch 3 --seed 4 -o " + dir +
+              "/split.npy");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run_cli("run " + model + " --batch 3 --seed 4 -o " + dir + "/whole.npy");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LE(testing::rel_error(read_npy(dir + "/split.npy"), read_npy(dir + "/whole.npy")), 1e-4);
+  // With the model as well: its hash is checked and the outputs compared.
+  r = run_cli("run " + model + " --split " + old + " --key " + dir + "/front.key");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("agree"), std::string::npos) << r.out;
+
+  // No key, a wrong key, a key for a plain split.
+  expect_one_line_error(run_cli("run --split " + split), "front.tsf");
+  expect_one_line_error(run_cli("run --split " + split + " --key " + dir + "/wrong.key"),
+                        "front.tsf");
+  // Tampered files and manifests, each refused naming the file.
+  const std::string front = read_text(split + "/front.tsf");
+  std::string bad = front;
+  bad[bad.size() / 2] ^= 0x40;
+  write_text(split + "/front.tsf", bad);
+  expect_one_line_error(run_cli("run --split " + split + " --key " + dir + "/front.key"),
+                        split + "/front.tsf: SHA-256 does not match");
+  write_text(split + "/front.tsf", front);
+  const std::string manifest = read_text(split + "/manifest.json");
+  std::string escape = manifest;
+  escape.replace(escape.find("\"layer2.1\""), 10, "\"la\\u12G4\"");
+  write_text(split + "/manifest.json", escape);
+  expect_one_line_error(run_cli("run --split " + split + " --key " + dir + "/front.key"),
+                        split + "/manifest.json");
+  write_text(split + "/manifest.json", manifest.substr(0, manifest.size() - 40));
+  expect_one_line_error(run_cli("run --split " + split + " --key " + dir + "/front.key"),
+                        split + "/manifest.json");
+  std::string rehashed = manifest;
+  const size_t h = rehashed.find("\"sha256\": \"", rehashed.find("\"back\""));
+  rehashed[h + 11] = rehashed[h + 11] == '0' ? '1' : '0';
+  write_text(split + "/manifest.json", rehashed);
+  expect_one_line_error(run_cli("run --split " + split + " --key " + dir + "/front.key"),
+                        split + "/back.onnx: SHA-256 does not match");
+  write_text(split + "/manifest.json", manifest);
+  r = run_cli("run --split " + split + " --key " + dir + "/front.key");
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// The older spelling of the demo's folder, --out, still works beside -o/--output.
+TEST(Cli, DemoAcceptsOutAndOutput) {
+  const std::string dir = testing::generated_dir() + "/cli/demo";
+  std::filesystem::remove_all(dir);
+  Result r = run_cli("demo --arch efficientnet_b0 --runs 1 --out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/efficientnet_b0.onnx"));
+  EXPECT_NE(r.out.find("agree"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -11,14 +11,14 @@
 #include <random>
 #include <set>
 
+#include "core/file.h"
 #include "data/csv.h"
-#include "data/data_cli.h"
 #include "data/dataset.h"
 #include "data/idx.h"
 #include "data/ton_iot.h"
-#include "core/file.h"
 #include "io/image.h"
 #include "support/test_support.h"
+#include "tools/teesplit/cli.h"
 
 namespace teesplit {
 namespace {
@@ -720,11 +720,12 @@ TEST(DataCli, SummariesAndErrors) {
   std::string p = write_csv("cli.csv", make_csv(rows, {}));
   std::string enc_path = gen_dir("ton_iot") + "/cli.encoder";
   std::string spec = "ton-iot:" + p;
-  std::vector<std::string> args = {"data", spec, "--head", "2", "--save-encoder", enc_path};
+  std::vector<std::string> args = {"teesplit", "data",           spec,    "--head",
+                                   "2",        "--save-encoder", enc_path};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   ::testing::internal::CaptureStdout();
-  int rc = data_main(int(argv.size()), argv.data());
+  int rc = cli_main(int(argv.size()), argv.data());
   std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("rows: "), std::string::npos) << out;
@@ -735,24 +736,24 @@ TEST(DataCli, SummariesAndErrors) {
   EXPECT_NO_THROW(FeatureEncoder::from_string(saved));
 
   Tree t = make_tree();
-  args = {"data", "imagenet:" + t.root, "--head", "1", "--size", "24"};
+  args = {"teesplit", "data", "imagenet:" + t.root, "--head", "1", "--size", "24"};
   argv.clear();
   for (auto& a : args) argv.push_back(a.data());
   ::testing::internal::CaptureStdout();
-  rc = data_main(int(argv.size()), argv.data());
+  rc = cli_main(int(argv.size()), argv.data());
   out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("[3,24,24]"), std::string::npos) << out;
   EXPECT_NE(out.find("n02_cat: 4"), std::string::npos) << out;
 
-  for (std::vector<std::string> bad : {std::vector<std::string>{"data"},
-                                       {"data", "ton-iot:" + p, "--head"},
-                                       {"data", "nonsense:x"},
-                                       {"data", "ton-iot:/nonexistent.csv"}}) {
+  for (std::vector<std::string> bad : {std::vector<std::string>{"teesplit", "data"},
+                                       {"teesplit", "data", "ton-iot:" + p, "--head"},
+                                       {"teesplit", "data", "nonsense:x"},
+                                       {"teesplit", "data", "ton-iot:/nonexistent.csv"}}) {
     argv.clear();
     for (auto& a : bad) argv.push_back(a.data());
     ::testing::internal::CaptureStderr();
-    rc = data_main(int(argv.size()), argv.data());
+    rc = cli_main(int(argv.size()), argv.data());
     std::string err = ::testing::internal::GetCapturedStderr();
     EXPECT_NE(rc, 0);
     EXPECT_NE(err.find("teesplit data:"), std::string::npos) << err;

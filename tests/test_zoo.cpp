@@ -18,6 +18,7 @@
 #include "onnx/onnx_import.h"
 #include "runtime/session.h"
 #include "support/test_support.h"
+#include "tools/teesplit/cli.h"
 #include "zoo/zoo.h"
 #include "zoo/zoo_proto.h"
 
@@ -430,10 +431,12 @@ TEST(Zoo, BadOptionsThrowClearErrors) {
   expect_error(o, "2 GiB");
 }
 
+// The whole CLI in process (tools/teesplit/cli.h), as `teesplit zoo ...`.
 int run_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "teesplit");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
-  return zoo_main(static_cast<int>(argv.size()), argv.data());
+  return cli_main(static_cast<int>(argv.size()), argv.data());
 }
 
 TEST(ZooCli, WritesModelAndRejectsBadArguments) {

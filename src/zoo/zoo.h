@@ -69,11 +69,4 @@ std::string zoo_model_bytes(const ZooOptions& opts);
 // Writes zoo_model_bytes(opts) to path; throws teesplit::Error naming the file.
 void write_zoo_model(const ZooOptions& opts, const std::string& path);
 
-// `teesplit zoo ARCH [-o FILE] [--input-size S] [--channels C] [--classes K]
-// [--width W] [--seed N] [--randomize-bn] [--static-batch] [--opset V]`.
-// argv[0] is the subcommand name and is ignored. Prints a one-line summary on
-// success and returns 0; prints a one-line error to stderr and returns 2 for a
-// bad command line, 1 for a failure to build or write.
-int zoo_main(int argc, char** argv);
-
 }  // namespace teesplit

@@ -40,19 +40,6 @@ void fail_cublas(cublasStatus_t s, const char* call, const char* file, int line)
        cublasGetStatusString(s), ")");
 }
 
-std::string human_bytes(size_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 DeviceMemory::DeviceMemory(size_t bytes, const std::string& what) : bytes_(bytes) {
   if (bytes == 0) return;
   const cudaError_t e = cudaMalloc(&p_, bytes);

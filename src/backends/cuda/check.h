@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <string>
 
+#include "core/numbers.h"
+
 namespace teesplit::cuda {
 
 [[noreturn]] void fail_cuda(cudaError_t e, const char* call, const char* file, int line);
@@ -36,7 +38,6 @@ const char* cublas_status_name(cublasStatus_t s);
   } while (0)
 
 // "1.5 GiB"
-std::string human_bytes(size_t bytes);
 
 // Device memory; throws Error("cuda: out of device memory allocating 1.5 GiB for
 // <what> (...)") when cudaMalloc fails. Never throws from the destructor.

@@ -3,37 +3,30 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "tools/teesplit/args.h"
+#include "tools/teesplit/cli.h"
 #include "tools/teesplit/commands.h"
 
 namespace teesplit {
 
 namespace {
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+struct BenchArgs {
+  std::string model, backend;
+  int threads = 0;
+  int64_t batch = 1, warmup = 3, runs = 10;
+  uint64_t seed = 0;
+  bool json = false, tf32 = false;
+};
 
-}  // namespace
-
-int cmd_bench(int argc, char** argv) {
-  Args a(argc, argv, {"json", "tf32"}, {"batch", "threads", "warmup", "runs", "backend", "seed"});
-  TS_CHECK(a.positional().size() == 1,
-           "usage: teesplit bench MODEL.onnx [--batch B] [--threads N] [--warmup W] [--runs R] "
-           "[--backend cpu|cuda|auto|reference] [--tf32] [--json]");
-  const std::string path = a.positional()[0];
+int bench(const BenchArgs& a) {
+  const std::string& path = a.model;
   SessionOptions so;
-  so.backend = parse_backend(a.get("backend", "auto"));
-  so.tf32 = a.has("tf32");
-  so.threads = static_cast<int>(a.get_int("threads", 0, 0, 1024));
-  const int64_t batch = a.get_int("batch", 1, 1, 4096);
-  const int64_t warmup = a.get_int("warmup", 3, 0, 100000);
-  const int64_t runs = a.get_int("runs", 10, 1, 100000);
+  so.backend = parse_backend(a.backend);
+  so.tf32 = a.tf32;
+  so.threads = a.threads;
+  const int64_t batch = a.batch, warmup = a.warmup, runs = a.runs;
   auto session = open_session(path, so);
-  Tensor input = make_input(session->graph(), "", batch,
-                            static_cast<uint64_t>(a.get_int("seed", 0, 0, INT64_MAX)));
+  Tensor input = make_input(session->graph(), "", batch, a.seed);
   Executable& exe = session->executable({input.shape()});
   for (int64_t i = 0; i < warmup; ++i) exe.run({input});
   exe.reset_profile();  // TEESPLIT_*_PROFILE: timed runs only
@@ -48,12 +41,12 @@ int cmd_bench(int argc, char** argv) {
   }
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
-  const double median = median_of(ms);
+  const double median_ms = median(ms);
   // GPU backends: the device time of the computation alone (no host copies).
-  const double compute_median = compute_ms.size() == ms.size() ? median_of(compute_ms) : -1;
+  const double compute_median = compute_ms.size() == ms.size() ? median(compute_ms) : -1;
   RunStats st = exe.stats();
   const std::string model = std::filesystem::path(path).stem().string();
-  if (a.has("json")) {
+  if (a.json) {
     std::printf(
         "{\"peer\":\"teesplit\",\"model\":\"%s\",\"batch\":%lld,\"threads\":%d,"
         "\"backend\":\"%s\",\"times_ms\":[",
@@ -62,14 +55,14 @@ int cmd_bench(int argc, char** argv) {
     std::printf(
         "],\"median_ms\":%.4f,\"compute_median_ms\":%.4f,\"peak_activation_bytes\":%zu,"
         "\"weight_bytes\":%zu,\"peak_rss_bytes\":%zu}\n",
-        median, compute_median, st.peak_activation_bytes, st.weight_bytes, peak_rss_bytes());
+        median_ms, compute_median, st.peak_activation_bytes, st.weight_bytes, peak_rss_bytes());
     return 0;
   }
   std::printf(
       "%s  batch %lld  threads %s  backend %s  (%lld warm-up, %lld timed runs)\n", path.c_str(),
       static_cast<long long>(batch), so.threads ? std::to_string(so.threads).c_str() : "all",
       backend_kind_name(so.backend), static_cast<long long>(warmup), static_cast<long long>(runs));
-  std::printf("latency ms: median %.3f  min %.3f  max %.3f\n", median, sorted.front(),
+  std::printf("latency ms: median %.3f  min %.3f  max %.3f\n", median_ms, sorted.front(),
               sorted.back());
   if (compute_median >= 0)
     std::printf("device compute ms (no host<->device copies): median %.3f\n", compute_median);
@@ -78,6 +71,29 @@ int cmd_bench(int argc, char** argv) {
               human_bytes(double(st.weight_bytes)).c_str(),
               human_bytes(double(peak_rss_bytes())).c_str());
   return 0;
+}
+
+}  // namespace
+
+Subcommand add_bench_command(CLI::App& root) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* app = root.add_subcommand("bench", "time a model: median latency, memory");
+  app->add_option("model", a->model, "ONNX model")->required();
+  app->add_option("--batch", a->batch, "batch size")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+      ->capture_default_str();
+  add_threads_option(app, &a->threads);
+  app->add_option("--warmup", a->warmup, "untimed runs first")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
+      ->capture_default_str();
+  app->add_option("--runs", a->runs, "timed runs")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  add_backend_option(app, &a->backend, "where the model runs");
+  add_seed_option(app, &a->seed);
+  app->add_flag("--tf32", a->tf32, "CUDA: allow TF32 tensor cores");
+  app->add_flag("--json", a->json, "one JSON object on stdout (for bench/run_benchmarks.py)");
+  return {app, [a] { return bench(*a); }};
 }
 
 }  // namespace teesplit

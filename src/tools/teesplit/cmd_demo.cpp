@@ -6,18 +6,25 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "tools/teesplit/args.h"
+#include "tools/teesplit/cli.h"
 #include "tools/teesplit/commands.h"
 #include "zoo/zoo.h"
 
 namespace teesplit {
 
-int cmd_demo(int argc, char** argv) {
-  Args a(argc, argv, {}, {"arch", "out", "threads", "runs"});
-  const std::string arch = a.get("arch", "resnet50");
-  const std::filesystem::path dir = a.get("out", "teesplit-out");
-  const int threads = static_cast<int>(a.get_int("threads", 0, 0, 1024));
-  const int64_t runs = a.get_int("runs", 10, 1, 10000);
+namespace {
+
+struct DemoArgs {
+  std::string arch = "resnet50", output = "teesplit-out";
+  int threads = 0;
+  int64_t runs = 10;
+};
+
+int demo(const DemoArgs& a) {
+  const std::string& arch = a.arch;
+  const std::filesystem::path dir = a.output;
+  const int threads = a.threads;
+  const int64_t runs = a.runs;
   std::filesystem::create_directories(dir);
   const std::string model = (dir / (arch + ".onnx")).string();
 
@@ -59,9 +66,29 @@ int cmd_demo(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   RunStats st = exe.stats();
   std::printf("      median %.2f ms, min %.2f ms; peak activation memory %s, weights %s\n",
-              ms[ms.size() / 2], ms.front(), human_bytes(double(st.peak_activation_bytes)).c_str(),
+              median(ms), ms.front(), human_bytes(double(st.peak_activation_bytes)).c_str(),
               human_bytes(double(st.weight_bytes)).c_str());
   return rel <= 1e-4 ? 0 : 1;
+}
+
+}  // namespace
+
+Subcommand add_demo_command(CLI::App& root) {
+  auto a = std::make_shared<DemoArgs>();
+  CLI::App* app = root.add_subcommand(
+      "demo",
+      "the main job (also what teesplit runs with no command): write a zoo model, run "
+      "it on oneDNN, check it against the reference kernels, time it");
+  app->add_option("--arch", a->arch, "the zoo architecture")
+      ->check(CLI::IsMember(zoo_archs()))
+      ->capture_default_str();
+  app->add_option("-o,--output,--out", a->output, "the folder to write into")
+      ->capture_default_str();
+  add_threads_option(app, &a->threads);
+  app->add_option("--runs", a->runs, "timed runs")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000}))
+      ->capture_default_str();
+  return {app, [a] { return demo(*a); }};
 }
 
 }  // namespace teesplit

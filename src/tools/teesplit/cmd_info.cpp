@@ -3,19 +3,24 @@
 
 #include "graph/passes.h"
 #include "onnx/onnx_import.h"
-#include "tools/teesplit/args.h"
+#include "tools/teesplit/cli.h"
 #include "tools/teesplit/commands.h"
 
 namespace teesplit {
 
-int cmd_info(int argc, char** argv) {
-  Args a(argc, argv, {}, {"batch"});
-  TS_CHECK(a.positional().size() == 1, "usage: teesplit info MODEL.onnx [--batch B]");
-  const std::string path = a.positional()[0];
+namespace {
+
+struct InfoArgs {
+  std::string model;
+  int64_t batch = 1;
+};
+
+int info(const InfoArgs& a) {
+  const std::string& path = a.model;
   auto loaded = load_onnx(path);
   if (!loaded) fail(loaded.error());
   const Graph& g = *loaded;
-  const int64_t batch = a.get_int("batch", 1, 1, 4096);
+  const int64_t batch = a.batch;
   std::printf("model %s (graph '%s', opset %lld)\n", path.c_str(), g.name.c_str(),
               static_cast<long long>(g.opset));
   for (int id : g.inputs)
@@ -45,6 +50,19 @@ int cmd_info(int argc, char** argv) {
   std::printf("FLOPs at batch %lld: %.3f G (multiply-adds x2; after folding: %zu nodes)\n",
               static_cast<long long>(batch), graph_flops(s) / 1e9, s.nodes.size());
   return 0;
+}
+
+}  // namespace
+
+Subcommand add_info_command(CLI::App& root) {
+  auto a = std::make_shared<InfoArgs>();
+  CLI::App* app =
+      root.add_subcommand("info", "inputs, outputs, operators, parameters and FLOPs of a model");
+  app->add_option("model", a->model, "ONNX model")->required();
+  app->add_option("--batch", a->batch, "batch size for the output shapes and FLOPs")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+      ->capture_default_str();
+  return {app, [a] { return info(*a); }};
 }
 
 }  // namespace teesplit

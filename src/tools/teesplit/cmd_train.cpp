@@ -1,62 +1,119 @@
-// teesplit train --arch vgg16|resnet50|efficientnet_b0 --dataset SPEC -o MODEL.onnx [...]
-// Built only with LibTorch (TEESPLIT_HAVE_TORCH); see docs/training.md.
-#ifdef TEESPLIT_HAVE_TORCH
-
+// teesplit train --arch A --dataset SPEC -o MODEL.onnx [...] (docs/training.md).
+// The training itself needs LibTorch (TEESPLIT_HAVE_TORCH); without it the
+// command still parses and answers --help, and running it says what is missing.
 #include <cstdio>
 #include <string>
+#include <thread>
 
-#include "tools/teesplit/args.h"
-#include "tools/teesplit/commands.h"
+#include "tools/teesplit/cli.h"
+#include "zoo/zoo.h"
+#ifdef TEESPLIT_HAVE_TORCH
 #include "train/train.h"
+#endif
 
 namespace teesplit {
+namespace {
 
-int cmd_train(int argc, char** argv) {
-  static const char* kUsage =
-      "usage: teesplit train --arch vgg16|resnet50|efficientnet_b0 --dataset SPEC -o MODEL.onnx\n"
-      "    [--input-size S] [--width W] [--epochs E] [--batch B] [--lr LR]\n"
-      "    [--optimizer sgd|adam] [--weight-decay WD] [--warmup EPOCHS] [--seed N]\n"
-      "    [--threads N] [--no-augment] [--crop-pad P] [--train-limit N] [--test-limit N]\n"
-      "    [--no-progress]\n"
-      "    TON_IoT: [--side 8|16] [--target binary|type]";
-  Args a(argc, argv, {"no-augment", "augment", "no-progress", "help"},
-         {"arch", "dataset", "input-size", "width", "epochs", "batch", "lr", "optimizer",
-          "weight-decay", "warmup", "crop-pad", "seed", "threads", "train-limit", "test-limit",
-          "output", "side", "target"});
-  if (a.has("help")) {
-    std::printf("%s\n", kUsage);
-    return 0;
-  }
-  if (!a.positional().empty() || !a.has("arch") || !a.has("output")) {
-    std::fprintf(stderr, "teesplit train: %s\n", kUsage);
-    return 2;
-  }
+struct TrainArgs {
+  std::string arch, dataset = "fashion-mnist", output, optimizer = "sgd", target = "binary";
+  int64_t input_size = 32, epochs = 10, batch = 128, train_limit = 0, test_limit = 0, crop_pad = -1,
+          side = 8;
+  double width = 0.25, lr = 0, weight_decay = -1, warmup = 0.5;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool no_augment = false, augment = false, no_progress = false;
+};
+
+int train(const TrainArgs& a) {
+#ifdef TEESPLIT_HAVE_TORCH
+  if (a.augment && a.no_augment) throw UsageError("--augment and --no-augment exclude each other");
   TrainOptions o;
-  o.arch = a.get("arch", o.arch);
-  o.dataset = a.get("dataset", o.dataset);
-  o.output = a.get("output", "");
-  o.input_size = a.get_int("input-size", o.input_size, 32, 4096);
-  o.width = a.get_double("width", o.width, 1e-3, 16);
-  o.epochs = a.get_int("epochs", o.epochs, 1, 10000);
-  o.batch = a.get_int("batch", o.batch, 2, 65536);
-  o.lr = a.get_double("lr", 0, 0, 10);
-  o.optimizer = a.get("optimizer", o.optimizer);
-  o.weight_decay = a.get_double("weight-decay", -1, -1, 1);
-  o.warmup_epochs = a.get_double("warmup", o.warmup_epochs, 0, 1000);
-  o.seed = static_cast<uint64_t>(a.get_int("seed", 0, 0, INT64_MAX));
-  o.threads = static_cast<int>(a.get_int("threads", 2, 1, 1024));
-  o.train_limit = a.get_int("train-limit", 0, 0, INT64_MAX);
-  o.test_limit = a.get_int("test-limit", 0, 0, INT64_MAX);
-  o.crop_pad = a.get_int("crop-pad", -1, -1, 1024);
-  if (a.has("no-augment")) o.augment = 0;
-  if (a.has("augment")) o.augment = 1;
-  o.progress = !a.has("no-progress");
-  o.data.tabular_side = a.get_int("side", o.data.tabular_side, 8, 16);
-  o.data.target = a.get("target", o.data.target);
+  o.arch = a.arch;
+  o.dataset = a.dataset;
+  o.output = a.output;
+  o.input_size = a.input_size;
+  o.width = a.width;
+  o.epochs = a.epochs;
+  o.batch = a.batch;
+  o.lr = a.lr;
+  o.optimizer = a.optimizer;
+  o.weight_decay = a.weight_decay;
+  o.warmup_epochs = a.warmup;
+  o.seed = a.seed;
+  o.threads =
+      a.threads ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  o.train_limit = a.train_limit;
+  o.test_limit = a.test_limit;
+  o.crop_pad = a.crop_pad;
+  if (a.no_augment) o.augment = 0;
+  if (a.augment) o.augment = 1;
+  o.progress = !a.no_progress;
+  o.data.tabular_side = a.side;
+  o.data.target = a.target;
   const TrainResult r = train_model(o);
   return r.engine_checked > 0 && r.engine_agree < r.engine_checked * 99 / 100 ? 1 : 0;
+#else
+  fail("this teesplit was built without LibTorch (apt-get install libtorch-dev, then rebuild)");
+#endif
+}
+
+}  // namespace
+
+Subcommand add_train_command(CLI::App& root) {
+  auto a = std::make_shared<TrainArgs>();
+  CLI::App* app =
+      root.add_subcommand("train",
+                          "train a zoo model on a data set with LibTorch and write it as ONNX "
+                          "(docs/training.md)");
+  app->add_option("--arch", a->arch, "the architecture")
+      ->required()
+      ->check(CLI::IsMember(zoo_archs()));
+  app->add_option("--dataset", a->dataset, "a data set spec (teesplit data --help)")
+      ->capture_default_str();
+  app->add_option("-o,--output", a->output, "the trained model to write")->required();
+  app->add_option("--input-size", a->input_size, "input side")
+      ->check(CLI::Range(int64_t{32}, int64_t{4096}))
+      ->capture_default_str();
+  app->add_option("--width", a->width, "channel multiplier")
+      ->check(CLI::Range(1e-3, 16.0))
+      ->capture_default_str();
+  app->add_option("--epochs", a->epochs)
+      ->check(CLI::Range(int64_t{1}, int64_t{10000}))
+      ->capture_default_str();
+  app->add_option("--batch", a->batch)
+      ->check(CLI::Range(int64_t{2}, int64_t{65536}))
+      ->capture_default_str();
+  app->add_option("--lr", a->lr, "learning rate (0: 0.05 for sgd, 1e-3 for adam)")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str();
+  app->add_option("--optimizer", a->optimizer)
+      ->check(CLI::IsMember({"sgd", "adam"}))
+      ->capture_default_str();
+  app->add_option("--weight-decay", a->weight_decay, "(< 0: 5e-4 for sgd, 0 for adam)")
+      ->check(CLI::Range(-1.0, 1.0))
+      ->capture_default_str();
+  app->add_option("--warmup", a->warmup, "warm-up epochs (then cosine decay)")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
+  add_seed_option(app, &a->seed);
+  add_threads_option(app, &a->threads);
+  app->add_flag("--no-augment", a->no_augment, "no random crop and flip");
+  app->add_flag("--augment", a->augment, "augment tabular data too");
+  app->add_option("--crop-pad", a->crop_pad, "random-crop padding (< 0: input-size / 16)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1024}))
+      ->capture_default_str();
+  app->add_option("--train-limit", a->train_limit, "use the first N training samples (0: all)")
+      ->check(CLI::Range(int64_t{0}, INT64_MAX));
+  app->add_option("--test-limit", a->test_limit, "evaluate on the first N test samples (0: all)")
+      ->check(CLI::Range(int64_t{0}, INT64_MAX));
+  app->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
+  app->add_option("--side", a->side, "TON_IoT: image side of the encoded row")
+      ->check(CLI::IsMember({8, 16}))
+      ->capture_default_str();
+  app->add_option("--target", a->target, "TON_IoT: binary or type")
+      ->check(CLI::IsMember({"binary", "type"}))
+      ->capture_default_str();
+  return {app, [a] { return train(*a); }};
 }
 
 }  // namespace teesplit
-
-#endif  // TEESPLIT_HAVE_TORCH

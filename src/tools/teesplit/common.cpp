@@ -23,7 +23,17 @@ std::unique_ptr<Session> open_session(const std::string& path, const SessionOpti
 Tensor make_input(const Graph& g, const std::string& file, int64_t batch, uint64_t seed) {
   TS_CHECK(g.inputs.size() == 1, "the model has ", g.inputs.size(),
            " inputs; teesplit run feeds models with one input");
-  Shape shape = default_input_shapes(g, batch).at(0);
+  return make_input(g.value(g.inputs[0]).shape, file, batch, seed);
+}
+
+Tensor make_input(const Shape& declared, const std::string& file, int64_t batch, uint64_t seed) {
+  Shape shape = declared;
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] < 0) {
+      TS_CHECK(d == 0, "the input has unknown dimension ", d, " in ", shape_str(declared),
+               "; only the batch dimension may be dynamic");
+      shape[d] = batch;
+    }
   if (file.empty()) {
     Tensor t(DType::F32, shape);
     std::mt19937_64 rng(seed);
@@ -39,7 +49,7 @@ Tensor make_input(const Graph& g, const std::string& file, int64_t batch, uint64
   if (ends_with(".npy")) {
     Tensor t = read_npy(file);
     TS_CHECK(t.dtype() == DType::F32, file, ": input must be float32, got ", dtype_name(t.dtype()));
-    Shape expect = g.value(g.inputs[0]).shape;
+    const Shape& expect = declared;
     bool ok = t.rank() == static_cast<int64_t>(expect.size());
     for (size_t d = 0; ok && d < expect.size(); ++d)
       if (expect[d] >= 0 && expect[d] != t.shape()[d]) ok = false;
@@ -86,18 +96,6 @@ size_t peak_rss_bytes() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<size_t>(ru.ru_maxrss) * 1024;
-}
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB"};
-  int u = 0;
-  while (b >= 1024 && u < 3) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-  return buf;
 }
 
 }  // namespace teesplit

@@ -1,0 +1,56 @@
+// The teesplit command line on CLI11: one subcommand per job. Each cmd_*.cpp
+// registers its subcommand (options bound to its own argument struct) and the
+// function that runs it. Conventions every subcommand keeps (docs/usage.md):
+// -h/--help everywhere (exit 0); usage errors are one line and exit 2; failures
+// are one line ("teesplit CMD: error: ...") and exit 1; -o/--output names every
+// file or folder a command writes; --key FILE every key file; --backend
+// (default auto), --threads (default 0: all cores) and --seed (default 0) mean
+// the same everywhere.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace teesplit {
+
+// A command line that parses but cannot be run as asked (a missing model, two
+// options that exclude each other): main() prints it like CLI11's errors and
+// exits 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct Subcommand {
+  CLI::App* app = nullptr;
+  std::function<int()> run;  // called when app was parsed; returns the exit code
+};
+
+// One registration function per subcommand (cmd_*.cpp).
+Subcommand add_run_command(CLI::App& root);
+Subcommand add_bench_command(CLI::App& root);
+Subcommand add_info_command(CLI::App& root);
+Subcommand add_cuts_command(CLI::App& root);
+Subcommand add_split_command(CLI::App& root);
+Subcommand add_zoo_command(CLI::App& root);
+Subcommand add_data_command(CLI::App& root);
+Subcommand add_train_command(CLI::App& root);  // LibTorch builds; else explains
+Subcommand add_demo_command(CLI::App& root);
+
+// The whole CLI: parses argv and runs the subcommand (the demo when there is
+// none). Returns the process exit code; never throws.
+int cli_main(int argc, char** argv);
+
+// "teesplit 0.1.0 (CUDA backend: yes, LibTorch: no)".
+std::string version_string();
+
+// Options with the same name, meaning and default in every subcommand.
+CLI::Option* add_backend_option(CLI::App* app, std::string* value, const std::string& what);
+CLI::Option* add_threads_option(CLI::App* app, int* value);
+CLI::Option* add_seed_option(CLI::App* app, uint64_t* value);
+
+}  // namespace teesplit
