@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "graph/cuts.h"
 #include "graph/passes.h"
 #include "io/npy.h"
 #include "onnx/onnx_import.h"
@@ -52,6 +53,35 @@ TEST(TorchvisionModel, ReferenceKernelsMatchPyTorchOnResNet50) {
   ASSERT_TRUE(g.ok()) << g.error();
   Session s(std::move(g).value(), {BackendKind::Reference, 0});
   EXPECT_LE(testing::rel_error(s.run({input})[0], expect), 1e-4);
+}
+
+// The deployed form: a split directory of the torchvision ResNet-50 cut in the
+// middle, run by the CLI from the directory alone (the model moved away), gives
+// PyTorch's output and the whole model's within 1e-4.
+TEST(TorchvisionModel, SplitDirectoryAloneMatchesResNet50) {
+  const std::string base = models_dir() + "/resnet50";
+  if (!fs::exists(base + ".onnx")) GTEST_SKIP() << base << ".onnx not generated";
+  const std::string exe = std::string(TEESPLIT_BINARY_DIR) + "/teesplit";
+  const Graph g = specialize_for_cuts(load_onnx(base + ".onnx").value());
+  const std::vector<Cut> cuts = enumerate_cuts(g);
+  ASSERT_GT(cuts.size(), 10u);
+  const Cut& middle = cuts[cuts.size() / 2];
+  const std::string work = testing::generated_dir() + "/torchvision_split";
+  fs::remove_all(work);
+  fs::create_directories(work);
+  std::string cmd = "'" + exe + "' split '" + base + ".onnx' --at " + middle.name + " -o '" + work +
+                    "/made' --backend cpu > '" + work + "/split.log' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  fs::rename(work + "/made", work + "/deployed");  // nothing points back at the model
+  cmd = "'" + exe + "' run --split '" + work + "/deployed' --backend cpu --input '" + base +
+        ".input.npy' -o '" + work + "/out.npy' > '" + work + "/run.log' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const Tensor got = read_npy(work + "/out.npy");
+  const Tensor input = read_npy(base + ".input.npy");
+  EXPECT_LE(testing::rel_error(got, read_npy(base + ".output.npy")), 1e-4) << "vs PyTorch";
+  Session whole(load_onnx(base + ".onnx").value(), {BackendKind::OneDnn, 0});
+  EXPECT_LE(testing::rel_error(got, whole.run({input})[0]), 1e-4) << "vs the whole model";
+  RecordProperty("cut", middle.name);
 }
 
 struct ZooCase {
