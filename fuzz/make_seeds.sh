@@ -16,7 +16,7 @@ for i in $(seq 0 31); do printf "\\x$(printf %02x $(((13 * i + 1) % 256)))"; don
 "$exe" split "$work/v.onnx" --at features.1 -o "$work/v" >/dev/null
 "$exe" split "$work/e.onnx" --at features.0.2 -o "$work/e0" >/dev/null
 "$exe" split "$work/e.onnx" --at features.1 -o "$work/e1" >/dev/null
-"$exe" split "$work/v.onnx" --at features.1 -o "$work/vk" --encrypt-with "$work/fixed.key" >/dev/null
+"$exe" split "$work/v.onnx" --at features.1 -o "$work/vk" --key "$work/fixed.key" >/dev/null
 for s in v e0 e1; do
   f="$work/$s/front.tsf"
   { printf '\x00'; cat "$f"; } > "$out/${s}_plain"
