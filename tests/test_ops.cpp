@@ -191,6 +191,35 @@ Tensor naive_pool(const Tensor& x, int64_t kh, int64_t kw, const Geo& g, int64_t
 // ---------------------------------------------------------------------------
 // Registry
 
+// The error measure behind every "matches within 1e-4" (core/tensor.h).
+TEST(ErrorMeasure, NanNeverAgreesAndInfinitiesOnlyWithThemselves) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  // Plain values: max |got - want| / max |want|, computed here.
+  EXPECT_DOUBLE_EQ(max_relative_error(F({3}, {1, 2.5f, -4}), F({3}, {1, 2, -4})), 0.5 / 4);
+  EXPECT_EQ(max_relative_error(F({2}, {0, 0}), F({2}, {0, 0})), 0.0);
+  EXPECT_DOUBLE_EQ(max_relative_error(F({1}, {1e-13f}), F({1}, {0})), double(1e-13f) / 1e-12);
+  // NaN on either side, or on both at the same place, is never agreement.
+  for (const auto& [got, want] : std::vector<std::pair<Floats, Floats>>{
+           {{nan, 1}, {nan, 1}}, {{nan, 1}, {0, 1}}, {{0, 1}, {nan, 1}}, {{1, nan}, {1, nan}}}) {
+    EXPECT_EQ(max_relative_error(F({2}, got), F({2}, want)), INFINITY)
+        << got[0] << "," << got[1] << " vs " << want[0] << "," << want[1];
+  }
+  // All NaN on both sides: still infinity (no finite element to hide behind).
+  EXPECT_EQ(max_relative_error(F({2}, {nan, nan}), F({2}, {nan, nan})), INFINITY);
+  // An infinity agrees only with the same infinity, and does not become the
+  // scale that makes every finite difference look like 0.
+  EXPECT_EQ(max_relative_error(F({2}, {inf, 1}), F({2}, {-inf, 1})), INFINITY);
+  EXPECT_EQ(max_relative_error(F({2}, {inf, 1}), F({2}, {5, 1})), INFINITY);
+  EXPECT_EQ(max_relative_error(F({2}, {5, 1}), F({2}, {inf, 1})), INFINITY);
+  EXPECT_EQ(max_relative_error(F({2}, {inf, 1}), F({2}, {inf, 1})), 0.0);
+  EXPECT_DOUBLE_EQ(max_relative_error(F({3}, {inf, 1, 3}), F({3}, {inf, 2, 3})), 1.0 / 3);
+  // rel_error (what the tests call) is the same measure.
+  EXPECT_EQ(testing::rel_error(F({1}, {nan}), F({1}, {nan})), INFINITY);
+  // Shapes must match.
+  expect_error([] { max_relative_error(F({2}, {1, 2}), F({1, 2}, {1, 2})); }, "differ");
+}
+
 TEST(OpsRegistry, TableIsConsistent) {
   std::set<std::string_view> seen;
   for (const OpSchema& s : all_ops()) {
