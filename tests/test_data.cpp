@@ -49,9 +49,9 @@ void write_text(const std::string& path, const std::string& s) {
 
 TEST(Idx, RealFashionMnist) {
   std::string dir = kFashionMnistDir;
-  if (!fs::exists(dir + "/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "Fashion-MNIST not installed in " << dir
-                 << " (apt-get install dataset-fashion-mnist)";
+  TS_REQUIRE_ORACLE(fs::exists(dir + "/train-images-idx3-ubyte.gz") &&
+                        fs::exists(dir + "/t10k-images-idx3-ubyte.gz"),
+                    "Fashion-MNIST not installed in " << dir << " (dataset-fashion-mnist)");
   auto train = open_dataset("fashion-mnist");
   EXPECT_EQ(train->size(), 60000);
   EXPECT_EQ(train->input_shape(), (Shape{1, 28, 28}));

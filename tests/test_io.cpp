@@ -1,6 +1,6 @@
 // Tests for src/io: .npy reading/writing and image decoding, resizing, preprocessing.
-// Independent references: NumPy, PIL and torch from /usr/bin/python3 (skipped when absent)
-// and pixel patterns computed in the test.
+// Independent references: NumPy, PIL and torch from /usr/bin/python3 (required oracles:
+// skipped when absent, a failure under CI=true) and pixel patterns computed in the test.
 #include <gtest/gtest.h>
 
 // clang-format off
@@ -73,7 +73,7 @@ TEST(Npy, RoundTripAllDtypes) {
 }
 
 TEST(Npy, ReadsNumpyFilesAndNumpyReadsOurs) {
-  if (!have_python_module("numpy")) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
+  TS_REQUIRE_ORACLE(have_python_module("numpy"), "/usr/bin/python3 cannot import numpy");
   std::string d = gen_path("");
   std::string script = "import numpy as np\nd='" + d + "'\n" + R"PY(
 a = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 7
@@ -279,8 +279,8 @@ TEST(Image, PngRoundTripAllChannelCounts) {
 }
 
 TEST(Image, PngFormatsWrittenByPil) {
-  if (!have_python_module("PIL") || !have_python_module("numpy"))
-    GTEST_SKIP() << "/usr/bin/python3 lacks PIL or numpy";
+  TS_REQUIRE_ORACLE(have_python_module("PIL") && have_python_module("numpy"),
+                    "/usr/bin/python3 cannot import PIL or numpy (python3-pil, python3-numpy)");
   std::string d = gen_path("");
   std::string script = "import numpy as np\nfrom PIL import Image\nd='" + d + "'\n" + R"PY(
 y, x = np.mgrid[0:19, 0:31]
@@ -354,8 +354,8 @@ TEST(Image, JpegDecodesWithinTolerance) {
 }
 
 TEST(Image, JpegMatchesPilExactly) {
-  if (!have_python_module("PIL") || !have_python_module("numpy"))
-    GTEST_SKIP() << "/usr/bin/python3 lacks PIL or numpy";
+  TS_REQUIRE_ORACLE(have_python_module("PIL") && have_python_module("numpy"),
+                    "/usr/bin/python3 cannot import PIL or numpy (python3-pil, python3-numpy)");
   std::string d = gen_path("");
   std::string script = "import numpy as np\nfrom PIL import Image\nd='" + d + "'\n" + R"PY(
 y, x = np.mgrid[0:40, 0:57]
@@ -484,8 +484,8 @@ TEST(Image, CropAndResizeGeometry) {
 }
 
 TEST(Image, ResizeMatchesTorchAndPil) {
-  if (!have_python_module("torch") || !have_python_module("PIL"))
-    GTEST_SKIP() << "/usr/bin/python3 lacks torch or PIL";
+  TS_REQUIRE_ORACLE(have_python_module("torch") && have_python_module("PIL"),
+                    "/usr/bin/python3 cannot import torch or PIL (python3-torch, python3-pil)");
   Image img = pattern_image(45, 31, 3, 9);
   std::string d = gen_path("");
   write_png(d + "rs_src.png", img);
@@ -514,7 +514,8 @@ np.save(d + 'rs_pil.npy', np.asarray(Image.open(d + 'rs_src.png').resize((20, 13
 }
 
 TEST(Image, PreprocessMatchesTorchvision) {
-  if (!have_python_module("torchvision")) GTEST_SKIP() << "/usr/bin/python3 lacks torchvision";
+  TS_REQUIRE_ORACLE(have_python_module("torchvision") && have_python_module("PIL"),
+                    "/usr/bin/python3 cannot import torchvision or PIL");
   Image img = smooth_image(300, 260, 3);
   std::string d = gen_path("");
   write_png(d + "pp_src.png", img);

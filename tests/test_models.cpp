@@ -26,9 +26,9 @@ class TorchvisionModel : public ::testing::TestWithParam<std::string> {};
 TEST_P(TorchvisionModel, MatchesPyTorch) {
   const std::string arch = GetParam();
   const std::string base = models_dir() + "/" + arch;
-  if (!fs::exists(base + ".onnx") || !fs::exists(base + ".output.npy"))
-    GTEST_SKIP() << base << ".onnx not generated (needs /usr/bin/python3 with torch, "
-                 << "torchvision and onnx; see tests/fixtures/make_torchvision_models.sh)";
+  TS_REQUIRE_ORACLE(fs::exists(base + ".onnx") && fs::exists(base + ".output.npy"),
+                    base << ".onnx or .output.npy is missing (the fixture "
+                         << "tests/fixtures/make_torchvision_models.sh makes them)");
   Tensor input = read_npy(base + ".input.npy");
   Tensor expect = read_npy(base + ".output.npy");
   auto g = load_onnx(base + ".onnx");
@@ -46,7 +46,9 @@ INSTANTIATE_TEST_SUITE_P(Torchvision, TorchvisionModel,
 
 TEST(TorchvisionModel, ReferenceKernelsMatchPyTorchOnResNet50) {
   const std::string base = models_dir() + "/resnet50";
-  if (!fs::exists(base + ".onnx")) GTEST_SKIP() << base << ".onnx not generated";
+  TS_REQUIRE_ORACLE(fs::exists(base + ".onnx") && fs::exists(base + ".output.npy"),
+                    base << ".onnx or .output.npy is missing (the fixture "
+                         << "tests/fixtures/make_torchvision_models.sh makes them)");
   Tensor input = read_npy(base + ".input.npy");
   Tensor expect = read_npy(base + ".output.npy");
   auto g = load_onnx(base + ".onnx");
@@ -92,6 +94,11 @@ struct ZooCase {
   int64_t channels;
   int64_t batch;
 };
+
+// For the test names ctest shows (GoogleTest would print the object's bytes).
+void PrintTo(const ZooCase& c, std::ostream* os) {
+  *os << c.arch << " " << c.size;
+}
 
 class ZooModel : public ::testing::TestWithParam<ZooCase> {};
 

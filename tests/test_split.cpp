@@ -482,14 +482,13 @@ std::string ort_script() {
 std::string ort_skip_reason() {
   if (std::system("node --version > /dev/null 2>&1") != 0) return "node is not installed";
   if (!fs::exists(testing::source_path("bench/node_modules/onnxruntime-node")))
-    return "bench/node_modules/onnxruntime-node is absent (cd bench && npm install "
-           "--ignore-scripts)";
+    return "bench/node_modules/onnxruntime-node is absent (cd bench && npm ci --ignore-scripts)";
   return "";
 }
 
 TEST(Split, BackOnnxRunsInOnnxRuntime) {
   const std::string why = ort_skip_reason();
-  if (!why.empty()) GTEST_SKIP() << why;
+  TS_REQUIRE_ORACLE(why.empty(), why);
   const std::pair<const char*, const char*> cases[] = {{"resnet50", "layer1.1"},
                                                        {"resnet50", "avgpool"},
                                                        {"efficientnet_b0", "features.3.0"},
@@ -509,7 +508,7 @@ TEST(Split, BackOnnxRunsInOnnxRuntime) {
     const std::string cmd = "node '" + ort_script() + "' '" + dir + "/back.onnx' '" + dir +
                             "/feature.npy' '" + dir + "/ort_out.npy' 2> '" + dir + "/ort.err'";
     const int rc = std::system(cmd.c_str());
-    if (WEXITSTATUS(rc) == 3) GTEST_SKIP() << "onnxruntime-node does not load";
+    TS_REQUIRE_ORACLE(WEXITSTATUS(rc) != 3, "onnxruntime-node does not load");
     ASSERT_EQ(rc, 0) << cmd;
     const Tensor theirs = read_npy(dir + "/ort_out.npy");
     EXPECT_LE(testing::rel_error(theirs, ours), 1e-4) << arch << " " << cut;
@@ -522,7 +521,7 @@ TEST(Split, BackOnnxRunsInOnnxRuntime) {
 
 TEST(Split, CliCutsAndSplit) {
   const std::string exe = std::string(TEESPLIT_BINARY_DIR) + "/teesplit";
-  if (!fs::exists(exe)) GTEST_SKIP() << exe << " is not built";
+  TS_REQUIRE_ORACLE(fs::exists(exe), exe << " is not built");
   const std::string model = zoo_file("resnet50", 32, 0.25);
   const std::string out = testing::generated_dir() + "/split_cli";
   std::string cmd = "'" + exe + "' cuts '" + model + "' --json > '" + out + ".json'";

@@ -4,6 +4,8 @@
 // reference).
 #include <gtest/gtest.h>
 
+#include "support/test_support.h"
+
 #ifdef TEESPLIT_HAVE_TORCH
 
 #include <torch/torch.h>
@@ -19,7 +21,6 @@
 #include "onnx/onnx_import.h"
 #include "ops/kernels.h"
 #include "runtime/session.h"
-#include "support/test_support.h"
 #include "torch/torch_graph.h"
 #include "zoo/zoo.h"
 
@@ -480,8 +481,9 @@ std::map<std::string, Tensor> split_flat(const std::string& stem) {
 // running statistics after the forward pass. Dropout and stochastic depth are
 // off on both sides (they are random).
 TEST_F(TorchThreads, TrainingStepMatchesTorchvision) {
-  if (std::system("/usr/bin/python3 -c 'import torch, torchvision, onnx' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "/usr/bin/python3 cannot import torch/torchvision/onnx";
+  TS_REQUIRE_ORACLE(
+      std::system("/usr/bin/python3 -c 'import torch, torchvision, onnx' >/dev/null 2>&1") == 0,
+      "/usr/bin/python3 cannot import torch/torchvision/onnx");
   // ResNet-50 is left out: with ReLU, a 1e-6 difference in the forward pass (other
   // convolution algorithms) flips activations at zero, and training-mode BN over
   // 2x2 maps of 4 samples turns such flips into percent-level gradient differences.
@@ -551,7 +553,9 @@ TEST_F(TorchThreads, TrainingStepMatchesTorchvision) {
 #else
 
 TEST(TorchGraph, RequiresLibTorch) {
-  GTEST_SKIP() << "built without LibTorch (TEESPLIT_TORCH)";
+  TS_REQUIRE_ORACLE(false,
+                    "built without LibTorch (libtorch-dev; TEESPLIT_TORCH): the LibTorch "
+                    "lowering and its oracles are not tested");
 }
 
 #endif

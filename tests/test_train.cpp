@@ -3,6 +3,8 @@
 // model against LibTorch's and against the trainer's reported accuracy.
 #include <gtest/gtest.h>
 
+#include "support/test_support.h"
+
 #ifdef TEESPLIT_HAVE_TORCH
 
 #include <filesystem>
@@ -12,7 +14,6 @@
 #include "io/image.h"
 #include "onnx/onnx_import.h"
 #include "runtime/session.h"
-#include "support/test_support.h"
 #include "train/onnx_weights.h"
 #include "train/train.h"
 #include "zoo/zoo_proto.h"
@@ -100,7 +101,8 @@ TEST(Train, RejectsBadOptions) {
   o.optimizer = "sgd";
   o.dataset = "fashion-mnist:/nonexistent";
   EXPECT_THROW(train_model(o), Error);
-  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed in " << kFashionDir;
+  TS_REQUIRE_ORACLE(have_fashion_mnist(),
+                    "Fashion-MNIST not installed in " << kFashionDir << " (dataset-fashion-mnist)");
   o.dataset = "fashion-mnist";
   o.train_limit = 10;
   o.batch = 32;
@@ -110,7 +112,8 @@ TEST(Train, RejectsBadOptions) {
 // A ResNet-50 at width 0.125: VGG-16 (no BatchNormalization) stays near chance
 // for the first few hundred steps, too slow for a unit test.
 TEST(Train, TinyRunLearnsAndTheEngineAgreesWithLibTorch) {
-  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed in " << kFashionDir;
+  TS_REQUIRE_ORACLE(have_fashion_mnist(),
+                    "Fashion-MNIST not installed in " << kFashionDir << " (dataset-fashion-mnist)");
   TrainOptions o;
   o.arch = "resnet50";
   o.width = 0.125;
@@ -295,7 +298,9 @@ TEST(Train, ImageFolderStreamedEqualsInMemory) {
 #else
 
 TEST(Train, RequiresLibTorch) {
-  GTEST_SKIP() << "built without LibTorch (TEESPLIT_TORCH)";
+  TS_REQUIRE_ORACLE(false,
+                    "built without LibTorch (libtorch-dev; TEESPLIT_TORCH): training is "
+                    "not tested");
 }
 
 #endif

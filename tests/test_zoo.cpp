@@ -6,6 +6,7 @@
 #include <onnx/checker.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -109,15 +110,21 @@ std::string zoo_dir() {
   return p.string();
 }
 
-// Expected node counts by op type. Conv/Gemm/Relu/MaxPool/Add/Sigmoid/Mul/
-// GlobalAveragePool/Flatten were read off torchvision 0.14's own ONNX exports
-// (tests/fixtures/export_torchvision.py); BatchNormalization is one per torchvision
-// BatchNorm2d module (the exporter folds them), Dropout one per nn.Dropout.
+// Expected node counts by op type and torchvision's parameter counts. Both are
+// checked against torchvision on every run (DefaultModelMatchesTorchvision): node
+// counts against its own ONNX export, BatchNormalization one per BatchNorm2d
+// module (the exporter folds them) and Dropout one per nn.Dropout (from its
+// state_dict and modules), parameters against sum(p.numel()) there.
 struct ArchCase {
   std::string arch;
   std::map<std::string, int> ops;
   int64_t torchvision_params;  // sum(p.numel() for p in model.parameters()), torchvision 0.14
 };
+
+// For the test names ctest shows (GoogleTest would print the object's bytes).
+void PrintTo(const ArchCase& c, std::ostream* os) {
+  *os << c.arch;
+}
 
 const ArchCase kCases[] = {
     {"vgg16",
@@ -180,6 +187,9 @@ TEST_P(ZooArch, SmallModelIsValidOnnxWithTorchvisionTopology) {
   EXPECT_EQ(zoo_parameter_count(o), trainable(m));
 }
 
+// The expectations in kCases are checked against torchvision itself: its
+// state_dict (export_torchvision.py --spec) and its own ONNX export (the CTest
+// fixture torchvision_models, which this test requires).
 TEST_P(ZooArch, DefaultModelMatchesTorchvision) {
   const ArchCase& c = GetParam();
   ZooOptions o;
@@ -191,23 +201,74 @@ TEST_P(ZooArch, DefaultModelMatchesTorchvision) {
   EXPECT_EQ(zoo_parameter_count(o), c.torchvision_params);
   EXPECT_EQ(io_shape(m.graph().output(0)), (std::vector<std::string>{"batch", "1000"}));
 
-  // Initializer names and shapes against torchvision's state_dict.
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch/torchvision/onnx";
+  // Initializer names and shapes, and the parameter count, against torchvision's state_dict.
+  TS_REQUIRE_ORACLE(have_torch(), "/usr/bin/python3 cannot import torch/torchvision/onnx");
   const std::string cmd = "/usr/bin/python3 " + fixture_script() + " " + c.arch + " " + zoo_dir() +
                           " --spec >/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream f(zoo_dir() + "/" + c.arch + ".spec.txt");
   ASSERT_TRUE(f) << "no spec file";
   std::map<std::string, std::string> expect, got;
-  std::string name, shape;
-  while (f >> name >> shape)
-    if (name != "params") expect[name] = shape;
+  int64_t spec_params = -1, spec_dropouts = -1;
+  int bn_modules = 0;
+  std::string name, value;
+  while (f >> name >> value) {
+    if (name == "params") {
+      spec_params = std::stoll(value);
+    } else if (name == "dropout") {
+      spec_dropouts = std::stoll(value);
+    } else {
+      expect[name] = value;
+      bn_modules += name.ends_with(".running_mean");
+    }
+  }
   for (const auto& t : m.graph().initializer()) {
     std::ostringstream s;
     for (int i = 0; i < t.dims_size(); ++i) s << (i ? "x" : "") << t.dims(i);
     got[t.name()] = s.str();
   }
   EXPECT_EQ(got, expect);
+  EXPECT_EQ(spec_params, c.torchvision_params);
+  ASSERT_GE(spec_dropouts, 0) << "the spec has no dropout line";
+
+  // Node counts against torchvision's export, with the differences zoo.h documents.
+  const std::string exported = testing::generated_dir() + "/torchvision/" + c.arch + ".onnx";
+  TS_REQUIRE_ORACLE(fs::exists(exported), exported << " is missing (the fixture "
+                                                   << "tests/fixtures/make_torchvision_models.sh)");
+  std::map<std::string, int> want;
+  std::map<std::string, std::string> zoo_nodes;  // name -> op type
+  for (const auto& n : m.graph().node()) zoo_nodes[n.name()] = n.op_type();
+  {
+    std::ifstream in(exported, std::ios::binary);
+    const onnx::ModelProto tv =
+        parse(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+    for (const auto& n : tv.graph().node()) {
+      if (n.op_type() == "Identity") continue;  // the exporter's copies of shared weights
+      if (n.op_type() == "AveragePool") {       // AdaptiveAvgPool2d(7) on a 7x7 map: identity
+        bool identity = true;
+        for (const auto& a : n.attribute())
+          if (a.name() == "kernel_shape" || a.name() == "strides")
+            for (int64_t v : a.ints()) identity = identity && v == 1;
+        if (identity) continue;
+      }
+      ++want[n.op_type()];
+      // Node names are the exporter's scope paths (zoo.h): each of its nodes is
+      // a zoo node of the same name and type.
+      const auto it = zoo_nodes.find(n.name());
+      EXPECT_TRUE(it != zoo_nodes.end() && it->second == n.op_type())
+          << "torchvision's node " << n.name() << " (" << n.op_type() << ") is not in the zoo";
+    }
+  }
+  // An eval-mode export folds BatchNorm into the convs and drops Dropout; the
+  // zoo keeps one node per module.
+  if (bn_modules > 0) want["BatchNormalization"] = bn_modules;
+  if (spec_dropouts > 0) want["Dropout"] = static_cast<int>(spec_dropouts);
+  // A Dropout ratio other than ONNX's default 0.5 is a Constant input (opset 12+).
+  int ratio_inputs = 0;
+  for (const auto& n : m.graph().node())
+    ratio_inputs += n.op_type() == "Dropout" && n.input_size() > 1 && !n.input(1).empty();
+  if (ratio_inputs > 0) want["Constant"] = ratio_inputs;
+  EXPECT_EQ(op_counts(m), want);
 }
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooArch, ::testing::ValuesIn(kCases),
@@ -308,24 +369,59 @@ TEST(Zoo, SameSeedSameBytesOtherSeedOtherWeights) {
   }
 }
 
-// Pins the weight stream (trained weights and fixtures rely on it): the values
-// come from an independent Python implementation of the documented algorithm
-// (MT19937-64 seeded with splitmix64(seed ^ splitmix64(fnv1a(name))), Box-Muller
-// on 53-bit uniforms, u1 = 1 - u), checked against std::mt19937_64's standard value.
-TEST(Zoo, WeightStreamIsPinned) {
-  onnx::ModelProto v = parse(zoo_model_bytes(small("vgg16")));  // std sqrt(2/(16*9))
-  std::vector<float> w = floats(*find_init(v, "features.0.weight"));
-  ASSERT_GE(w.size(), 3u);
-  EXPECT_FLOAT_EQ(w[0], 0.03124011866748333f);
-  EXPECT_FLOAT_EQ(w[1], -0.12144380062818527f);
-  EXPECT_FLOAT_EQ(w[2], 0.07776104658842087f);
-  ZooOptions o = small("resnet50");
-  o.seed = 123;
-  onnx::ModelProto r = parse(zoo_model_bytes(o));  // [16,16,1,1], std sqrt(2/16)
-  w = floats(*find_init(r, "layer1.0.conv1.weight"));
-  EXPECT_FLOAT_EQ(w[0], -0.07535719126462936f);
-  EXPECT_FLOAT_EQ(w[1], 0.1920441836118698f);
-  EXPECT_FLOAT_EQ(w[2], 0.16665977239608765f);
+// Pins the weight stream (trained weights and fixtures rely on it) against
+// tests/fixtures/zoo_weight_stream.py, an independent implementation of the
+// algorithm zoo.h documents (MT19937-64 seeded with splitmix64(seed ^
+// splitmix64(fnv1a(name))), Box-Muller on 53-bit uniforms, u1 = 1 - u), which
+// checks its generator against the value the C++ standard gives std::mt19937_64.
+// The distributions' parameters are derived here from the shapes, as zoo.h
+// states them: Kaiming normal with fan_out for convs, U(+-1/sqrt(in)) for ResNet's fc.
+TEST(Zoo, WeightStreamMatchesTheReferenceScript) {
+  TS_REQUIRE_ORACLE(fs::exists("/usr/bin/python3"), "/usr/bin/python3 is missing");
+  struct Case {
+    ZooOptions o;
+    std::string name;
+  };
+  ZooOptions r123 = small("resnet50");
+  r123.seed = 123;
+  const Case cases[] = {{small("vgg16"), "features.0.weight"},   // 432 values
+                        {small("vgg16"), "features.28.weight"},  // 147456: past a 4096 chunk
+                        {r123, "layer1.0.conv1.weight"},
+                        {r123, "fc.weight"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const onnx::ModelProto m = parse(zoo_model_bytes(c.o));
+    const onnx::TensorProto* t = find_init(m, c.name);
+    ASSERT_TRUE(t);
+    const std::vector<int64_t> d = dims(*t);
+    const std::vector<float> w = floats(*t);
+    const int64_t n = static_cast<int64_t>(w.size());
+    char params[80];
+    if (d.size() == 4) {  // conv: N(0, sqrt(2 / (out * kh * kw)))
+      std::snprintf(params, sizeof params, "normal 0 %.17g",
+                    std::sqrt(2.0 / double(d[0] * d[2] * d[3])));
+    } else {  // Linear [out, in]: U(-1/sqrt(in), 1/sqrt(in))
+      const double b = 1.0 / std::sqrt(double(d[1]));
+      std::snprintf(params, sizeof params, "uniform %.17g %.17g", -b, b);
+    }
+    std::vector<int64_t> idx;
+    for (int64_t i : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4095}, int64_t{4096},
+                      int64_t{4097}, n / 2 + 1, n - 1})
+      if (i < n && (idx.empty() || i > idx.back())) idx.push_back(i);
+    const std::string out = zoo_dir() + "/stream_" + std::to_string(c.o.seed) + "_" + c.name;
+    std::string cmd = "/usr/bin/python3 '" +
+                      testing::source_path("tests/fixtures/zoo_weight_stream.py") + "' " +
+                      std::to_string(c.o.seed) + " " + c.name + " " + params;
+    for (int64_t i : idx) cmd += " " + std::to_string(i);
+    cmd += " > '" + out + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream f(out);
+    for (int64_t i : idx) {
+      double want = 0;
+      ASSERT_TRUE(f >> want) << "no value " << i << " from " << cmd;
+      EXPECT_FLOAT_EQ(w[static_cast<size_t>(i)], static_cast<float>(want)) << "element " << i;
+    }
+  }
 }
 
 TEST(Zoo, InitStatisticsFollowTorchvision) {
@@ -494,7 +590,7 @@ TEST_P(ZooRun, ReferenceBackendRunsSmallModel) {
 // loaded by name (export_torchvision.py --weights-from); the zoo model on the
 // reference backend must agree.
 TEST_P(ZooRun, MatchesPyTorchWithSameWeights) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch/torchvision/onnx";
+  TS_REQUIRE_ORACLE(have_torch(), "/usr/bin/python3 cannot import torch/torchvision/onnx");
   ZooOptions o;
   o.arch = GetParam();
   o.classes = 10;

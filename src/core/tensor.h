@@ -74,9 +74,11 @@ Tensor Tensor::from(Shape shape, const std::vector<T>& values) {
 // 64-byte aligned allocation, zeroed; throws Error("out of memory ...") on failure.
 std::shared_ptr<std::byte> aligned_buffer(size_t bytes);
 
-// How far `got` is from `want`: max |got - want| / max |want| (the denominator
-// at least 1e-12), infinity where one has a NaN and the other not. The measure
-// behind every "matches within 1e-4" in teesplit. Throws Error if the shapes differ.
+// How far `got` is from `want`: max |got - want| / max |want| over the finite
+// elements (the denominator at least 1e-12). Infinity when either holds a NaN
+// anywhere (NaN agrees with nothing, not even NaN) or an infinity that the other
+// does not hold at the same place; equal infinities agree. The measure behind
+// every "matches within 1e-4" in teesplit. Throws Error if the shapes differ.
 double max_relative_error(const Tensor& got, const Tensor& want);
 
 }  // namespace teesplit

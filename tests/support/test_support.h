@@ -7,21 +7,20 @@
 
 #include "core/tensor.h"
 #include "graph/ir.h"
+#include "support/skip.h"  // TS_SKIP_FOR_HARDWARE, TS_REQUIRE_ORACLE
 
 namespace teesplit::testing {
 
 // Seeded uniform random float32 tensor in [lo, hi).
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f);
-// max|a-b| / max(max|b|, 1e-12): the error measure used across the suite.
-// max_relative_error(a, b) (core/tensor.h), under the name the tests use.
+// max_relative_error(a, b) (core/tensor.h), under the name the tests use:
+// max|a-b| / max(max|b|, 1e-12); NaN never agrees with anything.
 double rel_error(const Tensor& a, const Tensor& b);
 // Directory for files that tests generate (created on demand) under the build dir.
 std::string generated_dir();
 // Source-tree path of a file, e.g. source_path("tests/fixtures/x.py").
 std::string source_path(const std::string& rel);
 
-// Builds a one-node graph: inputs named in0..inN-1 (constants where `constants`
-// has a defined tensor at that position), one node, outputs out0..outM-1.
 // The message of the teesplit::Error that fn() throws, or "" when it throws none.
 template <class F>
 std::string error_of(F&& fn) {
@@ -38,6 +37,9 @@ std::string error_of(F&& fn) {
 Graph zoo_graph(const std::string& arch, int64_t input_size, double width, int64_t classes,
                 int64_t channels, uint64_t seed);
 
+// Builds a one-node graph: inputs named in0..inN-1 (constants where `constant`
+// is true at that position; an undefined tensor is an absent input), one node,
+// outputs out0..outM-1.
 Graph single_node_graph(const std::string& op, const Attrs& attrs,
                         const std::vector<Tensor>& inputs, const std::vector<bool>& constant,
                         int num_outputs = 1);
