@@ -68,8 +68,8 @@ void expect_one_line_error(const Result& r, const std::string& needle) {
 }
 
 TEST(Cli, RunInfoBench) {
-  if (!std::filesystem::exists(std::string(TEESPLIT_BINARY_DIR) + "/teesplit"))
-    GTEST_SKIP() << "teesplit binary not built";
+  TS_REQUIRE_ORACLE(std::filesystem::exists(std::string(TEESPLIT_BINARY_DIR) + "/teesplit"),
+                    "the teesplit binary is not built");
   const std::string model = small_model();
   Result info = run_cli("info " + model);
   ASSERT_EQ(info.code, 0) << info.err;
@@ -96,8 +96,8 @@ TEST(Cli, RunInfoBench) {
 }
 
 TEST(Cli, BadInputsGiveOneLineErrors) {
-  if (!std::filesystem::exists(std::string(TEESPLIT_BINARY_DIR) + "/teesplit"))
-    GTEST_SKIP() << "teesplit binary not built";
+  TS_REQUIRE_ORACLE(std::filesystem::exists(std::string(TEESPLIT_BINARY_DIR) + "/teesplit"),
+                    "the teesplit binary is not built");
   const std::string model = small_model();
   const std::string dir = testing::generated_dir() + "/cli";
   expect_one_line_error(run_cli("run " + dir + "/missing.onnx"), "No such file");
