@@ -13,13 +13,13 @@
 #include <set>
 
 #include "backends/reference/reference_backend.h"
+#include "graph/cuts.h"
 #include "graph/passes.h"
+#include "host/split_io.h"
 #include "onnx/onnx_import.h"
 #include "ops/kernels.h"
-#include "runtime/session.h"
-#include "graph/cuts.h"
-#include "host/split_io.h"
 #include "runtime/cut_profile.h"
+#include "runtime/session.h"
 #include "runtime/split_runner.h"
 #include "support/graph_builder.h"
 #include "support/test_support.h"
@@ -273,6 +273,38 @@ TEST(CudaPlan, SiluAndSqueezeExcitation) {
   EXPECT_EQ(m.bin_dims[1], 49);
   EXPECT_EQ(m.bin_b_stride[1], 0);
   EXPECT_EQ(m.bin_a_stride[1], 1);
+}
+
+// What the planner fuses with the shared activation rules (backends/activation.h):
+// one activation per step, Clip without a bound as (-inf, inf) on that side,
+// and a standalone SiLU only when x has no other reader.
+TEST(CudaPlan, ActivationFusionDecisions) {
+  {
+    Net n;
+    int x = n.input({1, 8, 5, 5});
+    int y = n.op("Tanh", {n.op("Relu", {n.conv(x, 8, 8, 1)})});
+    n.output(n.op("Clip", {n.conv(y, 8, 8, 1)}, attrs({{"max", 0.5f}})));
+    cuda::Plan p = cuda::make_plan(n.specialised({{1, 8, 5, 5}}));
+    using K = cuda::StepKind;
+    ASSERT_EQ(kinds(p), (std::vector<K>{K::Conv, K::Unary, K::Conv})) << cuda::describe(p);
+    EXPECT_EQ(p.steps[0].act.kind, cuda::Act::Relu);
+    EXPECT_EQ(p.steps[1].act.kind, cuda::Act::Tanh);
+    EXPECT_EQ(p.steps[2].act.kind, cuda::Act::Clip);
+    EXPECT_EQ(p.steps[2].act.a, -INFINITY);
+    EXPECT_EQ(p.steps[2].act.b, 0.5f);
+  }
+  for (int other : {0, 1, 2}) {
+    Net n;  // standalone SiLU on a graph input; x also read by Neg (1) or an output (2)
+    int x = n.input({2, 6});
+    n.output(n.op("Mul", {x, n.op("Sigmoid", {x})}));
+    if (other == 1) n.output(n.op("Neg", {x}));
+    if (other == 2) n.output(x);
+    cuda::Plan p = cuda::make_plan(n.specialised({{2, 6}}));
+    ASSERT_GE(p.steps.size(), 1u);
+    EXPECT_EQ(p.steps[0].act.kind, other ? cuda::Act::Sigmoid : cuda::Act::SiLU)
+        << cuda::describe(p);
+    EXPECT_EQ(p.steps.size(), other == 0 ? 1u : other == 1 ? 3u : 2u) << cuda::describe(p);
+  }
 }
 
 TEST(CudaPlan, BinaryBroadcastCollapses) {
@@ -750,6 +782,33 @@ void case_BinaryBroadcastsAndStandaloneActivations() {
   expect_close(n, {{3, 7}, {3, 7}});
 }
 
+// The shared activation rules as the CUDA planner applies them (one activation
+// per step; Abs has no kernel): chains, bound-less Clip, SiLU with other readers.
+void case_ActivationChainsAndSiluReaders() {
+  const Attrs pad1 = attrs({{"pads", Ints{1, 1, 1, 1}}});
+  {
+    Net n;
+    int x = n.input({1, 16, 7, 6});
+    int y = n.op("Relu", {n.conv(x, 16, 16, 3, pad1)});
+    y = n.op("Tanh", {n.op("Sigmoid", {y})});
+    n.output(y);
+    n.output(n.op("Clip", {n.conv(y, 16, 16, 1)}, attrs({{"min", -0.2f}, {"max", 0.3f}})));
+    n.output(n.op("Clip", {n.op("Conv", {y, n.weights({8, 16, 1, 1}, 3.f)})}));  // beyond +-1
+    expect_close(n, {{1, 16, 7, 6}});
+  }
+  {
+    Net n;
+    int x = n.input({2, 16, 5, 5});
+    n.output(n.op("Mul", {x, n.op("Sigmoid", {x})}));
+    n.output(n.op("Neg", {x}));
+    int y = n.conv(x, 16, 16, 3, pad1);
+    int s = n.op("Sigmoid", {y});
+    n.output(n.op("Mul", {s, y}));
+    n.output(s);
+    expect_close(n, {{2, 16, 5, 5}});
+  }
+}
+
 void case_Pooling() {
   {
     Net n;  // cuDNN max pool (ResNet stem), and ceil mode (kernel)
@@ -875,6 +934,7 @@ INSTANTIATE_TEST_SUITE_P(
                       OpCase{"ResidualBlocks", case_ResidualBlocks},
                       OpCase{"SqueezeExcitation", case_SqueezeExcitation},
                       OpCase{"Binary", case_BinaryBroadcastsAndStandaloneActivations},
+                      OpCase{"ActivationChains", case_ActivationChainsAndSiluReaders},
                       OpCase{"Pooling", case_Pooling},
                       OpCase{"GemmMatMulSoftmaxViews", case_GemmMatMulSoftmaxViews}),
     [](const auto& info) { return std::string(info.param.name); });

@@ -213,6 +213,43 @@ TEST(Import, InitializerShapeMustMatchItsData) {
   EXPECT_NE(g2.error().find("implausibly large shape"), std::string::npos) << g2.error();
 }
 
+// One table of element types (core/dtype.h) serves Cast, the importer and the
+// exporter; float64 is read, and converted to float32, by the importer alone.
+TEST(Import, ElementTypes) {
+  for (DType t : {DType::F32, DType::I64, DType::I32, DType::U8, DType::Bool})
+    EXPECT_EQ(dtype_from_onnx(dtype_to_onnx(t)), t) << dtype_name(t);
+  EXPECT_EQ(dtype_to_onnx(DType::F32), onnx::TensorProto::FLOAT);
+  EXPECT_EQ(dtype_to_onnx(DType::I64), onnx::TensorProto::INT64);
+  EXPECT_EQ(dtype_to_onnx(DType::I32), onnx::TensorProto::INT32);
+  EXPECT_EQ(dtype_to_onnx(DType::U8), onnx::TensorProto::UINT8);
+  EXPECT_EQ(dtype_to_onnx(DType::Bool), onnx::TensorProto::BOOL);
+  EXPECT_FALSE(dtype_from_onnx(onnx::TensorProto::DOUBLE));
+  EXPECT_FALSE(dtype_from_onnx(onnx::TensorProto::FLOAT16));
+
+  onnx::ModelProto m = small_model();
+  const Tensor want = testing::random_tensor({5}, 4);  // fc.b, as small_model() makes it
+  for (auto& init : *m.mutable_graph()->mutable_initializer())
+    if (init.name() == "fc.b") {
+      init.clear_raw_data();
+      init.set_data_type(onnx::TensorProto::DOUBLE);
+      for (int64_t i = 0; i < want.numel(); ++i) init.add_double_data(want.data<float>()[i]);
+    }
+  auto g = parse_onnx(serialized(m), ".", "f64.onnx");
+  ASSERT_TRUE(g.ok()) << g.error();
+  const int id = g->find_value("fc.b");
+  ASSERT_GE(id, 0);
+  ASSERT_TRUE(g->value(id).constant);
+  EXPECT_EQ(g->value(id).constant->dtype(), DType::F32);
+  EXPECT_EQ(testing::rel_error(*g->value(id).constant, want), 0.0);
+
+  onnx::ModelProto h = small_model();
+  h.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(
+      onnx::TensorProto::FLOAT16);
+  auto g16 = parse_onnx(serialized(h), ".", "f16.onnx");
+  ASSERT_FALSE(g16.ok());
+  EXPECT_NE(g16.error().find("FLOAT16"), std::string::npos) << g16.error();
+}
+
 TEST(Import, MalformedBatchNormIsAnErrorNotACrash) {
   onnx::ModelProto m = empty_model(17, "bn");
   auto* g = m.mutable_graph();

@@ -338,6 +338,53 @@ TEST(OneDnn, EltwiseStandalone) {
   expect_close(b, {{3, 7}});
 }
 
+// Activation chains (up to three post-ops, the rest standalone), Clip with
+// attribute bounds or none, and SiLU whose operands have other readers
+// (backends/activation.h).
+TEST(OneDnn, ActivationChainsAndSiluReaders) {
+  const Attrs pad1 = attrs({{"pads", Ints{1, 1, 1, 1}}});
+  {
+    Builder b;  // four activations: three fuse, the fourth runs on its own
+    int x = b.input({1, 16, 7, 6});
+    int y = b.node("Relu", {b.conv(x, 16, 16, 3, pad1)});
+    y = b.node("Clip",
+               {y, b.constant(Tensor::scalar_f32(0.1f)), b.constant(Tensor::scalar_f32(0.9f))});
+    y = b.node("Tanh", {b.node("Sigmoid", {y})});
+    b.output(y);
+    expect_close(b, {{1, 16, 7, 6}});
+  }
+  {
+    Builder b;  // SiLU then Neg; Clip with attribute bounds, and with none
+    int x = b.input({1, 16, 7, 6});
+    int y = b.conv(x, 16, 16, 3, pad1);
+    y = b.node("Neg", {b.node("Mul", {y, b.node("Sigmoid", {y})})});
+    b.output(y);
+    b.output(b.node("Clip", {b.conv(y, 16, 16, 1)}, attrs({{"min", -0.2f}, {"max", 0.3f}})));
+    b.output(
+        b.node("Clip", {b.node("Conv", {y, b.rand_const({8, 16, 1, 1}, 3.f)})}));  // beyond +-1
+    expect_close(b, {{1, 16, 7, 6}});
+  }
+  {
+    Builder b;  // Gemm + LeakyRelu + HardSigmoid
+    int x = b.input({3, 37});
+    int y = b.node("Gemm", {x, b.rand_const({11, 37}), b.rand_const({11})},
+                   attrs({{"transB", int64_t{1}}}));
+    b.output(b.node("HardSigmoid", {b.node("LeakyRelu", {y}, attrs({{"alpha", 0.2f}}))}));
+    expect_close(b, {{3, 37}});
+  }
+  {
+    Builder b;  // standalone SiLU whose x has a third reader; a SiLU whose sigmoid is an output
+    int x = b.input({2, 16, 5, 5});
+    b.output(b.node("Mul", {x, b.node("Sigmoid", {x})}));
+    b.output(b.node("Neg", {x}));
+    int y = b.conv(x, 16, 16, 3, pad1);
+    int s = b.node("Sigmoid", {y});
+    b.output(b.node("Mul", {s, y}));
+    b.output(s);
+    expect_close(b, {{2, 16, 5, 5}});
+  }
+}
+
 // ---- pooling ----
 
 TEST(OneDnn, MaxPoolCeilMode) {

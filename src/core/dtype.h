@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace teesplit {
@@ -40,6 +41,38 @@ constexpr std::string_view dtype_name(DType t) {
       return "bool";
   }
   return "?";
+}
+
+// ONNX element type codes (TensorProto.DataType in onnx.proto): stable numbers,
+// so the code that needs them does not need protobuf.
+namespace onnx_type {
+inline constexpr int32_t kFloat = 1, kUint8 = 2, kInt32 = 6, kInt64 = 7, kBool = 9;
+}
+
+// The one table between DTypes and ONNX codes.
+struct OnnxTypeCode {
+  DType dtype;
+  int32_t code;
+};
+inline constexpr OnnxTypeCode kOnnxTypeCodes[] = {{DType::F32, onnx_type::kFloat},
+                                                  {DType::U8, onnx_type::kUint8},
+                                                  {DType::I32, onnx_type::kInt32},
+                                                  {DType::I64, onnx_type::kInt64},
+                                                  {DType::Bool, onnx_type::kBool}};
+
+// The ONNX code of t.
+constexpr int32_t dtype_to_onnx(DType t) {
+  for (const OnnxTypeCode& e : kOnnxTypeCodes)
+    if (e.dtype == t) return e.code;
+  return 0;  // UNDEFINED; not reached, every DType is in the table
+}
+
+// The DType that holds ONNX code `code`; nullopt for the types teesplit does not
+// store (the importer also reads float64 tensors, converting them to float32).
+constexpr std::optional<DType> dtype_from_onnx(int64_t code) {
+  for (const OnnxTypeCode& e : kOnnxTypeCodes)
+    if (e.code == code) return e.dtype;
+  return std::nullopt;
 }
 
 template <class T>

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace teesplit {
 
@@ -138,22 +139,6 @@ double transform(double x) {
   return x < 0 ? -std::log1p(-x) : std::log1p(x);
 }
 
-uint64_t fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // %XX escaping for vocabulary entries in to_string().
 std::string escape(const std::string& s) {
   std::string r;
@@ -209,9 +194,7 @@ const std::vector<std::string>& ton_iot_types() {
 }
 
 bool ton_iot_in_train(uint64_t row_index, double train_ratio, uint64_t seed) {
-  uint64_t h = splitmix64(row_index ^ splitmix64(seed));
-  double u = static_cast<double>(h >> 11) * 0x1.0p-53;
-  return u < train_ratio;
+  return unit_double(splitmix64(row_index ^ splitmix64(seed))) < train_ratio;
 }
 
 std::vector<std::string> ton_iot_normalize_header(const std::vector<std::string>& raw,

@@ -20,7 +20,8 @@ namespace teesplit {
 const std::vector<std::string>& ton_iot_types();
 
 // Deterministic train/test assignment of data row `row_index` (0 = first row after the
-// header): splitmix64(row_index ^ seed) mapped to [0,1) and compared with train_ratio.
+// header): splitmix64(row_index ^ splitmix64(seed)) (core/hash.h) mapped to [0,1) by its
+// top 53 bits and compared with train_ratio.
 bool ton_iot_in_train(uint64_t row_index, double train_ratio, uint64_t seed);
 
 enum class ColumnKind { Numeric, Categorical, Boolean, Hashed };

@@ -2,7 +2,6 @@
 
 #include "core/file.h"
 
-#include <fstream>
 #include <set>
 
 #include <onnx/checker.h>
@@ -11,25 +10,9 @@
 namespace teesplit {
 namespace {
 
-int32_t onnx_dtype(DType t) {
-  switch (t) {
-    case DType::F32:
-      return onnx::TensorProto::FLOAT;
-    case DType::I64:
-      return onnx::TensorProto::INT64;
-    case DType::I32:
-      return onnx::TensorProto::INT32;
-    case DType::U8:
-      return onnx::TensorProto::UINT8;
-    case DType::Bool:
-      return onnx::TensorProto::BOOL;
-  }
-  fail("unknown dtype");
-}
-
 void fill_tensor(onnx::TensorProto* tp, const Tensor& t, const std::string& name) {
   tp->set_name(name);
-  tp->set_data_type(onnx_dtype(t.dtype()));
+  tp->set_data_type(dtype_to_onnx(t.dtype()));
   for (int64_t d : t.shape()) tp->add_dims(d);
   tp->set_raw_data(t.raw(), t.nbytes());  // little-endian, as ONNX's raw_data requires
 }
@@ -44,7 +27,7 @@ void fill_value_info(onnx::ValueInfoProto* vi, const Value& v) {
            "; export a specialised graph");
   vi->set_name(v.name);
   auto* tt = vi->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx_dtype(v.dtype));
+  tt->set_elem_type(dtype_to_onnx(v.dtype));
   auto* sh = tt->mutable_shape();
   for (int64_t d : v.shape) {
     if (d < 0)

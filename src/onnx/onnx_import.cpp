@@ -25,24 +25,18 @@ int64_t onnx_library_max_opset() {
 
 namespace fs = std::filesystem;
 
+// core/dtype.h's codes are onnx.proto's.
+static_assert(onnx_type::kFloat == onnx::TensorProto::FLOAT &&
+              onnx_type::kUint8 == onnx::TensorProto::UINT8 &&
+              onnx_type::kInt32 == onnx::TensorProto::INT32 &&
+              onnx_type::kInt64 == onnx::TensorProto::INT64 &&
+              onnx_type::kBool == onnx::TensorProto::BOOL);
+
 DType convert_dtype(int32_t t, const std::string& what) {
-  switch (t) {
-    case onnx::TensorProto::FLOAT:
-      return DType::F32;
-    case onnx::TensorProto::DOUBLE:
-      return DType::F32;  // converted on load
-    case onnx::TensorProto::INT64:
-      return DType::I64;
-    case onnx::TensorProto::INT32:
-      return DType::I32;
-    case onnx::TensorProto::UINT8:
-      return DType::U8;
-    case onnx::TensorProto::BOOL:
-      return DType::Bool;
-    default:
-      fail(what, " has element type ", onnx::TensorProto::DataType_Name(t),
-           ", which teesplit does not support (float32, float64, int64, int32, uint8, bool)");
-  }
+  if (t == onnx::TensorProto::DOUBLE) return DType::F32;  // converted on load
+  if (const std::optional<DType> dt = dtype_from_onnx(t)) return *dt;
+  fail(what, " has element type ", onnx::TensorProto::DataType_Name(t),
+       ", which teesplit does not support (float32, float64, int64, int32, uint8, bool)");
 }
 
 // Copies external data into raw_data so that the checker and the converter see

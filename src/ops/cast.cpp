@@ -10,39 +10,6 @@
 
 namespace teesplit {
 
-DType dtype_from_onnx(int64_t code) {
-  switch (code) {
-    case 1:
-      return DType::F32;
-    case 2:
-      return DType::U8;
-    case 6:
-      return DType::I32;
-    case 7:
-      return DType::I64;
-    case 9:
-      return DType::Bool;
-    default:
-      fail("ONNX data type ", code, " is not supported (float, uint8, int32, int64, bool)");
-  }
-}
-
-int64_t dtype_to_onnx(DType t) {
-  switch (t) {
-    case DType::F32:
-      return 1;
-    case DType::U8:
-      return 2;
-    case DType::I32:
-      return 6;
-    case DType::I64:
-      return 7;
-    case DType::Bool:
-      return 9;
-  }
-  return 0;
-}
-
 namespace {
 template <class T>
 T float_to_int(double v) {
@@ -78,7 +45,10 @@ void cast_to(const Tensor& x, T* y) {
 std::vector<TensorInfo> infer_cast(const Attrs& attrs, const std::vector<ValueInfo>& in) {
   const ValueInfo& x = ops::required("Cast", in, 0, "input");
   TS_CHECK(attrs.has("to"), "Cast: required attribute to is missing");
-  return {{dtype_from_onnx(attrs.get_int("to")), x.shape}};
+  const int64_t to = attrs.get_int("to");
+  const std::optional<DType> dt = dtype_from_onnx(to);
+  TS_CHECK(dt, "ONNX data type ", to, " is not supported (float, uint8, int32, int64, bool)");
+  return {{*dt, x.shape}};
 }
 
 std::vector<Tensor> run_cast(const Attrs& attrs, const std::vector<const Tensor*>& in) {

@@ -26,11 +26,6 @@ std::vector<TensorInfo> infer_op(std::string_view type, const Attrs& attrs,
 // reductions stay accurate. Parallel over (m, n) with OpenMP.
 void gemm_nt(int64_t m, int64_t n, int64_t k, const float* a, const float* bt, float* y);
 
-// ONNX TensorProto data type codes (Cast's "to" attribute) and our DTypes.
-// Throws for codes teesplit does not store.
-DType dtype_from_onnx(int64_t code);
-int64_t dtype_to_onnx(DType t);
-
 #define TEESPLIT_OP_FUNCS(name)                                                               \
   std::vector<TensorInfo> infer_##name(const Attrs& attrs, const std::vector<ValueInfo>& in); \
   std::vector<Tensor> run_##name(const Attrs& attrs, const std::vector<const Tensor*>& in)

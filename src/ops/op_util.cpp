@@ -52,15 +52,6 @@ std::vector<int64_t> const_ints(const char* op, const char* name, const ValueInf
   return v;
 }
 
-float const_float(const char* op, const char* name, const ValueInfo& info) {
-  TS_CHECK(info.value && info.value->defined(), op, ": input ", name,
-           " must be a constant (an initializer or a folded value); it is computed at run time");
-  const Tensor& t = *info.value;
-  TS_CHECK(t.numel() == 1, op, ": input ", name, " must be a scalar, got shape ",
-           shape_str(t.shape()));
-  return static_cast<float>(t.as_double(0));
-}
-
 std::vector<ValueInfo> infos_of(const std::vector<const Tensor*>& in) {
   std::vector<ValueInfo> r(in.size());
   for (size_t i = 0; i < in.size(); ++i) {

@@ -35,8 +35,6 @@ void expect_known(const char* op, const char* name, const ValueInfo& info);
 // The integer values of a constant input (I64 or I32); throws a clear error when
 // the input is not a constant.
 std::vector<int64_t> const_ints(const char* op, const char* name, const ValueInfo& info);
-// A constant scalar (or one-element) float input.
-float const_float(const char* op, const char* name, const ValueInfo& info);
 
 // ValueInfos for concrete tensors (nullptr is an absent input); value points at
 // the tensor so that shape inference sees every input as a constant.

@@ -1,6 +1,4 @@
 // Transpose: output dim i is input dim perm[i]; perm defaults to reversed.
-#include <numeric>
-
 #include "ops/copy_util.h"
 #include "ops/kernels.h"
 #include "ops/op_util.h"

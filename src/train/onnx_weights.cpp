@@ -1,8 +1,6 @@
 #include "train/onnx_weights.h"
 
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 
 #include "core/error.h"

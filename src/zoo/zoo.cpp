@@ -9,13 +9,13 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <numbers>
 #include <random>
 #include <set>
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/hash.h"
 #include "zoo/zoo_proto.h"
 
 namespace teesplit {
@@ -59,22 +59,9 @@ std::string format_double(double v) {
   return std::string(buf, r.ptr);
 }
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xCBF29CE484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001B3ull;
-  return h;
-}
-
 // Uniform double in [0, 1) from the top 53 bits.
 double unit(std::mt19937_64& rng) {
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
+  return unit_double(rng());
 }
 
 // How an initializer is filled.

@@ -1,7 +1,6 @@
 #include "backends/cuda/check.h"
 
 #include <climits>
-#include <cstdio>
 #include <cstring>
 
 #include "core/error.h"
@@ -29,10 +28,6 @@ void fail_cudnn(cudnnStatus_t s, const char* call, const char* file, int line) {
   cudnnGetLastErrorString(detail_msg, sizeof(detail_msg));
   fail("cuda: ", site(call, file, line), ": ", cudnnGetErrorString(s),
        detail_msg[0] ? std::string(" (") + detail_msg + ")" : std::string());
-}
-
-const char* cublas_status_name(cublasStatus_t s) {
-  return cublasGetStatusName(s);
 }
 
 void fail_cublas(cublasStatus_t s, const char* call, const char* file, int line) {

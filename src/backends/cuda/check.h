@@ -17,7 +17,6 @@ namespace teesplit::cuda {
 [[noreturn]] void fail_cuda(cudaError_t e, const char* call, const char* file, int line);
 [[noreturn]] void fail_cudnn(cudnnStatus_t s, const char* call, const char* file, int line);
 [[noreturn]] void fail_cublas(cublasStatus_t s, const char* call, const char* file, int line);
-const char* cublas_status_name(cublasStatus_t s);
 
 #define TS_CUDA(call)                                                                        \
   do {                                                                                       \

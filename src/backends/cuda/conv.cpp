@@ -5,7 +5,6 @@
 // (timed with cudnnFindConvolutionForwardAlgorithmEx, or cuDNN's heuristics) and
 // cached for the whole process.
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -304,16 +303,6 @@ class ConvRunner : public StepRunner {
 
 std::unique_ptr<StepRunner> make_conv_runner(const Step& s, const Operands& o, Ctx& ctx) {
   return std::make_unique<ConvRunner>(s, o, ctx);
-}
-
-void clear_conv_algo_cache() {
-  std::lock_guard<std::mutex> lock(g_cache_mu);
-  cache().clear();
-}
-
-size_t conv_algo_cache_size() {
-  std::lock_guard<std::mutex> lock(g_cache_mu);
-  return cache().size();
 }
 
 }  // namespace teesplit::cuda

@@ -5,7 +5,6 @@
 #include "backends/cuda/cuda_backend.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>

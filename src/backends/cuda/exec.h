@@ -1,5 +1,5 @@
 // Internal to the CUDA backend: what a compiled step needs at run time, and the
-// per-operator factories (conv.cpp, pool.cpp, gemm.cpp, softmax.cpp, kernels.cpp).
+// per-operator factories (conv.cpp, pool.cpp, gemm.cpp, softmax.cpp, kernel_steps.cpp).
 #pragma once
 
 #include <memory>
@@ -45,9 +45,5 @@ std::unique_ptr<StepRunner> make_gemm_runner(const Step& s, const Operands& o, C
 std::unique_ptr<StepRunner> make_softmax_runner(const Step& s, const Operands& o, Ctx& ctx);
 // Pad, GlobalPool, Unary, Binary: the hand-written kernels.
 std::unique_ptr<StepRunner> make_kernel_runner(const Step& s, const Operands& o, Ctx& ctx);
-
-// Forgets the process-wide conv algorithm choices (tests).
-void clear_conv_algo_cache();
-size_t conv_algo_cache_size();
 
 }  // namespace teesplit::cuda

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <climits>
-#include <cmath>
 #include <limits>
 #include <optional>
 #include <sstream>
 
+#include "backends/activation.h"
 #include "core/error.h"
 
 namespace teesplit::cuda {
@@ -33,55 +33,57 @@ bool fits_int(const Shape& s) {
   return true;
 }
 
-// A constant scalar float input (Clip bounds), or nullopt.
-std::optional<float> const_scalar(const Graph& g, const Node& n, size_t i) {
-  if (i >= n.inputs.size() || n.inputs[i] < 0) return std::nullopt;
-  const Value& v = g.value(n.inputs[i]);
-  if (!v.constant || v.constant->dtype() != DType::F32 || v.constant->numel() != 1)
-    return std::nullopt;
-  return v.constant->data<float>()[0];
+// An activation as the CUDA kernels' ActSpec.
+ActSpec act_spec(const Activation& a) {
+  ActSpec s;
+  switch (a.kind) {
+    case ActKind::Relu:
+      s.kind = Act::Relu;
+      break;
+    case ActKind::LeakyRelu:
+      s.kind = Act::LeakyRelu;
+      s.a = a.alpha;
+      break;
+    case ActKind::Sigmoid:
+      s.kind = Act::Sigmoid;
+      break;
+    case ActKind::HardSigmoid:
+      s.kind = Act::HardSigmoid;
+      s.a = a.alpha;
+      s.b = a.beta;
+      break;
+    case ActKind::HardSwish:
+      s.kind = Act::HardSwish;
+      break;
+    case ActKind::Tanh:
+      s.kind = Act::Tanh;
+      break;
+    case ActKind::Exp:
+      s.kind = Act::Exp;
+      break;
+    case ActKind::Neg:
+      s.kind = Act::Neg;
+      break;
+    case ActKind::Sqrt:
+      s.kind = Act::Sqrt;
+      break;
+    case ActKind::Clip:  // an absent bound is infinite
+      s.kind = Act::Clip;
+      s.a = a.min.value_or(-std::numeric_limits<float>::infinity());
+      s.b = a.max.value_or(std::numeric_limits<float>::infinity());
+      break;
+    case ActKind::SiLU:
+      s.kind = Act::SiLU;
+      break;
+  }
+  return s;
 }
 
 // The activation a single-input node computes, or nullopt.
 std::optional<ActSpec> unary_spec(const Graph& g, const Node& n) {
-  const std::string& op = n.op;
-  ActSpec a;
-  if (op == "Relu") {
-    a.kind = Act::Relu;
-  } else if (op == "LeakyRelu") {
-    a.kind = Act::LeakyRelu;
-    a.a = n.attrs.get_float("alpha", 0.01f);
-  } else if (op == "Sigmoid") {
-    a.kind = Act::Sigmoid;
-  } else if (op == "HardSigmoid") {
-    a.kind = Act::HardSigmoid;
-    a.a = n.attrs.get_float("alpha", 0.2f);
-    a.b = n.attrs.get_float("beta", 0.5f);
-  } else if (op == "HardSwish") {
-    a.kind = Act::HardSwish;
-  } else if (op == "Tanh") {
-    a.kind = Act::Tanh;
-  } else if (op == "Exp") {
-    a.kind = Act::Exp;
-  } else if (op == "Neg") {
-    a.kind = Act::Neg;
-  } else if (op == "Sqrt") {
-    a.kind = Act::Sqrt;
-  } else if (op == "Clip") {
-    a.kind = Act::Clip;
-    a.a = n.attrs.get_float("min", -std::numeric_limits<float>::infinity());
-    a.b = n.attrs.get_float("max", std::numeric_limits<float>::infinity());
-    for (size_t i = 1; i < 3 && i < n.inputs.size(); ++i) {
-      if (n.inputs[i] < 0) continue;
-      auto v = const_scalar(g, n, i);
-      if (!v) return std::nullopt;  // bounds computed at run time: not supported
-      (i == 1 ? a.a : a.b) = *v;
-    }
-  } else {
-    return std::nullopt;
-  }
-  if (n.inputs.empty() || n.inputs[0] < 0) return std::nullopt;
-  return a;
+  auto a = activation_of(g, n);
+  if (!a) return std::nullopt;
+  return act_spec(*a);
 }
 
 const char* act_name(Act k) {
@@ -238,63 +240,24 @@ class Planner {
 
   const Shape& shape(int v) const { return g.value(v).shape; }
 
-  int sole_consumer(int v) const {
-    if (is_output[static_cast<size_t>(v)]) return -1;
-    const auto& c = consumers[static_cast<size_t>(v)];
-    if (c.size() != 1 || consumed[static_cast<size_t>(c[0])]) return -1;
-    const Node& n = g.nodes[static_cast<size_t>(c[0])];
-    if (std::count(n.inputs.begin(), n.inputs.end(), v) != 1) return -1;
-    return c[0];
-  }
+  Readers readers() const { return Readers{g, consumers, is_output, consumed}; }
 
-  // x * sigmoid(x) where x has exactly the readers Sigmoid s and Mul m: returns m.
-  int silu_mul(int x, int sig_node) const {
-    if (is_output[static_cast<size_t>(x)]) return -1;
-    const auto& c = consumers[static_cast<size_t>(x)];
-    if (c.size() != 2) return -1;
-    const Node& s = g.nodes[static_cast<size_t>(sig_node)];
-    if (s.op != "Sigmoid" || s.outputs.empty()) return -1;
-    const int sv = s.outputs[0];
-    const int m = sole_consumer(sv);
-    if (m < 0) return -1;
-    const Node& mn = g.nodes[static_cast<size_t>(m)];
-    if (mn.op != "Mul" || mn.inputs.size() != 2) return -1;
-    if (!((mn.inputs[0] == x && mn.inputs[1] == sv) || (mn.inputs[0] == sv && mn.inputs[1] == x)))
-      return -1;
-    if (!(std::count(c.begin(), c.end(), sig_node) == 1 && std::count(c.begin(), c.end(), m) == 1))
-      return -1;
-    return m;
-  }
+  int sole_consumer(int v) const { return readers().sole_reader(v); }
 
-  // Fuses one activation reading v (a single-reader activation node, or the
-  // x*sigmoid(x) pair). Marks the fused nodes consumed; returns the value the
-  // fused step writes (v when nothing was fused).
+  // Fuses one activation reading v (fusable_activation(): a single-reader
+  // activation node that unsupported_reason() accepts, or the x*sigmoid(x)
+  // pair). Marks the fused nodes consumed; returns the value the fused step
+  // writes (v when nothing was fused).
   int match_activation(int v, ActSpec* act, std::string* label) {
-    const auto& c = consumers[static_cast<size_t>(v)];
-    if (is_output[static_cast<size_t>(v)]) return v;
-    if (c.size() == 2) {
-      for (int s : c) {
-        if (consumed[static_cast<size_t>(s)] || g.nodes[static_cast<size_t>(s)].op != "Sigmoid")
-          continue;
-        int m = silu_mul(v, s);
-        if (m < 0 || consumed[static_cast<size_t>(m)]) continue;
-        consumed[static_cast<size_t>(s)] = consumed[static_cast<size_t>(m)] = 1;
-        act->kind = Act::SiLU;
-        *label += " + SiLU";
-        return g.nodes[static_cast<size_t>(m)].outputs[0];
-      }
-      return v;
-    }
-    const int k = sole_consumer(v);
-    if (k < 0) return v;
-    const Node& n = g.nodes[static_cast<size_t>(k)];
-    auto spec = unary_spec(g, n);
-    if (!spec || n.inputs[0] != v || n.outputs.empty() || n.outputs[0] < 0) return v;
-    if (!unsupported_reason(g, n).empty()) return v;
-    consumed[static_cast<size_t>(k)] = 1;
-    *act = *spec;
-    *label += " + " + n.op;
-    return n.outputs[0];
+    auto m = fusable_activation(readers(), v);
+    if (!m) return v;
+    const Node& n = g.nodes[static_cast<size_t>(m->node)];
+    if (m->mul < 0 && !unsupported_reason(g, n).empty()) return v;
+    consumed[static_cast<size_t>(m->node)] = 1;
+    if (m->mul >= 0) consumed[static_cast<size_t>(m->mul)] = 1;
+    *act = act_spec(m->act);
+    *label += m->mul >= 0 ? std::string(" + SiLU") : " + " + n.op;
+    return m->out;
   }
 
   Step& add_step(StepKind kind, const std::string& label) {
@@ -392,8 +355,9 @@ class Planner {
     int v = n.outputs[0];
     std::string label = where(n);
     if (n.op == "Sigmoid") {
-      int m = silu_mul(x, ni);
-      if (m >= 0 && !consumed[static_cast<size_t>(m)]) {
+      // Only when x has no other reader, as for a SiLU fused into x's producer.
+      const int m = silu_mul(readers(), ni);
+      if (m >= 0 && readers().read_only_by(x, ni, m)) {
         consumed[static_cast<size_t>(m)] = 1;
         act.kind = Act::SiLU;
         label += " + Mul (SiLU)";
@@ -710,9 +674,7 @@ std::string unsupported_reason(const Graph& g, const Node& n) {
     return {};
   }
   if (op == "Clip") {
-    for (size_t i = 1; i < 3 && i < n.inputs.size(); ++i)
-      if (n.inputs[i] >= 0 && !const_scalar(g, n, i))
-        return "Clip bounds must be float32 scalar constants";
+    if (!activation_of(g, n)) return "Clip bounds must be float32 scalar constants";
     return {};
   }
   if (unary_spec(g, n)) return {};

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backends/activation.h"
 #include "backends/backend.h"
 #include "graph/ir.h"
 #include "ops/conv.h"
@@ -119,9 +120,9 @@ class Compiler {
   void add_reorder(int src, int dst, const std::string& label);
   // Owned copy of a constant in descriptor `md`, reordered from `src_md`.
   memory constant_memory(const Tensor& t, const memory::desc& src_md, const memory::desc& md);
-  // Activation post-ops from the consumer chain after value `v`: Relu, LeakyRelu,
-  // Clip, Sigmoid, Tanh, HardSigmoid, HardSwish and Mul(x, Sigmoid(x)). Marks the
-  // fused nodes consumed and returns the last fused value (v if none).
+  // Activation post-ops after value `v`: up to three activations in a chain, each
+  // one that fusable_activation() (backends/activation.h) finds. Marks the fused
+  // nodes consumed and returns the last fused value (v if none).
   int match_activation(int v, dnnl::post_ops& po);
   // True when impl is a slow reference implementation.
   static bool is_ref(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
@@ -159,13 +160,15 @@ auto guarded(const std::string& where, const char* what, F&& fn) -> decltype(fn(
   }
 }
 
-// Shared eltwise mapping for a single-input activation node: false if unmapped.
+// An activation as oneDNN eltwise operations (post-op or primitive).
 struct EltwiseSpec {
   dnnl::algorithm alg;
   float alpha = 0.f, beta = 0.f;
   // HardSigmoid needs a second op (clip to [0, 1]).
   bool then_clip01 = false;
 };
+EltwiseSpec eltwise_for(const Activation& a);
+// The eltwise form of node n; nullopt when n is no activation (activation_of()).
 std::optional<EltwiseSpec> eltwise_spec(const Graph& g, const Node& n);
 
 }  // namespace teesplit::onednn

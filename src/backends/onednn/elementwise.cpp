@@ -1,55 +1,45 @@
 // Eltwise activations, binary arithmetic and the activation post-op matcher.
 #include <cfloat>
 
+#include "backends/activation.h"
 #include "backends/onednn/compiler.h"
 
 namespace teesplit::onednn {
 
 using dnnl::algorithm;
 
-namespace {
-
-// A constant scalar input of node n, or `def` when absent; nullopt when the
-// input is present but not a constant.
-std::optional<float> const_scalar(const Graph& g, const Node& n, size_t i, float def) {
-  if (i >= n.inputs.size() || n.inputs[i] < 0) return def;
-  const Value& v = g.value(n.inputs[i]);
-  if (!v.constant || v.constant->numel() != 1) return std::nullopt;
-  return static_cast<float>(v.constant->as_double(0));
+EltwiseSpec eltwise_for(const Activation& a) {
+  switch (a.kind) {
+    case ActKind::Relu:
+      return {algorithm::eltwise_relu, 0.f, 0.f};
+    case ActKind::LeakyRelu:
+      return {algorithm::eltwise_relu, a.alpha, 0.f};
+    case ActKind::Sigmoid:
+      return {algorithm::eltwise_logistic, 0.f, 0.f};
+    case ActKind::Tanh:
+      return {algorithm::eltwise_tanh, 0.f, 0.f};
+    case ActKind::Exp:
+      return {algorithm::eltwise_exp, 0.f, 0.f};
+    case ActKind::Sqrt:
+      return {algorithm::eltwise_sqrt, 0.f, 0.f};
+    case ActKind::Neg:
+      return {algorithm::eltwise_linear, -1.f, 0.f};
+    case ActKind::HardSwish:
+      return {algorithm::eltwise_hardswish, 0.f, 0.f};
+    case ActKind::HardSigmoid:
+      return {algorithm::eltwise_linear, a.alpha, a.beta, /*then_clip01=*/true};
+    case ActKind::Clip:  // an absent bound is the largest finite float
+      return {algorithm::eltwise_clip, a.min.value_or(-FLT_MAX), a.max.value_or(FLT_MAX)};
+    case ActKind::SiLU:
+      return {algorithm::eltwise_swish, 1.f, 0.f};
+  }
+  fail("onednn: unknown activation kind ", static_cast<int>(a.kind));
 }
 
-}  // namespace
-
 std::optional<EltwiseSpec> eltwise_spec(const Graph& g, const Node& n) {
-  const std::string& op = n.op;
-  if (n.inputs.empty() || n.inputs[0] < 0) return std::nullopt;
-  if (op == "Relu") return EltwiseSpec{algorithm::eltwise_relu, 0.f, 0.f};
-  if (op == "LeakyRelu")
-    return EltwiseSpec{algorithm::eltwise_relu, n.attrs.get_float("alpha", 0.01f), 0.f};
-  if (op == "Sigmoid") return EltwiseSpec{algorithm::eltwise_logistic, 0.f, 0.f};
-  if (op == "Tanh") return EltwiseSpec{algorithm::eltwise_tanh, 0.f, 0.f};
-  if (op == "Exp") return EltwiseSpec{algorithm::eltwise_exp, 0.f, 0.f};
-  if (op == "Sqrt") return EltwiseSpec{algorithm::eltwise_sqrt, 0.f, 0.f};
-  if (op == "Abs") return EltwiseSpec{algorithm::eltwise_abs, 0.f, 0.f};
-  if (op == "Neg") return EltwiseSpec{algorithm::eltwise_linear, -1.f, 0.f};
-  if (op == "HardSwish") return EltwiseSpec{algorithm::eltwise_hardswish, 0.f, 0.f};
-  if (op == "HardSigmoid") {
-    EltwiseSpec s{algorithm::eltwise_linear, n.attrs.get_float("alpha", 0.2f),
-                  n.attrs.get_float("beta", 0.5f)};
-    s.then_clip01 = true;
-    return s;
-  }
-  if (op == "Clip") {
-    float lo = -FLT_MAX, hi = FLT_MAX;
-    if (n.attrs.has("min") || n.attrs.has("max") || n.inputs.size() == 1) {
-      lo = n.attrs.get_float("min", lo);
-      hi = n.attrs.get_float("max", hi);
-    }
-    auto a = const_scalar(g, n, 1, lo), b = const_scalar(g, n, 2, hi);
-    if (!a || !b) return std::nullopt;
-    return EltwiseSpec{algorithm::eltwise_clip, *a, *b};
-  }
-  return std::nullopt;
+  auto a = activation_of(g, n);
+  if (!a) return std::nullopt;
+  return eltwise_for(*a);
 }
 
 namespace {
@@ -60,34 +50,14 @@ void append(dnnl::post_ops& po, const EltwiseSpec& s) {
 }  // namespace
 
 int Compiler::match_activation(int v, dnnl::post_ops& po) {
+  const Readers r{g, consumers, is_output, consumed};
   for (int round = 0; round < 3; ++round) {
-    // SiLU: Mul(v, Sigmoid(v)) with no other readers of v or of the sigmoid.
-    const auto& cv = consumers[static_cast<size_t>(v)];
-    if (!is_output[static_cast<size_t>(v)] && cv.size() == 2 && cv[0] != cv[1]) {
-      int si = node(cv[0]).op == "Sigmoid" ? cv[0] : cv[1];
-      int mi = si == cv[0] ? cv[1] : cv[0];
-      const Node& s = node(si);
-      const Node& m = node(mi);
-      if (s.op == "Sigmoid" && m.op == "Mul" && !consumed[si] && !consumed[mi] &&
-          s.outputs.size() == 1 && m.inputs.size() == 2 && sole_consumer(s.outputs[0]) == mi &&
-          ((m.inputs[0] == v && m.inputs[1] == s.outputs[0]) ||
-           (m.inputs[1] == v && m.inputs[0] == s.outputs[0])) &&
-          val(m.outputs[0]).shape == val(v).shape) {
-        po.append_eltwise(1.f, algorithm::eltwise_swish, 1.f, 0.f);
-        consumed[si] = consumed[mi] = 1;
-        v = m.outputs[0];
-        continue;
-      }
-    }
-    int c = sole_consumer(v);
-    if (c < 0 || consumed[c]) break;
-    const Node& n = node(c);
-    if (n.inputs[0] != v || n.outputs.empty() || n.outputs[0] < 0) break;
-    auto spec = eltwise_spec(g, n);
-    if (!spec) break;
-    append(po, *spec);
-    consumed[c] = 1;
-    v = n.outputs[0];
+    auto m = fusable_activation(r, v);
+    if (!m) break;
+    append(po, eltwise_for(m->act));
+    consumed[static_cast<size_t>(m->node)] = 1;
+    if (m->mul >= 0) consumed[static_cast<size_t>(m->mul)] = 1;
+    v = m->out;
   }
   return v;
 }
@@ -99,17 +69,15 @@ bool Compiler::lower_eltwise(int ni) {
   int x = n.inputs[0];
   if (val(x).shape.empty()) return false;
   int out = n.outputs[0];
-  // A standalone SiLU: Sigmoid(x) read only by Mul(x, sigmoid).
+  // A standalone SiLU: Sigmoid(x) read only by Mul(x, sigmoid); x may have other readers.
   if (n.op == "Sigmoid") {
-    int mi = sole_consumer(out);
-    if (mi >= 0 && !consumed[mi]) {
-      const Node& m = node(mi);
-      if (m.op == "Mul" && m.inputs.size() == 2 && (m.inputs[0] == x || m.inputs[1] == x) &&
-          val(m.outputs[0]).shape == val(x).shape) {
-        spec = EltwiseSpec{algorithm::eltwise_swish, 1.f, 0.f};
-        consumed[mi] = 1;
-        out = m.outputs[0];
-      }
+    const int mi = silu_mul(Readers{g, consumers, is_output, consumed}, ni);
+    if (mi >= 0) {
+      Activation silu;
+      silu.kind = ActKind::SiLU;
+      spec = eltwise_for(silu);
+      consumed[static_cast<size_t>(mi)] = 1;
+      out = node(mi).outputs[0];
     }
   }
   int sx = slot_of(x);

@@ -11,7 +11,8 @@ namespace teesplit {
 std::unique_ptr<Backend> make_reference_backend();
 
 // Runs every node of a specialised graph with the reference kernels and returns
-// all values (index = value id); used by constant folding and tests.
+// all values (index = value id), intermediate ones included; tests use it to
+// inspect them. (Constant folding runs the kernels itself, graph/passes.cpp.)
 std::vector<Tensor> run_reference_all(const Graph& g, const std::vector<Tensor>& inputs);
 
 }  // namespace teesplit
