@@ -26,7 +26,9 @@ usage: scripts/fresh-machine-check.sh [options]
                       default none: the full main job)
   --ctest-args "ARGS" ctest selection, split on spaces (env TEESPLIT_FRESH_CTEST_ARGS;
                       default: every test but a few slow ones, see below)
-  --keep-root         keep the root (still unmounted) for inspection
+  --tmpfs SIZE        build the root in a tmpfs of at most SIZE (e.g. 12G) instead of on
+                      disk: faster install and cleanup, costs that much memory at most
+  --keep-root         keep the root (unmounted) for inspection; not with --tmpfs
   -h, --help          this help
 EOF
 }
@@ -42,6 +44,7 @@ main_args=${TEESPLIT_MAIN_ARGS:-}
 # ONNX Runtime oracles run) except the slowest tests, which CI's full suite runs.
 ctest_args=${TEESPLIT_FRESH_CTEST_ARGS:-"-E Split\.(Sample224|AllCuts|CutsPeakMemory)|vgg16"}
 keep_root=0
+tmpfs_size=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rev) rev=$2; shift 2 ;;
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
     --main-args) main_args=$2; shift 2 ;;
     --ctest-args) ctest_args=$2; shift 2 ;;
     --keep-root) keep_root=1; shift ;;
+    --tmpfs) tmpfs_size=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "fresh-machine-check: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -69,6 +73,7 @@ mkdir -p "$logs" "$work"
 logs=$(cd "$logs" && pwd)
 work=$(cd "$work" && pwd)
 root=$work/root-$stamp-$$
+[ -z "$tmpfs_size" ] || [ "$keep_root" = 0 ] || die "--keep-root and --tmpfs exclude each other"
 read -ra main_argv <<<"$main_args"
 read -ra ctest_argv <<<"$ctest_args"
 
@@ -154,6 +159,12 @@ stage() {  # stage NAME COMMAND...: runs COMMAND, output to its own log; stops t
   echo "   $name: $(fmt "$secs")"
 }
 
+# Certificate authorities the host's administrator added (/usr/local/share/ca-certificates,
+# e.g. for a TLS-inspecting proxy) go into the root like resolv.conf: network setup, not
+# packages. ca-certificates' own postinst (pulled in by install-deps.sh) bundles them.
+host_cas=()
+for f in /usr/local/share/ca-certificates/*.crt; do [ -f "$f" ] && host_cas+=("$f"); done
+
 # Runs a shell command in the root, as root, in the checkout, with a clean environment.
 in_root() {
   local env=(HOME=/root LANG=C.UTF-8 TERM=dumb
@@ -162,6 +173,8 @@ in_root() {
   for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
     [ -n "${!v:-}" ] && env+=("$v=${!v}")
   done
+  # Node.js trusts its own CA list unless told; npm must see the added authorities too.
+  [ ${#host_cas[@]} = 0 ] || env+=(NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
   chroot "$root" /usr/bin/env -i "${env[@]}" bash -c "set -euo pipefail; cd /root/teesplit; $1"
 }
 quoted() { [ $# = 0 ] || printf ' %q' "$@"; }
@@ -194,6 +207,11 @@ EOF
   printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
   chmod 755 "$root/usr/sbin/policy-rc.d"
   cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+  if [ ${#host_cas[@]} -gt 0 ]; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp -L "${host_cas[@]}" "$root/usr/local/share/ca-certificates/"
+    echo "copied the host's added CA certificates: ${host_cas[*]}"
+  fi
   grep -E '^(PRETTY_NAME|VERSION_ID)' "$root/etc/os-release"
 }
 
@@ -226,6 +244,10 @@ if [ "$rev" = HEAD ] && [ -n "$(git -C "$repo" status --porcelain --untracked-fi
 fi
 echo "root: $root"
 
+if [ -n "$tmpfs_size" ]; then
+  mkdir -p "$root"
+  mnt -t tmpfs -o "size=$tmpfs_size,mode=0755" fresh-root "$root"
+fi
 stage root make_root
 stage checkout copy_checkout
 mount_root  # not in a stage: the cleanup must know the mounts
