@@ -125,6 +125,7 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }'
 fmt() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 finish() {  # finish STATUS WHAT: unmounts and deletes the root, prints the summary
   local total t0
+  [ -z "$tmpfs_size" ] || summary+=("root in tmpfs: $(df -h --output=used "$root" | tail -1 | tr -d ' ') used at the end")
   t0=$(date +%s.%N)
   teardown
   summary+=("$(printf '%-11s %8s' cleanup "$(fmt "$(elapsed "$t0")")")")
