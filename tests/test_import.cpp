@@ -233,7 +233,7 @@ TEST(Import, MalformedBatchNormIsAnErrorNotACrash) {
 }
 
 // Found by fuzz/fuzz_onnx_import (fuzz/corpus/fuzz_onnx_import/regress_pad_fold_2gib.onnx
-// is this model): a Pad of two constants, then a ReduceMean. Constant folding asked
+// holds the same two nodes): a Pad of two constants, then a ReduceMean. Folding asked
 // for 2 GiB for the Pad (plus 2 GiB of the kernel's tables), and `teesplit info`
 // reached 4.2 GB of memory and 20 s before ReduceMean refused the int64 result.
 // Folding is now bounded (core/limits.h): refused before anything is allocated.
