@@ -10,6 +10,9 @@ model of a few hundred bytes that asks for more memory or work than the limits
 allow and must be refused quickly. The committed corpus, fuzz/corpus/
 fuzz_onnx_import/, holds these plus the fuzzer's later findings as saved.
 usage: make_onnx_seeds.py OUTDIR
+With --bounds, writes instead the models docs/testing.md measures `teesplit info`
+on (bound_*): the largest a 1 MB file or the limits allow, which must load.
+usage: make_onnx_seeds.py --bounds OUTDIR
 """
 import os
 import sys
@@ -145,12 +148,32 @@ def limit_probes():
         [init("shape", np.array([1] * 61 + [2, 2, 1, 1], np.int64))])
 
 
+def bounds():
+    """(file name, opset, graph): models at the bounds, accepted, to measure."""
+    # Folded constants at the byte budget: 2^25 bools (256 MiB at 8 bytes each; the
+    # Pad kernel's tables take 8 bytes per element of the padded dimension too).
+    yield "bound_pad_bool_256mib.onnx", 13, tiny_graph(
+        "pad_bool", [helper.make_node("Pad", ["b", "pads"], ["p"])],
+        [helper.make_tensor("b", TensorProto.BOOL, [1], [1]),
+         init("pads", np.array([0, (1 << 25) - 1], np.int64))])
+    # As many nodes as fit in 1 MB: Relus chained on a constant (all folded) and on x.
+    for name, first in (("const", "c"), ("input", "x")):
+        nodes = [helper.make_node("Relu", [first if i == 0 else f"r{i - 1}"], [f"r{i}"])
+                 for i in range(42000)]
+        yield f"bound_relu_chain_{name}_1mb.onnx", 13, tiny_graph(
+            f"chain_{name}", nodes, [init("c", np.ones([1, 4], np.float32))])
+
+
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else sys.exit(__doc__)
+    args = sys.argv[1:]
+    want_bounds = bool(args) and args[0] == "--bounds"
+    args = args[1:] if want_bounds else args
+    out = args[0] if args else sys.exit(__doc__)
     os.makedirs(out, exist_ok=True)
     models = [(f"{make.__name__}_opset{opset}.onnx", opset, make(opset))
               for opset in (11, 13, 17, 18) for make in (conv_net, axes_net)]
-    for name, opset, graph in models + list(regressions()) + list(limit_probes()):
+    models += list(regressions()) + list(limit_probes())
+    for name, opset, graph in list(bounds()) if want_bounds else models:
         m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
         m.ir_version = 8
         path = os.path.join(out, name)

@@ -8,7 +8,8 @@
 //  - one allocation asks for more than --malloc-limit-mb, or an allocation fails
 //    (the address space is limited to twice --rss-limit-mb): as libFuzzer's
 //    -malloc_limit_mb, since the code under test may turn a failed allocation into
-//    an ordinary error that would otherwise pass unnoticed;
+//    an ordinary error that would otherwise pass unnoticed (not under
+//    AddressSanitizer, which brings its own malloc and needs its address space);
 //  - the peak resident memory of the process exceeds --rss-limit-mb;
 //  - it takes more than --timeout seconds of CPU (OpenMP limited to one thread),
 //    or four times that of wall-clock time.
@@ -239,7 +240,7 @@ int main(int argc, char** argv) {
   omp_set_num_threads(1);  // the CPU limit is per input, not per thread
 #endif
   const std::vector<std::string> files = list_inputs(paths);
-  if (rss_mb > 0) {
+  if (rss_mb > 0 && TEESPLIT_REPLAY_MALLOC_HOOKS) {  // a sanitizer reserves terabytes
     rlimit as{};
     as.rlim_cur = as.rlim_max = static_cast<rlim_t>(2 * rss_mb) << 20;
     setrlimit(RLIMIT_AS, &as);
