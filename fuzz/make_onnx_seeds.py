@@ -118,16 +118,16 @@ def limit_probes():
     yield "limit_pad_rank64.onnx", 13, tiny_graph(
         "pad_rank64", [helper.make_node("Pad", ["one64", "pads"], ["p"])],
         [rank64, init("pads", np.array([0] * 127 + [(1 << 25) - 1], np.int64))])
-    # 2^22 floats read by 70 ReduceMeans: the 63rd crosses the work budget.
-    nodes, inits = pad_to(1 << 22)
+    # 2^20 floats read by 70 ReduceMeans: the 63rd crosses the work budget.
+    nodes, inits = pad_to(1 << 20)
     nodes += [helper.make_node("ReduceMean", ["p"], [f"m{i}"]) for i in range(70)]
     yield "limit_reducemean_reads.onnx", 13, tiny_graph("reads", nodes, inits)
-    # 2^22 constant indices checked by 70 Gathers of the (run-time) input.
+    # 2^20 constant indices checked by 70 Gathers of the (run-time) input.
     nodes = [helper.make_node("Pad", ["zero", "pads"], ["idx"])]
     nodes += [helper.make_node("Gather", ["x", "idx"], [f"g{i}"], axis=1) for i in range(70)]
     yield "limit_gather_checks.onnx", 13, tiny_graph(
         "gathers", nodes, [init("zero", np.zeros(1, np.int64)),
-                           init("pads", np.array([0, (1 << 22) - 1], np.int64))])
+                           init("pads", np.array([0, (1 << 20) - 1], np.int64))])
     # A constant MatMul of 1024^3 multiply-adds.
     nodes, inits = pad_to(1 << 20)
     nodes += [helper.make_node("Reshape", ["p", "shape"], ["a"]),
@@ -150,12 +150,18 @@ def limit_probes():
 
 def bounds():
     """(file name, opset, graph): models at the bounds, accepted, to measure."""
-    # Folded constants at the byte budget: 2^25 bools (256 MiB at 8 bytes each; the
-    # Pad kernel's tables take 8 bytes per element of the padded dimension too).
+    # Folded constants at the byte and work budgets: 2^25 - 8 bools (256 MiB at 8
+    # bytes each; the Pad kernel's tables take 8 bytes per element too; 2 x 2^25
+    # element operations).
     yield "bound_pad_bool_256mib.onnx", 13, tiny_graph(
         "pad_bool", [helper.make_node("Pad", ["b", "pads"], ["p"])],
         [helper.make_tensor("b", TensorProto.BOOL, [1], [1]),
-         init("pads", np.array([0, (1 << 25) - 1], np.int64))])
+         init("pads", np.array([0, (1 << 25) - 9], np.int64))])
+    # The work budget spent on reads: 2^20 floats padded, then read by 61 ReduceMeans.
+    nodes, inits = [helper.make_node("Pad", ["one", "pads"], ["p"])], \
+        [init("one", np.ones(1, np.float32)), init("pads", np.array([0, (1 << 20) - 1], np.int64))]
+    nodes += [helper.make_node("ReduceMean", ["p"], [f"m{i}"]) for i in range(61)]
+    yield "bound_reducemean_reads.onnx", 13, tiny_graph("reads", nodes, inits)
     # As many nodes as fit in 1 MB: Relus chained on a constant (all folded) and on x.
     for name, first in (("const", "c"), ("input", "x")):
         nodes = [helper.make_node("Relu", [first if i == 0 else f"r{i - 1}"], [f"r{i}"])

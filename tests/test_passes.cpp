@@ -283,15 +283,16 @@ TEST(Limits, FoldingBudgetIsCumulativeAndRelativeToTheModel) {
 // of a constant MatMul, pooling windows, and repeated reads of one constant.
 TEST(Limits, FoldingWorkBeyondTheBudget) {
   Graph mm = limits_graph({1}, [](Graph& g, int x) {
-    const int a = add(g, "a", Tensor(DType::F32, {2048, 2048}));
+    const int a = add(g, "a", Tensor(DType::F32, {1024, 1024}));
     const int p = add(g, "p");
     g.nodes.push_back(node("MatMul", "matmul", {a, a}, {p}));
     g.nodes.push_back(node("Add", "add", {x, p}, {add(g, "y")}));
   });
   std::string e = specialize_error(mm);
-  // 2^33 multiply-adds + rank 2 x (2 x 2^22 read + 2^22 written once per input).
+  // 2^30 multiply-adds + rank 2 x (2 x 2^20 read + 2^20 written once per input).
   EXPECT_NE(e.find("node 'matmul' (MatMul): folding it would bring shape inference and constant "
-                   "folding to 8623489024 element operations, more than the limit of 268435456"),
+                   "folding to 1082130432 element operations, more than the limit of 67108864 "
+                   "(the larger of 67108864 and 8 x the model's 4194304 bytes"),
             std::string::npos)
       << e;
 
@@ -307,10 +308,10 @@ TEST(Limits, FoldingWorkBeyondTheBudget) {
   e = specialize_error(pool);
   EXPECT_NE(e.find("node 'pool' (MaxPool): folding it would bring"), std::string::npos) << e;
 
-  // 2^22 floats (16 MiB) read by one ReduceMean each: 2^22 + 1 operations per
-  // node, so the 64th crosses 2^28.
+  // 2^20 floats (4 MiB) read by one ReduceMean each: 2^20 + 1 operations per
+  // node, so the 64th crosses 2^26.
   Graph reads = limits_graph({1}, [](Graph& g, int x) {
-    const int c = add(g, "c", Tensor(DType::F32, {1 << 22}));
+    const int c = add(g, "c", Tensor(DType::F32, {1 << 20}));
     int sum = x;
     for (int i = 1; i <= 64; ++i) {
       const int m = add(g, numbered("m", i)), s = add(g, numbered("s", i));
@@ -324,11 +325,11 @@ TEST(Limits, FoldingWorkBeyondTheBudget) {
 }
 
 // Shape inference's own full reads of a constant count too: Gather checks every
-// constant index even when its data is computed at run time. 2^22 int64 indices
-// (32 MiB: a budget of 8 x 32 MiB = 2^28): the 65th Gather crosses it.
+// constant index even when its data is computed at run time. 2^20 int64 indices
+// (8 MiB: a budget of 8 x 8 MiB = 2^26): the 65th Gather crosses it.
 TEST(Limits, GatherIndexChecksCountAsWork) {
   Graph g = limits_graph({4}, [](Graph& g, int x) {
-    const int idx = add(g, "idx", Tensor(DType::I64, {1 << 22}));
+    const int idx = add(g, "idx", Tensor(DType::I64, {1 << 20}));
     for (int i = 1; i <= 65; ++i)
       g.nodes.push_back(
           node("Gather", numbered("gather", i), {x, idx}, {add(g, numbered("g", i))}));

@@ -24,7 +24,7 @@
 //     against the same budget.
 // With a model file of at most 1 MB (at most ~8 MB of decoded constants: a one-
 // byte varint can become an 8-byte int64), folding therefore holds at most
-// 256 MiB plus the kernels' temporaries and does at most 2^28 element operations:
+// 256 MiB plus the kernels' temporaries and does at most 2^26 element operations:
 // `teesplit info` stays under 1 GB and a few seconds (docs/testing.md, Fuzzing).
 // Real models fold only shape chains and a few weight transforms, far below both.
 #pragma once
@@ -40,7 +40,7 @@ inline constexpr int64_t kMaxElements = int64_t{1} << 34;  // 64 GiB of float32
 inline constexpr int64_t kMaxShapeList = 2 * kMaxRank;
 inline constexpr int64_t kFoldBytesPerElement = 8;
 inline constexpr int64_t kFoldFloorBytes = int64_t{256} << 20;
-inline constexpr int64_t kFoldFloorWork = int64_t{1} << 28;
+inline constexpr int64_t kFoldFloorWork = int64_t{1} << 26;
 inline constexpr int64_t kFoldPerModelByte = 8;
 
 // Product of the dimensions with zeros (and unknown, negative ones) counted as 1,
