@@ -11,11 +11,12 @@
 //  2. Constant inputs that shape inference reads as lists (Reshape's shape, the
 //     axes, pads, starts, ends and steps inputs) hold at most kMaxShapeList values.
 //  3. Folded constants. Constant folding creates constants whose extents, charged
-//     kFoldBytesPerElement bytes each whatever their type (this covers the kernels'
-//     temporaries too), add up to at most
+//     kFoldBytesPerElement bytes each whatever their type, add up to at most
 //         max(kFoldFloorBytes, kFoldPerModelByte x the model's bytes),
 //     where the model's bytes are those of its constants (initializers, external
-//     data included) and attribute payloads as loaded.
+//     data included) and attribute payloads as loaded. The kernels' largest
+//     temporaries (Pad's index tables, ReduceMean's accumulators) take at most
+//     as much again.
 //  4. Folding work. The elements that folding reads and writes (times the rank:
 //     kernels step one index per dimension), plus the multiply-adds of
 //     Conv/Gemm/MatMul and the window elements of pooling, add up to at most
@@ -24,8 +25,8 @@
 //     against the same budget.
 // With a model file of at most 1 MB (at most ~8 MB of decoded constants: a one-
 // byte varint can become an 8-byte int64), folding therefore holds at most
-// 256 MiB plus the kernels' temporaries and does at most 2^26 element operations:
-// `teesplit info` stays under 1 GB and a few seconds (docs/testing.md, Fuzzing).
+// 256 MiB plus the kernels' temporaries and does about 2^26 element operations at
+// most: `teesplit info` stays well under 1 GB and 5 s (measured: docs/testing.md).
 // Real models fold only shape chains and a few weight transforms, far below both.
 #pragma once
 
