@@ -2,8 +2,9 @@
 // Build: cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14
 //          -DTEESPLIT_FUZZ=ON -DTEESPLIT_TESTS=OFF -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF
 //        cmake --build build-fuzz --target fuzz_front_file -j2
-// Run (bounded): build-fuzz/fuzz_front_file -max_total_time=60 CORPUS_DIR
-//   (seeds: fuzz/make_seeds.sh; docs/front-file-format.md, section 7).
+// Corpus: fuzz/corpus/fuzz_front_file (seeds from fuzz/make_seeds.sh, plus every
+// input that once failed); scripts/fuzz-smoke.sh runs it, docs/testing.md has the
+// long runs; docs/front-file-format.md, section 7.
 //
 // The first input byte picks the mode, the rest is the file:
 //   0: the file as is, no key;   1: the file with a fixed key;

@@ -5,13 +5,14 @@
 // teesplit::Error; a crash, a sanitizer report or an allocation the file's bytes
 // do not justify (libFuzzer's -malloc_limit_mb) is a bug.
 // Build: as fuzz_onnx_import (docs/testing.md), target fuzz_input_files.
-// Seeds: /usr/bin/python3 fuzz/make_input_seeds.py CORPUS_DIR
-// Run: ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0 \
-//      build-fuzz/fuzz_input_files -max_total_time=600 -malloc_limit_mb=1024 CORPUS_DIR
+// Corpus: fuzz/corpus/fuzz_input_files (seeds from fuzz/make_input_seeds.py, plus
+// every input that once failed); scripts/fuzz-smoke.sh runs it, docs/testing.md
+// has the long runs (-malloc_limit_mb=1024).
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ std::string temp_file(const uint8_t* data, size_t size) {
     char tmpl[] = "/tmp/fuzz_input_files.XXXXXX";
     const int fd = mkstemp(tmpl);
     if (fd >= 0) close(fd);
+    std::atexit([] { std::remove(path.c_str()); });
     return std::string(tmpl);
   }();
   FILE* f = std::fopen(path.c_str(), "wb");

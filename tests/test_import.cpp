@@ -269,6 +269,40 @@ TEST(Import, MalformedBatchNormIsAnErrorNotACrash) {
       << parsed.error();
 }
 
+// Found by fuzz/fuzz_onnx_import (fuzz/corpus/fuzz_onnx_import/regress_pad_fold_2gib.onnx
+// holds the same two nodes): a Pad of two constants, then a ReduceMean. Folding asked
+// for 2 GiB for the Pad (plus 2 GiB of the kernel's tables), and `teesplit info`
+// reached 4.2 GB of memory and 20 s before ReduceMean refused the int64 result.
+// Folding is now bounded (core/limits.h): refused before anything is allocated.
+TEST(Import, ConstantPadFoldingIsBounded) {
+  onnx::ModelProto m = empty_model(13, "padmean");
+  auto* g = m.mutable_graph();
+  set_tensor_type(g->add_input(), "x", {1, 3, 4, 4});
+  set_tensor_type(g->add_output(), "m", {1});
+  add_init(g, "pads", Tensor::from<int64_t>({4}, {1, 2, 1, 2}));
+  add_init(g, "big", Tensor::from<int64_t>({2}, {0, (int64_t{1} << 28) - 4}));
+  auto* pad = g->add_node();
+  pad->set_op_type("Pad");
+  pad->set_name("pad");
+  pad->add_input("pads");
+  pad->add_input("big");
+  pad->add_output("p");
+  auto* mean = g->add_node();
+  mean->set_op_type("ReduceMean");
+  mean->set_name("mean");
+  mean->add_input("p");
+  mean->add_output("m");
+  const std::string bytes = serialized(m);
+  EXPECT_LT(bytes.size(), 256u);
+  auto parsed = parse_onnx(bytes, ".", "padmean.onnx");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  const std::string e = testing::error_of([&] { specialize(*parsed, {{1, 3, 4, 4}}); });
+  EXPECT_NE(e.find("node 'pad' (Pad): folding it would create a constant of shape [268435456]"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("more than the limit of 256.0 MiB"), std::string::npos) << e;
+}
+
 // What PyTorch's torch.export-based exporter writes (opset 18): ReduceMean and
 // Pad take their axes as inputs. x [1,3,4,4] padded by 1 on H and W (axes
 // input), then averaged over H and W (axes input): sum(x) / 36 per channel.

@@ -2,16 +2,147 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
+#include "core/limits.h"
 #include "ops/conv.h"
 #include "ops/kernels.h"
 #include "ops/op.h"
+#include "ops/pool.h"
 
 namespace teesplit {
 namespace {
 
 [[noreturn]] void node_fail(const Node& n, const std::string& msg) {
   fail("node '", n.name, "' (", n.op, "): ", msg);
+}
+
+int64_t sat_add(int64_t a, int64_t b) {
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+int64_t sat_mul(int64_t a, int64_t b) {
+  return b != 0 && a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+int64_t sat_from_double(double v) {
+  return v >= 9.0e18 ? INT64_MAX : static_cast<int64_t>(v);
+}
+
+std::string mib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+// shape_str, shortened past 16 dimensions: a message must stay one line.
+std::string shape_brief(const Shape& s) {
+  if (s.size() <= 16) return shape_str(s);
+  std::string r = "[";
+  for (size_t i = 0; i < 16; ++i) r += std::to_string(s[i]) + ",";
+  return r + "...] (rank " + std::to_string(s.size()) + ")";
+}
+
+// Rule 1 of core/limits.h for one tensor of node n.
+void check_shape_limits(const Node& n, const std::string& role, const std::string& name,
+                        const Shape& s) {
+  const std::string has = role == "output" ? "' would have " : "' has ";
+  if (static_cast<int64_t>(s.size()) > limits::kMaxRank)
+    node_fail(n, role + " '" + name + has + "rank " + std::to_string(s.size()) +
+                     "; teesplit allows at most " + std::to_string(limits::kMaxRank) +
+                     " dimensions");
+  if (limits::shape_extent(s) > limits::kMaxElements)
+    node_fail(n, role + " '" + name + has + "shape " + shape_brief(s) + ", more than the " +
+                     std::to_string(limits::kMaxElements) +
+                     " elements teesplit allows for one tensor (zero dimensions counted as 1)");
+}
+
+// The model's own bytes: its constants and attribute payloads as loaded.
+int64_t model_bytes(const Graph& g) {
+  int64_t total = 0;
+  for (const Value& v : g.values)
+    if (v.constant) total = sat_add(total, static_cast<int64_t>(v.constant->nbytes()));
+  for (const Node& n : g.nodes)
+    for (const auto& [name, a] : n.attrs.all()) {
+      if (const auto* t = std::get_if<Tensor>(&a))
+        total = sat_add(total, static_cast<int64_t>(t->nbytes()));
+      else if (const auto* iv = std::get_if<std::vector<int64_t>>(&a))
+        total = sat_add(total, static_cast<int64_t>(iv->size() * 8));
+      else if (const auto* fv = std::get_if<std::vector<float>>(&a))
+        total = sat_add(total, static_cast<int64_t>(fv->size() * 4));
+    }
+  return total;
+}
+
+// Rules 3 and 4 of core/limits.h for one infer_shapes call: what constant folding
+// may create and do, relative to the model's own bytes.
+class FoldBudget {
+ public:
+  explicit FoldBudget(const Graph& g)
+      : model_bytes_(model_bytes(g)),
+        max_bytes_(
+            std::max(limits::kFoldFloorBytes, sat_mul(limits::kFoldPerModelByte, model_bytes_))),
+        max_work_(
+            std::max(limits::kFoldFloorWork, sat_mul(limits::kFoldPerModelByte, model_bytes_))) {}
+
+  // Element operations (reads, writes, multiply-adds) of node n.
+  void charge_work(const Node& n, int64_t work, const std::string& what) {
+    work_ = sat_add(work_, work);
+    if (work_ <= max_work_) return;
+    node_fail(n, what + " would bring shape inference and constant folding to " +
+                     std::to_string(work_) + " element operations, more than the limit of " +
+                     std::to_string(max_work_) + " (the larger of " +
+                     std::to_string(limits::kFoldFloorWork) + " and " + per_model_byte() +
+                     "; docs/usage.md, Limits)");
+  }
+
+  // The constants node n's folding creates (outputs of these shapes).
+  void charge_outputs(const Node& n, const std::vector<const Shape*>& shapes) {
+    int64_t add = 0;
+    for (const Shape* s : shapes)
+      add = sat_add(add, sat_mul(limits::shape_extent(*s), limits::kFoldBytesPerElement));
+    bytes_ = sat_add(bytes_, add);
+    if (bytes_ <= max_bytes_) return;
+    node_fail(n, "folding it would create a constant of shape " + shape_brief(*shapes.front()) +
+                     ", bringing folded constants to " + mib(bytes_) + " (at " +
+                     std::to_string(limits::kFoldBytesPerElement) +
+                     " bytes per element), more than the limit of " + mib(max_bytes_) +
+                     " (the larger of " + mib(limits::kFoldFloorBytes) + " and " +
+                     per_model_byte() + "; docs/usage.md, Limits)");
+  }
+
+ private:
+  std::string per_model_byte() const {
+    return std::to_string(limits::kFoldPerModelByte) + " x the model's " +
+           std::to_string(model_bytes_) + " bytes of constants";
+  }
+  int64_t model_bytes_, max_bytes_, max_work_;
+  int64_t bytes_ = 0, work_ = 0;
+};
+
+// Element operations the reference kernel of a foldable node n performs: every
+// input read and every output written once per input (broadcasting, variadic
+// Max), each times the largest rank (the kernels step an index per dimension),
+// plus the multiply-adds of Conv/Gemm/MatMul and the windows of pooling.
+int64_t fold_work(const Graph& g, const Node& n) {
+  int64_t in = 0, out = 0, present = 0, rank = 1;
+  for (int id : n.inputs)
+    if (id >= 0) {
+      in = sat_add(in, limits::shape_extent(g.value(id).shape));
+      rank = std::max(rank, static_cast<int64_t>(g.value(id).shape.size()));
+      ++present;
+    }
+  for (int id : n.outputs)
+    if (id >= 0) {
+      out = sat_add(out, limits::shape_extent(g.value(id).shape));
+      rank = std::max(rank, static_cast<int64_t>(g.value(id).shape.size()));
+    }
+  int64_t work = sat_mul(sat_add(in, sat_mul(out, std::max<int64_t>(1, present))), rank);
+  if (n.op == "Conv" || n.op == "Gemm" || n.op == "MatMul")
+    work = sat_add(work, sat_from_double(node_flops(g, n) / 2));
+  if ((n.op == "MaxPool" || n.op == "AveragePool") && n.inputs[0] >= 0) {
+    const PoolParams p = pool_params(n.attrs, g.value(n.inputs[0]).shape);
+    work = sat_add(work, sat_mul(out, sat_mul(p.kh, p.kw)));
+  }
+  return work;
 }
 
 bool all_inputs_constant(const Graph& g, const Node& n) {
@@ -23,6 +154,7 @@ bool all_inputs_constant(const Graph& g, const Node& n) {
 }  // namespace
 
 void infer_shapes(Graph& g, bool fold) {
+  FoldBudget budget(g);
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());
   for (Node& n : g.nodes) {
@@ -39,10 +171,14 @@ void infer_shapes(Graph& g, bool fold) {
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       if (n.inputs[i] < 0) continue;
       const Value& v = g.value(n.inputs[i]);
+      check_shape_limits(n, "input", v.name, v.shape);
       if (!shape_known(v.shape))
         node_fail(n, "input '" + v.name + "' has unknown shape " + shape_str(v.shape));
       infos[i] = {true, v.dtype, v.shape, v.constant ? &*v.constant : nullptr};
     }
+    // Gather's shape function checks every constant index.
+    if (n.op == "Gather" && infos.size() > 1 && infos[1].value)
+      budget.charge_work(n, infos[1].value->numel(), "checking its constant indices");
     std::vector<TensorInfo> outs;
     try {
       outs = op->infer(n.attrs, infos);
@@ -53,6 +189,7 @@ void infer_shapes(Graph& g, bool fold) {
       if (n.outputs[k] < 0) continue;
       if (k >= outs.size()) node_fail(n, "output " + std::to_string(k) + " is not produced");
       Value& v = g.value(n.outputs[k]);
+      check_shape_limits(n, "output", v.name, outs[k].shape);
       v.dtype = outs[k].dtype;
       v.shape = outs[k].shape;
     }
@@ -60,6 +197,13 @@ void infer_shapes(Graph& g, bool fold) {
     if (!fold || !foldable) {
       kept.push_back(std::move(n));
       continue;
+    }
+    if (n.op != "Shape" && n.op != "Size") {  // those two fold from the shape alone
+      std::vector<const Shape*> shapes;
+      for (int id : n.outputs)
+        if (id >= 0) shapes.push_back(&g.value(id).shape);
+      if (!shapes.empty()) budget.charge_outputs(n, shapes);
+      budget.charge_work(n, fold_work(g, n), "folding it");
     }
     std::vector<const Tensor*> ins;
     for (int id : n.inputs)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/limits.h"
+
 namespace teesplit::ops {
 
 const ValueInfo& required(const char* op, const std::vector<ValueInfo>& in, size_t i,
@@ -47,6 +49,9 @@ std::vector<int64_t> const_ints(const char* op, const char* name, const ValueInf
            " must be int64 or int32, got ", dtype_name(t.dtype()));
   TS_CHECK(t.rank() <= 1, op, ": input ", name, " must be a 1-D tensor, got shape ",
            shape_str(t.shape()));
+  TS_CHECK(t.numel() <= limits::kMaxShapeList, op, ": input ", name, " holds ", t.numel(),
+           " values, more than the ", limits::kMaxShapeList,
+           " a list of dimensions, axes or pads may have");
   std::vector<int64_t> v(static_cast<size_t>(t.numel()));
   for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.as_int(i);
   return v;

@@ -32,8 +32,8 @@ void expect_rank(const char* op, const char* name, const ValueInfo& info, int64_
 // Throws unless every dimension is known and non-negative.
 void expect_known(const char* op, const char* name, const ValueInfo& info);
 
-// The integer values of a constant input (I64 or I32); throws a clear error when
-// the input is not a constant.
+// The integer values of a constant input (I64 or I32, at most limits::kMaxShapeList
+// of them: shapes, axes, pads); throws a clear error when the input is not a constant.
 std::vector<int64_t> const_ints(const char* op, const char* name, const ValueInfo& info);
 
 // ValueInfos for concrete tensors (nullptr is an absent input); value points at
