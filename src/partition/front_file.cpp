@@ -662,9 +662,4 @@ std::string sha256_hex(const void* data, size_t size) {
   return s;
 }
 
-std::string sha256_file_hex(const std::string& path) {
-  const std::string bytes = read_file(path);
-  return sha256_hex(bytes.data(), bytes.size());
-}
-
 }  // namespace teesplit

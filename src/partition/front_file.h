@@ -48,8 +48,7 @@ Graph parse_front_content(const uint8_t* data, size_t size);
 // A key file holds exactly 32 raw bytes; throws Error naming the file otherwise.
 FrontKey read_key_file(const std::string& path);
 
-// SHA-256 (lower-case hex) of bytes or of a file's contents.
+// SHA-256 (lower-case hex) of bytes.
 std::string sha256_hex(const void* data, size_t size);
-std::string sha256_file_hex(const std::string& path);
 
 }  // namespace teesplit
