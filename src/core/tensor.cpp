@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/secret.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -42,6 +44,13 @@ int64_t normalize_axis(int64_t axis, int64_t rank) {
 std::shared_ptr<std::byte> aligned_buffer(size_t bytes) {
   size_t rounded = (bytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
+  // Inside the enclave worker every tensor (weights, inputs, activations) is a
+  // secret: with an arena installed it lives there and is wiped when freed.
+  if (installed_secret_arena()) {
+    void* s = secret_allocate(rounded);
+    return std::shared_ptr<std::byte>(static_cast<std::byte*>(s),
+                                      [rounded](std::byte* q) { secret_deallocate(q, rounded); });
+  }
   void* p = std::aligned_alloc(64, rounded);
   if (!p) fail("out of memory allocating ", bytes, " bytes");
   std::memset(p, 0, rounded);
