@@ -25,8 +25,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// One folder per test: ctest -j runs the tests of this file in parallel
+// processes, and two of them rebuilding one tree raced (a file vanished under
+// ImageFolder.CorruptImageErrorsOrIsSkipped in the fresh-machine check).
 std::string gen_dir(const std::string& sub) {
-  fs::path d = fs::path(testing::generated_dir()) / "data" / sub;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string test = info ? std::string(info->test_suite_name()) + "." + info->name() : "none";
+  fs::path d = fs::path(testing::generated_dir()) / "data" / test / sub;
   fs::create_directories(d);
   return d.string();
 }
