@@ -41,11 +41,7 @@ std::string default_sim_root_path() {
 }
 
 std::string sim_root_public_path(const std::string& private_path) {
-  const std::string ext = ".pem";
-  if (private_path.size() > ext.size() &&
-      private_path.compare(private_path.size() - ext.size(), ext.size(), ext) == 0)
-    return private_path.substr(0, private_path.size() - ext.size()) + ".pub.pem";
-  return private_path + ".pub.pem";
+  return crypto::public_key_path_for(private_path);
 }
 
 crypto::Ed25519PrivateKey load_or_create_sim_root(const std::string& path_in) {

@@ -257,4 +257,19 @@ void save_ed25519_public_key(const std::string& path, const Bytes32& public_key,
   write_atomically(path, pem, 0644, overwrite);
 }
 
+std::string public_key_path_for(const std::string& private_path) {
+  const std::string ext = ".pem";
+  if (private_path.size() > ext.size() &&
+      private_path.compare(private_path.size() - ext.size(), ext.size(), ext) == 0)
+    return private_path.substr(0, private_path.size() - ext.size()) + ".pub.pem";
+  return private_path + ".pub.pem";
+}
+
+void write_key_file(const std::string& path, std::span<const uint8_t> bytes, unsigned mode,
+                    bool overwrite) {
+  write_atomically(path,
+                   std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                   static_cast<mode_t>(mode), overwrite);
+}
+
 }  // namespace teesplit::crypto

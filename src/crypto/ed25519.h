@@ -68,4 +68,14 @@ Bytes32 load_ed25519_public_key(const std::string& path);
 void save_ed25519_public_key(const std::string& path, const Bytes32& public_key,
                              bool overwrite = false);
 
+// "owner.pem" -> "owner.pub.pem" (any other name: NAME.pub.pem): where a key
+// pair's public half is written beside its private file.
+std::string public_key_path_for(const std::string& private_path);
+
+// Writes bytes to path with `mode`, atomically (a fresh temporary beside it,
+// synced, then renamed over path when overwrite, else hard-linked into place so
+// that an existing file is never replaced). For key files of any kind.
+void write_key_file(const std::string& path, std::span<const uint8_t> bytes, unsigned mode,
+                    bool overwrite);
+
 }  // namespace teesplit::crypto
