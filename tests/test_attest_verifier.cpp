@@ -364,6 +364,28 @@ TEST(Verifier, RefusesTamperedQuotes) {
   EXPECT_TRUE(has_reason(verify_quote(shortsig.serialize(), f.policy()), "expected 96"));
 }
 
+// A simulated quote made without teesplit (Python packs header and body at
+// Intel's offsets, the openssl CLI signs: fuzz/make_quote_seeds.sh) verifies.
+TEST(Verifier, AcceptsASimulatedQuoteBuiltElsewhere) {
+  const std::string s = read_file(testing::source_path("fuzz/corpus/fuzz_quote/simulated_verify"));
+  ASSERT_EQ(s.size(), 1u + 436u + 96u);
+  const std::vector<uint8_t> bytes(s.begin() + 1, s.end());  // after the fuzzer's mode byte
+  std::array<uint8_t, 32> seed{};
+  for (size_t i = 0; i < seed.size(); ++i) seed[i] = static_cast<uint8_t>(i + 1);
+  Policy p;
+  p.simulated_root = crypto::Ed25519PrivateKey::from_seed(seed).public_key();
+  p.allow_simulated = true;
+  p.mr_enclave = filled(0x5a);
+  p.mr_signer = filled(0x5b);
+  p.isv_prod_id = 1;
+  p.min_isv_svn = 2;
+  const Verdict v = verify_quote(bytes, p);
+  EXPECT_TRUE(v.accepted) << v.to_text();
+  EXPECT_TRUE(v.simulated);
+  p.min_isv_svn = 3;
+  EXPECT_TRUE(has_reason(verify_quote(bytes, p), "below the minimum"));
+}
+
 TEST(Verifier, GenuineIntelQuotesAreShownButNotVerifiedYet) {
   for (const char* name : {"mobilecoin-hw_quote.dat", "automata-quotev3.bin"}) {
     const std::string s =
