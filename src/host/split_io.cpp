@@ -61,14 +61,23 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
   m.back_sha256 = sha256_hex(back_bytes.data(), back_bytes.size());
   m.back_backend = back_backend->name();
   m.encrypted = opts.key != nullptr;
+  if (opts.owner_key) sign_manifest(m, *opts.owner_key);
   write_file((fs::path(out_dir) / kManifestFile).string(), manifest_to_json(m));
   return m;
 }
 
 Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& opts,
-                               const FrontKey* key, const std::string& model_path) {
+                               const FrontKey* key, const std::string& model_path,
+                               const crypto::Bytes32* owner_public_key) {
   return capture([&]() -> OpenedSplit {
     const SplitFiles files = read_split_files(dir, /*with_back=*/true);
+    if (owner_public_key) {
+      try {
+        verify_manifest_signature(files.manifest, *owner_public_key);
+      } catch (const Error& e) {
+        fail(files.manifest_path, ": ", e.what());
+      }
+    }
     if (!model_path.empty()) {
       const std::string bytes = read_file(model_path);
       TS_CHECK(digest_equal(sha256_hex(bytes.data(), bytes.size()), files.manifest.model_sha256),

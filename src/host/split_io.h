@@ -19,6 +19,8 @@ struct SplitWriteOptions {
   // before writing anything (the backend recorded in the manifest).
   BackendKind back_backend = BackendKind::OneDnn;
   const FrontKey* key = nullptr;  // seal front.tsf with AES-256-GCM
+  // Sign manifest.json with the model owner's key (owner_signature).
+  const crypto::Ed25519PrivateKey* owner_key = nullptr;
 };
 
 // Writes DIR/front.tsf, DIR/back.onnx and, last, DIR/manifest.json (each file
@@ -36,8 +38,11 @@ struct OpenedSplit {
 
 // Opens a split directory alone: checks every file against manifest.json
 // (partition/split_dir.h), and, when model_path is not empty, that model's
-// SHA-256 too; then loads and compiles both partitions. Errors name the file.
+// SHA-256 too; with owner_public_key, that the manifest carries a valid
+// signature by that key (verify_manifest_signature), before anything is loaded;
+// then loads and compiles both partitions. Errors name the file.
 Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& opts,
-                               const FrontKey* key = nullptr, const std::string& model_path = "");
+                               const FrontKey* key = nullptr, const std::string& model_path = "",
+                               const crypto::Bytes32* owner_public_key = nullptr);
 
 }  // namespace teesplit

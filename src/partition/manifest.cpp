@@ -223,6 +223,36 @@ std::string manifest_signed_bytes(const SplitManifest& m) {
   return to_json(m, false).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+void sign_manifest(SplitManifest& m, const crypto::Ed25519PrivateKey& owner_key) {
+  m.owner_signature.reset();  // not covered by the signature anyway
+  const std::string msg = manifest_signed_bytes(m);
+  const crypto::Ed25519Signature sig =
+      crypto::ed25519_sign(owner_key, {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()});
+  OwnerSignature s;
+  s.public_key = crypto::to_hex(owner_key.public_key());
+  s.signature = crypto::to_hex(sig);
+  m.owner_signature = s;
+}
+
+void verify_manifest_signature(const SplitManifest& m, const crypto::Bytes32& owner_public_key) {
+  const std::string want = crypto::to_hex(owner_public_key);
+  TS_CHECK(m.owner_signature, "the manifest is not signed by its owner (no 'owner_signature'), ",
+           "but the owner's public key ", want.substr(0, 16), "... was given: refused");
+  const OwnerSignature& s = *m.owner_signature;
+  TS_CHECK(s.algorithm == "ed25519", "owner signature algorithm '", s.algorithm,
+           "' is not ed25519");
+  TS_CHECK(digest_equal(s.public_key, want), "the manifest is signed by another key (",
+           s.public_key.substr(0, 16), "...) than the owner's public key given (",
+           want.substr(0, 16), "...): refused");
+  std::array<uint8_t, 64> sig{};
+  TS_CHECK(crypto::from_hex(s.signature, sig), "owner signature is not 128 hex digits");
+  const std::string msg = manifest_signed_bytes(m);
+  TS_CHECK(crypto::ed25519_verify(owner_public_key,
+                                  {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, sig),
+           "the owner's signature over the manifest does not verify: the manifest was changed ",
+           "after it was signed: refused");
+}
+
 bool digest_equal(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/shape.h"
+#include "crypto/ed25519.h"
 #include "partition/front_file.h"
 
 namespace teesplit {
@@ -68,6 +69,16 @@ SplitManifest manifest_from_json(const std::string& text);
 // The bytes an owner signature covers: the manifest's JSON without the
 // "owner_signature" field, compact (no whitespace), keys sorted.
 std::string manifest_signed_bytes(const SplitManifest& m);
+
+// Signs m with the model owner's key: sets m.owner_signature to the owner's
+// public key and the Ed25519 signature over manifest_signed_bytes(m).
+void sign_manifest(SplitManifest& m, const crypto::Ed25519PrivateKey& owner_key);
+
+// Checks that m carries an owner signature by owner_public_key that verifies
+// over manifest_signed_bytes(m). Throws Error saying which part fails: no
+// signature (an unsigned manifest when one is required), signed by another key,
+// or a signature that does not verify (the manifest was changed after signing).
+void verify_manifest_signature(const SplitManifest& m, const crypto::Bytes32& owner_public_key);
 
 // Equality of two lower-case hex digests in time independent of where they differ.
 bool digest_equal(const std::string& a, const std::string& b);

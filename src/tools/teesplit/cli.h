@@ -40,6 +40,7 @@ Subcommand add_zoo_command(CLI::App& root);
 Subcommand add_data_command(CLI::App& root);
 Subcommand add_train_command(CLI::App& root);  // LibTorch builds; else explains
 Subcommand add_demo_command(CLI::App& root);
+Subcommand add_keygen_command(CLI::App& root);
 
 // The whole CLI: parses argv and runs the subcommand (the demo when there is
 // none). Returns the process exit code; never throws.

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "crypto/ed25519.h"
 #include "host/split_io.h"
 #include "io/npy.h"
 #include "tools/teesplit/cli.h"
@@ -12,7 +13,7 @@ namespace teesplit {
 namespace {
 
 struct RunArgs {
-  std::string model, input, output, backend, split, key;
+  std::string model, input, output, backend, split, key, owner_pub;
   int threads = 0;
   int64_t batch = 1;
   int top = 5;
@@ -44,8 +45,13 @@ int run_split_dir(const RunArgs& a, const SessionOptions& so) {
   ro.back_backend = so.backend;
   ro.threads = so.threads;
   ro.tf32 = so.tf32;
-  auto opened = open_split(a.split, ro, key ? &*key : nullptr, a.model);
+  std::optional<crypto::Bytes32> owner;
+  if (!a.owner_pub.empty()) owner = crypto::load_ed25519_public_key(a.owner_pub);
+  auto opened = open_split(a.split, ro, key ? &*key : nullptr, a.model, owner ? &*owner : nullptr);
   if (!opened) fail(opened.error());
+  if (owner)
+    std::printf("manifest signed by the owner's key %s: signature verified\n",
+                crypto::to_hex(*owner).c_str());
   const SplitManifest& m = opened->manifest;
   SplitRunner& runner = *opened->runner;
   std::printf(
@@ -85,6 +91,8 @@ int run(const RunArgs& a) {
     throw UsageError("give a model (MODEL.onnx) or a split directory (--split DIR)");
   if (!a.key.empty())
     throw UsageError("--key applies to a sealed front partition: use it with --split");
+  if (!a.owner_pub.empty())
+    throw UsageError("--owner-pub checks a split's manifest: use it with --split");
   auto session = open_session(a.model, so);
   const Tensor input = make_input(session->graph(), a.input, a.batch, a.seed);
   const auto t0 = std::chrono::steady_clock::now();
@@ -126,6 +134,9 @@ Subcommand add_run_command(CLI::App& root) {
   add_seed_option(app, &a->seed);
   app->add_option("--split", a->split, "a split directory written by teesplit split");
   app->add_option("--key", a->key, "32-byte key file of a sealed front.tsf");
+  app->add_option("--owner-pub", a->owner_pub,
+                  "the model owner's Ed25519 public key (PEM): the split's manifest must carry "
+                  "a valid signature by it");
   return {app, [a] { return run(*a); }};
 }
 

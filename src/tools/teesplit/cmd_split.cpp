@@ -1,7 +1,8 @@
-// teesplit split MODEL.onnx --at CUT -o DIR [--key FILE] [--backend B]
+// teesplit split MODEL.onnx --at CUT -o DIR [--key FILE] [--sign OWNER_KEY] [--backend B]
 #include <cstdio>
 #include <optional>
 
+#include "crypto/ed25519.h"
 #include "host/split_io.h"
 #include "tools/teesplit/cli.h"
 #include "tools/teesplit/commands.h"
@@ -10,14 +11,18 @@ namespace teesplit {
 namespace {
 
 struct SplitArgs {
-  std::string model, at, output, key, backend;
+  std::string model, at, output, key, sign, backend;
 };
 
 int split(const SplitArgs& a) {
   std::optional<FrontKey> key;
   if (!a.key.empty()) key = read_key_file(a.key);
+  // Both keys are read before anything is written.
+  std::optional<crypto::Ed25519PrivateKey> owner;
+  if (!a.sign.empty()) owner = crypto::Ed25519PrivateKey::load(a.sign);
   SplitWriteOptions wo;
   wo.key = key ? &*key : nullptr;
+  wo.owner_key = owner ? &*owner : nullptr;
   wo.back_backend = parse_backend(a.backend);
   const SplitManifest m = write_split(a.model, a.at, a.output, wo);
   std::printf("cut %d '%s' (after node '%s'): feature '%s' %s\n", m.cut_index, m.cut_name.c_str(),
@@ -26,7 +31,11 @@ int split(const SplitArgs& a) {
               m.encrypted ? "sealed with AES-256-GCM" : "not encrypted", m.front_sha256.c_str());
   std::printf("wrote %s/back.onnx (sha256 %s; every node runs on the %s backend)\n",
               a.output.c_str(), m.back_sha256.c_str(), m.back_backend.c_str());
-  std::printf("wrote %s/manifest.json\n", a.output.c_str());
+  if (m.owner_signature)
+    std::printf("wrote %s/manifest.json (signed by the owner's Ed25519 key %s)\n", a.output.c_str(),
+                m.owner_signature->public_key.c_str());
+  else
+    std::printf("wrote %s/manifest.json (not signed)\n", a.output.c_str());
   return 0;
 }
 
@@ -43,6 +52,9 @@ Subcommand add_split_command(CLI::App& root) {
   app->add_option("-o,--output", a->output, "the split directory to write")->required();
   app->add_option("--key,--encrypt-with", a->key,
                   "seal front.tsf with this 32-byte key file (AES-256-GCM)");
+  app->add_option("--sign", a->sign,
+                  "sign manifest.json with the model owner's Ed25519 private key (PEM, from "
+                  "teesplit keygen --ed25519)");
   add_backend_option(app, &a->backend,
                      "the backend that must run the back partition (checked node by node "
                      "before anything is written)");
