@@ -668,5 +668,44 @@ TEST(SecureChannel, NamesOfReasons) {
   EXPECT_STREQ(reason_name(R::expired), "expired");
 }
 
+// fuzz/make_channel_seeds.py seals messages with python3-cryptography under the
+// fuzzer's fixed session, following docs/protocol.md: teesplit must open them.
+TEST(ChannelSeeds, MessagesSealedByAnIndependentImplementationOpen) {
+  const std::string path =
+      std::string(TEESPLIT_SOURCE_DIR) + "/fuzz/corpus/fuzz_channel/open_valid";
+  FILE* f = std::fopen(path.c_str(), "rb");
+  ASSERT_TRUE(f) << path;
+  Bytes data;
+  for (int c; (c = std::fgetc(f)) != EOF;) data.push_back(static_cast<uint8_t>(c));
+  std::fclose(f);
+  ASSERT_FALSE(data.empty());
+  EXPECT_EQ(data[0], 2);  // the fuzzer's open mode
+  FrameReader r;
+  r.feed(std::span(data).subspan(1));
+  const Bytes32 s = [] {
+    Bytes32 b{};
+    for (size_t i = 0; i < 32; ++i) b[i] = static_cast<uint8_t>(3 + 7 * i);
+    return b;
+  }();
+  const SecretBytes shared(s.begin(), s.end());
+  auto run = [](int start) {
+    Bytes32 b{};
+    for (size_t i = 0; i < 32; ++i) b[i] = static_cast<uint8_t>(start + i);
+    return b;
+  };
+  SecureChannel enclave(derive_session_keys(shared, run(0x10), run(0x40), run(0x80)),
+                        Role::enclave);
+  const Bytes fuzz_aad = to_bytes("fuzz");
+  std::vector<Bytes> got;
+  while (auto fr = r.next())
+    got.push_back(plain(enclave.open(fr->payload, (fr->type & 1) ? fuzz_aad : Bytes())));
+  r.finish();
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], to_bytes("first input"));
+  EXPECT_EQ(got[1], to_bytes("with aad"));
+  EXPECT_EQ(got[2], Bytes());
+  EXPECT_EQ(got[3], Bytes(100, 0));
+}
+
 }  // namespace
 }  // namespace teesplit::channel
