@@ -23,9 +23,14 @@
 // from the simulated signer; then a host that fakes /dev/attestation to make
 // the worker skip its lockdown gains nothing a verifier would accept.
 //
-// Threads: call lock_down() after every thread the worker will ever use exists
-// (OpenMP's pool is created by the warm-up run); afterwards no thread can be
-// created (clone is not on the allow-list).
+// Warm-up first. Call lock_down() after every thread the worker will ever use
+// exists (OpenMP's pool is created by the warm-up run; afterwards clone kills
+// the process), after every oneDNN primitive it will run was created (JIT code
+// needs PROT_EXEC, refused afterwards), after OpenSSL's first use (it reads
+// openssl.cnf and seeds its generator lazily: one RAND_bytes and one AES-GCM
+// seal before the lockdown; openat afterwards kills the process), after AMX
+// permission (arch_prctl), after the MemfdSecretArena exists (memfd_secret is
+// not on the list) and after stdio has been used once.
 #pragma once
 
 #include <sys/types.h>

@@ -43,12 +43,14 @@ std::string memfd_secret_error(int e) {
 }  // namespace
 
 bool memfd_secret_available(std::string* why) {
-  const int fd = memfd_secret_syscall(FD_CLOEXEC);
+  const int fd = memfd_secret_syscall(O_CLOEXEC);
   if (fd >= 0) {
     close(fd);
     return true;
   }
-  if (why) *why = memfd_secret_error(errno);
+  const int e = errno;
+  if (e != ENOSYS) fail(memfd_secret_error(e));
+  if (why) *why = memfd_secret_error(e);
   return false;
 }
 
@@ -57,7 +59,7 @@ std::unique_ptr<MemfdSecretArena> MemfdSecretArena::create(size_t bytes) {
   if (bytes == 0) fail("a secret arena of 0 bytes");
   if (bytes > (size_t{1} << 40)) fail("a secret arena of ", bytes, " bytes is too large");
   const size_t size = (bytes + page - 1) / page * page;
-  const int fd = memfd_secret_syscall(FD_CLOEXEC);
+  const int fd = memfd_secret_syscall(O_CLOEXEC);
   if (fd < 0) fail(memfd_secret_error(errno));
   // The kernel refuses the mapping (EAGAIN) beyond RLIMIT_MEMLOCK; say why first.
   try {

@@ -22,8 +22,8 @@
 
 namespace teesplit::enclave {
 
-// True when this kernel offers memfd_secret; else false and, when why is not
-// null, the reason (ENOSYS: a kernel without secretmem).
+// True when this kernel offers memfd_secret; false (the reason in *why) when it
+// lacks secretmem (ENOSYS); any other error of memfd_secret throws Error.
 bool memfd_secret_available(std::string* why = nullptr);
 
 class MemfdSecretArena final : public SecretArena {
