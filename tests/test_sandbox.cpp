@@ -6,6 +6,7 @@
 // seccomp).
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -521,6 +522,36 @@ TEST(SecretArena, RaiseMemlockForChild) {
   });
   EXPECT_TRUE(exited_ok(r)) << describe(r.status) << " " << r.out;
   std::printf("%s", r.out.c_str());
+}
+
+TEST(SecretArena, UnprivilegedWorkerKeepsIpcLockAcrossExec) {
+  REQUIRE_MEMFD_SECRET();
+  if (geteuid() != 0 || !has_capability(CAP_IPC_LOCK)) {
+    // Without root the helper can only fail; it must say so, not pretend.
+    EXPECT_NE(drop_to_user_keeping_ipc_lock(getuid(), getgid()), 0);
+    return;
+  }
+  // In the child, as the launcher would: drop to nobody keeping CAP_IPC_LOCK,
+  // with the default 8 MiB limit, then map 16 MiB of secret memory, then exec
+  // a program that shows its capabilities.
+  const ChildResult r = in_child([](int out) {
+    rlimit rl{8u << 20, 8u << 20};
+    if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0) return 2;
+    if (const int e = drop_to_user_keeping_ipc_lock(65534, 65534))
+      return say(out, std::string("drop: ") + strerror(e) + "\n"), 3;
+    if (getuid() != 65534 || geteuid() != 65534 || getegid() != 65534) return 4;
+    if (!has_capability(CAP_IPC_LOCK) || has_capability(CAP_SYS_PTRACE)) return 5;
+    if (MemfdSecretArena::create(16u << 20)->capacity() != 16u << 20) return 6;
+    dup2(out, 1);
+    execl("/bin/grep", "grep", "-E", "^(Uid|CapEff|CapAmb):", "/proc/self/status", nullptr);
+    return 7;
+  });
+  EXPECT_TRUE(exited_ok(r)) << describe(r.status) << " " << r.out;
+  // After exec: uid 65534 and CAP_IPC_LOCK (bit 14) effective and ambient, nothing else.
+  EXPECT_NE(r.out.find("Uid:\t65534\t65534\t65534\t65534"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CapEff:\t0000000000004000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CapAmb:\t0000000000004000"), std::string::npos) << r.out;
+  std::printf("after drop_to_user_keeping_ipc_lock and exec:\n%s", r.out.c_str());
 }
 
 // ======================= lock_down =======================

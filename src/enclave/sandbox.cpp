@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -460,6 +461,26 @@ void raise_memlock_of(pid_t pid, size_t bytes) {
     fail("cannot raise RLIMIT_MEMLOCK of process ", pid, " to ", human_bytes(double(bytes)), ": ",
          errno_text(errno),
          errno == EPERM ? " (raising the hard limit needs CAP_SYS_RESOURCE)" : "");
+}
+
+int drop_to_user_keeping_ipc_lock(uid_t uid, gid_t gid) noexcept {
+  // Keep the permitted set across the uid change, then narrow it to CAP_IPC_LOCK.
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return errno;
+  if (setgroups(0, nullptr) != 0) return errno;
+  if (setresgid(gid, gid, gid) != 0) return errno;
+  if (setresuid(uid, uid, uid) != 0) return errno;
+  __user_cap_header_struct hdr{};
+  hdr.version = _LINUX_CAPABILITY_VERSION_3;
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  const uint32_t bit = 1u << (CAP_IPC_LOCK % 32);
+  data[CAP_IPC_LOCK / 32].permitted = bit;
+  data[CAP_IPC_LOCK / 32].effective = bit;
+  data[CAP_IPC_LOCK / 32].inheritable = bit;
+  if (syscall(SYS_capset, &hdr, data) != 0) return errno;
+  // Ambient: kept by exec of an ordinary (not setuid, no file capabilities) binary.
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_IPC_LOCK, 0, 0) != 0) return errno;
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return errno;
+  return 0;
 }
 
 }  // namespace teesplit::enclave

@@ -107,4 +107,13 @@ int raise_memlock_for_child(size_t bytes) noexcept;
 // The same for a running process (prlimit(2)); throws Error on failure.
 void raise_memlock_of(pid_t pid, size_t bytes);
 
+// For a root launcher, in the child between fork and exec (async-signal-safe):
+// drops to uid/gid (no supplementary groups) but keeps CAP_IPC_LOCK, as an
+// ambient capability that survives exec, and no other capability. The worker
+// then runs unprivileged (other users, and the host once it drops privileges
+// too, cannot ptrace it) yet may lock as much memfd_secret memory as it needs,
+// where RLIMIT_MEMLOCK's hard limit cannot be raised (root without
+// CAP_SYS_RESOURCE, as in containers). Returns 0 or an errno.
+int drop_to_user_keeping_ipc_lock(uid_t uid, gid_t gid) noexcept;
+
 }  // namespace teesplit::enclave
