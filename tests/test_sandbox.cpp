@@ -909,8 +909,14 @@ TEST(Sandbox, UnknownExtraSyscallIsAnError) {
 // Under Gramine the kernel steps are skipped and the report says so.
 TEST(Sandbox, GramineIsDetectedAndSkipsKernelSteps) {
   EXPECT_FALSE(running_under_gramine()) << "this machine is not Gramine";
-  const std::string probe = teesplit::testing::generated_dir() + "/fake_attestation_type";
-  { std::ofstream(probe) << "dcap"; }
+  // A stand-in for /dev/attestation/attestation_type (in /tmp: the suite may
+  // run as a user who cannot write the build directory).
+  char probe_path[] = "/tmp/teesplit-fake-attestation-type-XXXXXX";
+  const int probe_fd = mkstemp(probe_path);
+  ASSERT_GE(probe_fd, 0) << strerror(errno);
+  ASSERT_EQ(write(probe_fd, "dcap", 4), 4);
+  close(probe_fd);
+  const std::string probe = probe_path;
   const ChildResult r = in_child([&](int out) {
     LockdownOptions o;
     o.gramine_probe = probe;
