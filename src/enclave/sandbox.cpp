@@ -368,6 +368,12 @@ std::string apply_seccomp_allow_list(const std::vector<std::string>& extra_sysca
     ++count;
   };
   for (const std::string& name : kAllowedSyscalls) allow(name);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer builds only (TEESPLIT_SANITIZE): its runtime queries and sets
+  // the thread's alternate signal stack around intercepted calls, and probes
+  // whether memory is readable by writing it into a pipe of its own.
+  for (const char* name : {"sigaltstack", "pipe2"}) allow(name);
+#endif
   for (const std::string& name : extra_syscalls) allow(name);
   // Memory for malloc and oneDNN's buffers, never executable: the JIT kernels
   // were made during the warm-up, and no new code may appear afterwards.
