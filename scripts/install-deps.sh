@@ -9,6 +9,7 @@ packages=(
   libdnnl-dev ocl-icd-opencl-dev                  # CPU kernels (oneDNN; its CMake config needs OpenCL, only a Recommends)
   libssl-dev                                      # crypto
   libseccomp-dev                                  # the enclave worker's seccomp allow-list
+  libgrpc++-dev protobuf-compiler-grpc            # serving: teesplit serve, infer (gRPC)
   nlohmann-json3-dev libcli11-dev                 # manifests and JSON; the command line
   libpng-dev libjpeg-dev zlib1g-dev               # images, gzip
   libgtest-dev libgmock-dev libbenchmark-dev      # tests, benchmarks

@@ -1,6 +1,7 @@
 #include "core/numbers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "core/error.h"
@@ -15,6 +16,15 @@ double median(std::vector<double> v) {
   if (n % 2) return upper;
   const double lower = *std::max_element(v.begin(), v.begin() + n / 2);
   return 0.5 * (lower + upper);
+}
+
+double percentile(std::vector<double> v, double p) {
+  TS_CHECK(!v.empty(), "percentile of no values");
+  TS_CHECK(p > 0 && p <= 100, "percentile ", p, " is outside (0, 100]");
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  rank = std::max<size_t>(rank, 1);
+  std::nth_element(v.begin(), v.begin() + (rank - 1), v.end());
+  return v[rank - 1];
 }
 
 std::string human_bytes(double b) {

@@ -2,8 +2,13 @@
 
 #include <filesystem>
 
+#include <unistd.h>
+
+#include "attest/measurement.h"
 #include "core/file.h"
+#include "enclave/worker.h"
 #include "graph/cuts.h"
+#include "host/enclave_process.h"
 #include "onnx/onnx_export.h"
 #include "onnx/onnx_import.h"
 #include "partition/split_dir.h"
@@ -61,6 +66,20 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
   m.back_sha256 = sha256_hex(back_bytes.data(), back_bytes.size());
   m.back_backend = back_backend->name();
   m.encrypted = opts.key != nullptr;
+  // The measurement a client expects: this build's enclave worker, this front
+  // file, this configuration (attest/measurement.h).
+  const std::string worker =
+      opts.enclave_binary.empty() ? default_enclave_binary() : opts.enclave_binary;
+  if (::access(worker.c_str(), R_OK) == 0) {
+    const std::string worker_bytes = read_file(worker, size_t{1} << 30);
+    const auto mr = attest::compute_measurement_bytes(
+        {reinterpret_cast<const uint8_t*>(worker_bytes.data()), worker_bytes.size()},
+        {reinterpret_cast<const uint8_t*>(front_bytes.data()), front_bytes.size()},
+        enclave::measured_config(m.precision, false));
+    m.enclave_measurement = crypto::to_hex(mr);
+  } else if (!opts.enclave_binary.empty()) {
+    fail(opts.enclave_binary, ": cannot read the enclave worker to measure it");
+  }
   if (opts.owner_key) sign_manifest(m, *opts.owner_key);
   write_file((fs::path(out_dir) / kManifestFile).string(), manifest_to_json(m));
   return m;
@@ -94,6 +113,22 @@ Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& op
     OpenedSplit out;
     out.manifest = files.manifest;
     out.runner = std::make_unique<SplitRunner>(std::move(front), std::move(back).value(), opts);
+    return out;
+  });
+}
+
+Result<OpenedBack> open_split_back(const std::string& dir, const SessionOptions& opts) {
+  return capture([&]() -> OpenedBack {
+    const SplitFiles files = read_split_files(dir, /*with_back=*/true);
+    auto back = parse_onnx(files.back_bytes, dir, files.back_path);
+    if (!back) fail(back.error());
+    const Graph& b = back.value();
+    TS_CHECK(b.inputs.size() == 1 && b.value(b.inputs[0]).name == files.manifest.feature_name,
+             files.back_path, ": the back partition's input is not the feature '",
+             files.manifest.feature_name, "' named in ", files.manifest_path);
+    OpenedBack out;
+    out.manifest = files.manifest;
+    out.session = std::make_unique<Session>(std::move(back).value(), opts);
     return out;
   });
 }

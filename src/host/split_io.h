@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "partition/manifest.h"
+#include "runtime/session.h"
 #include "runtime/split_runner.h"
 
 namespace teesplit {
@@ -21,6 +22,10 @@ struct SplitWriteOptions {
   const FrontKey* key = nullptr;  // seal front.tsf with AES-256-GCM
   // Sign manifest.json with the model owner's key (owner_signature).
   const crypto::Ed25519PrivateKey* owner_key = nullptr;
+  // The enclave worker whose measurement goes into the manifest; "": the
+  // teesplit-enclave beside the running executable, when it is there (else the
+  // manifest has no measurement and clients must give --mrenclave).
+  std::string enclave_binary;
 };
 
 // Writes DIR/front.tsf, DIR/back.onnx and, last, DIR/manifest.json (each file
@@ -44,5 +49,13 @@ struct OpenedSplit {
 Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& opts,
                                const FrontKey* key = nullptr, const std::string& model_path = "",
                                const crypto::Bytes32* owner_public_key = nullptr);
+
+// The host's half of a split: the manifest and the back partition alone (the
+// host never loads the front). Every file is checked against the manifest.
+struct OpenedBack {
+  SplitManifest manifest;
+  std::unique_ptr<Session> session;
+};
+Result<OpenedBack> open_split_back(const std::string& dir, const SessionOptions& opts);
 
 }  // namespace teesplit

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # usage: check_symbols.sh BINARY expect-clean|expect-dirty
-# Fails when BINARY links or contains protobuf, libonnx, LibTorch or CUDA code
+# Fails when BINARY links or contains protobuf, libonnx, gRPC, LibTorch or CUDA code
 # (expect-clean), or, as the check's own control, when it does not
 # (expect-dirty). A static link hides from ldd, so the defined symbols are
 # searched too.
 set -euo pipefail
 bin=${1:?usage: check_symbols.sh BINARY expect-clean|expect-dirty}
 mode=${2:?usage: check_symbols.sh BINARY expect-clean|expect-dirty}
-pattern='google::protobuf|(^| )onnx::|(^| )torch::|(^| )at::|(^| )c10::|cudaMalloc|cudnn|cublas'
-libs=$(ldd "$bin" | grep -E -i 'protobuf|libonnx|torch|c10|cuda|cudnn|cublas' || true)
+pattern='google::protobuf|(^| )onnx::|(^| )torch::|(^| )at::|(^| )c10::|cudaMalloc|cudnn|cublas|(^| )grpc::'
+libs=$(ldd "$bin" | grep -E -i 'protobuf|libonnx|torch|c10|cuda|cudnn|cublas|grpc' || true)
 syms=$(nm -C --defined-only "$bin" | grep -E "$pattern" | head -5 || true)
 found="$libs$syms"
 if [[ $mode == expect-clean ]]; then
@@ -18,7 +18,7 @@ if [[ $mode == expect-clean ]]; then
     echo "$syms"
     exit 1
   fi
-  echo "$bin: no protobuf, libonnx, LibTorch or CUDA (ldd and nm)"
+  echo "$bin: no protobuf, libonnx, gRPC, LibTorch or CUDA (ldd and nm)"
 else
   if [[ -z $found ]]; then
     echo "control failed: $bin should contain protobuf/libonnx and the check found none"

@@ -1,0 +1,79 @@
+#include "enclave/sealing.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "core/secret.h"
+#include "crypto/aead.h"
+#include "crypto/hkdf.h"
+
+namespace teesplit::enclave {
+namespace {
+
+constexpr char kMagic[8] = {'T', 'S', 'S', 'E', 'A', 'L', '1', '\0'};
+
+SecretBytes seal_key(const std::string& root, const crypto::Bytes32& measurement) {
+  if (root.size() != kSealRootBytes)
+    fail("the sealing root holds ", root.size(), " bytes, not ", kSealRootBytes);
+  SecretBytes ikm(root.begin(), root.end());
+  static const char salt[] = "teesplit seal v1";
+  return crypto::hkdf_sha256(ikm, {reinterpret_cast<const uint8_t*>(salt), sizeof salt - 1},
+                             measurement, 32);
+}
+
+}  // namespace
+
+std::vector<uint8_t> seal_front_key(const std::string& seal_root, const FrontKey& key,
+                                    const crypto::Bytes32& measurement) {
+  const SecretBytes k = seal_key(seal_root, measurement);
+  std::array<uint8_t, 12> nonce;
+  crypto::random_bytes(nonce.data(), nonce.size());
+  const std::vector<uint8_t> ct = crypto::aes256gcm_seal(k, nonce, measurement, key);
+  std::vector<uint8_t> blob(kMagic, kMagic + 8);
+  blob.insert(blob.end(), nonce.begin(), nonce.end());
+  blob.insert(blob.end(), ct.begin(), ct.end());
+  return blob;
+}
+
+FrontKey unseal_front_key(const std::string& seal_root, const std::string& blob,
+                          const crypto::Bytes32& measurement) {
+  if (blob.size() != 8 + 12 + kFrontKeySize + 16 || std::memcmp(blob.data(), kMagic, 8) != 0)
+    fail("the sealed key is not a teesplit sealed key (", blob.size(), " bytes)");
+  const SecretBytes k = seal_key(seal_root, measurement);
+  const auto* b = reinterpret_cast<const uint8_t*>(blob.data());
+  std::span<const uint8_t, 12> nonce(b + 8, 12);
+  SecretBytes plain;
+  if (!crypto::aes256gcm_open(k, nonce, measurement, {b + 20, blob.size() - 20}, plain))
+    fail(
+        "the sealed key does not open: sealed by another enclave measurement or sealing root, "
+        "or damaged (provision the key again)");
+  FrontKey out;
+  std::memcpy(out.data(), plain.data(), out.size());
+  return out;
+}
+
+void ensure_seal_root(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::exists(path)) {
+    struct stat st {};
+    TS_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot stat the sealing root");
+    TS_CHECK((st.st_mode & 077) == 0, path, ": the sealing root is readable by others (mode ",
+             std::oct, (st.st_mode & 0777), "); chmod 600 it");
+    return;
+  }
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) {
+    fs::create_directories(parent);
+    fs::permissions(parent, fs::perms::owner_all, fs::perm_options::replace);
+  }
+  std::string root(kSealRootBytes, '\0');
+  crypto::random_bytes(root.data(), root.size());
+  write_file(path, root, FileMode::kPrivate);
+  secure_wipe(root.data(), root.size());
+}
+
+}  // namespace teesplit::enclave

@@ -1,0 +1,229 @@
+#include "host/enclave_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "attest/sim_root.h"
+#include "core/error.h"
+#include "enclave/sealing.h"
+
+namespace teesplit {
+
+namespace fs = std::filesystem;
+
+std::string default_enclave_binary() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  TS_CHECK(!ec, "cannot find the running executable: ", ec.message());
+  return (self.parent_path() / "teesplit-enclave").string();
+}
+
+std::string default_seal_root_path() {
+  if (::geteuid() == 0) return "/var/lib/teesplit/sim-seal/root.key";
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
+    return std::string(x) + "/teesplit/sim-seal/root.key";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return std::string(h) + "/.local/share/teesplit/sim-seal/root.key";
+  fail("no place for the simulated sealing root: neither XDG_DATA_HOME nor HOME is set");
+}
+
+namespace {
+
+std::string exit_text(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+           strsignal(WTERMSIG(status)) + ")";
+  return "status " + std::to_string(status);
+}
+
+}  // namespace
+
+EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
+  const std::string binary = l.binary.empty() ? default_enclave_binary() : l.binary;
+  TS_CHECK(::access(binary.c_str(), X_OK) == 0, binary, ": the enclave worker is not there (",
+           std::strerror(errno), "); build the target teesplit-enclave");
+  const std::string seal_root = l.seal_root.empty() ? default_seal_root_path() : l.seal_root;
+  enclave::ensure_seal_root(seal_root);
+
+  std::vector<std::string> args = {binary,
+                                   "--fd",
+                                   "3",
+                                   "--split",
+                                   l.split_dir,
+                                   "--seal-root",
+                                   seal_root,
+                                   "--threads",
+                                   std::to_string(l.threads),
+                                   "--secret-bytes",
+                                   std::to_string(l.secret_arena_bytes)};
+  // SIMULATED attestation root: the host creates it once (it can read it anyway).
+  const std::string att_key =
+      l.attestation_key.empty() ? attest::default_sim_root_path() : l.attestation_key;
+  attest::load_or_create_sim_root(att_key);
+  args.insert(args.end(), {"--attestation-key", att_key});
+  if (!l.sealed_key.empty()) args.insert(args.end(), {"--sealed-key", l.sealed_key});
+  if (!l.dev_key.empty()) args.insert(args.end(), {"--dev-key", l.dev_key});
+  if (l.insecure) args.push_back("--insecure");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int sv[2], err[2];
+  TS_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0,
+           "socketpair: ", std::strerror(errno));
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    ::close(sv[0]);
+    ::close(sv[1]);
+    fail("pipe: ", std::strerror(errno));
+  }
+  const rlim_t memlock = l.memlock_bytes ? l.memlock_bytes : l.secret_arena_bytes + (16u << 20);
+  pid_ = ::fork();
+  if (pid_ < 0) fail("fork: ", std::strerror(errno));
+  if (pid_ == 0) {
+    // The child: only async-signal-safe calls until exec.
+    ::dup2(sv[1], 3);
+    ::dup2(err[1], 2);
+    struct rlimit rl = {memlock, memlock};
+    if (::setrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
+      // Without CAP_SYS_RESOURCE the hard limit bounds us; the worker reports
+      // what it got and refuses to start when it is too small.
+      struct rlimit cur {};
+      ::getrlimit(RLIMIT_MEMLOCK, &cur);
+      cur.rlim_cur = cur.rlim_max < memlock ? cur.rlim_max : memlock;
+      ::setrlimit(RLIMIT_MEMLOCK, &cur);
+    }
+    // The worker's environment is not the host's to choose: a fixed, empty one.
+    char* const envp[] = {nullptr};
+    ::execve(argv[0], argv.data(), envp);
+    const char msg[] = "teesplit-enclave: exec failed\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  ::close(sv[1]);
+  ::close(err[1]);
+  fd_ = sv[0];
+  stderr_fd_ = err[0];
+
+  // The ready message, within the timeout.
+  struct pollfd p = {fd_, POLLIN, 0};
+  const int ms = static_cast<int>(std::chrono::milliseconds(l.ready_timeout).count());
+  const int r = ::poll(&p, 1, ms);
+  std::optional<channel::Frame> f;
+  std::string why;
+  if (r <= 0) {
+    why = r == 0 ? "did not become ready within " + std::to_string(l.ready_timeout.count()) + " s"
+                 : std::string("poll: ") + std::strerror(errno);
+  } else {
+    try {
+      f = channel::read_frame(fd_, enclave::kMaxWorkerFrame);
+      if (!f) why = "closed its socket before it was ready";
+    } catch (const Error& e) {
+      why = e.what();
+    }
+  }
+  if (f && f->type == uint8_t(enclave::MsgType::kReady)) {
+    info_ = enclave::decode_worker_info(f->payload);
+    // From now on the worker's log lines go to ours, so that its pipe never fills.
+    stderr_pump_ = std::thread([fd = stderr_fd_] {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) (void)!::write(2, buf, static_cast<size_t>(n));
+    });
+    return;
+  }
+  if (f && why.empty()) why = std::string("sent '") + enclave::msg_type_name(f->type) + "' first";
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  const std::string log = drain_stderr();
+  ::close(fd_);
+  ::close(stderr_fd_);
+  fd_ = stderr_fd_ = -1;
+  fail("the enclave worker ", binary, " failed to start: ", why, " (", exit_text(status), ")",
+       log.empty() ? "" : ": " + log);
+}
+
+std::string EnclaveProcess::drain_stderr() {
+  std::string out;
+  if (stderr_fd_ < 0) return out;
+  const int flags = ::fcntl(stderr_fd_, F_GETFL);
+  ::fcntl(stderr_fd_, F_SETFL, flags | O_NONBLOCK);
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(stderr_fd_, buf, sizeof buf)) > 0 && out.size() < 65536) out.append(buf, n);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  // The last line or two say why.
+  size_t cut = out.rfind('\n');
+  if (cut != std::string::npos) cut = out.rfind('\n', cut - 1);
+  return cut == std::string::npos ? out : out.substr(cut + 1);
+}
+
+bool EnclaveProcess::alive() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+channel::Frame EnclaveProcess::call(enclave::MsgType type, const std::vector<uint8_t>& payload) {
+  std::lock_guard<std::mutex> lock(mu_);
+  TS_CHECK(fd_ >= 0, "the enclave worker is not running");
+  try {
+    channel::write_frame(fd_, uint8_t(type), payload);
+    auto f = channel::read_frame(fd_, enclave::kMaxWorkerFrame);
+    if (!f) fail("the enclave worker closed its connection");
+    return std::move(*f);
+  } catch (const Error& e) {
+    fail("the enclave worker (pid ", pid_, ") is gone: ", e.what(),
+         "; retry after a new worker starts (attest again)");
+  }
+}
+
+void EnclaveProcess::kill() {
+  if (pid_ > 0) ::kill(pid_, SIGKILL);
+}
+
+EnclaveProcess::~EnclaveProcess() {
+  if (fd_ >= 0) {
+    try {
+      channel::write_frame(fd_, uint8_t(enclave::MsgType::kShutdown), {});
+    } catch (...) {
+    }
+    ::close(fd_);
+  }
+  if (pid_ > 0) {
+    int status = 0;
+    for (int i = 0; i < 50; ++i) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  if (stderr_pump_.joinable()) stderr_pump_.join();  // EOF: the worker has exited
+  if (stderr_fd_ >= 0) ::close(stderr_fd_);
+}
+
+}  // namespace teesplit

@@ -1,0 +1,93 @@
+// teesplit serve SPLIT_DIR [--listen 127.0.0.1:PORT] [--workers N] [--backend ...]:
+// the untrusted host (src/serve/server.h). It prints "listening on HOST:PORT"
+// once it serves, and stops cleanly on SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "host/enclave_process.h"
+#include "serve/server.h"
+#include "tools/teesplit/cli.h"
+
+namespace teesplit {
+namespace {
+
+struct ServeArgs {
+  std::string split, listen = "127.0.0.1:50051", backend = "auto", sim_root, dev_key, state_dir;
+  std::string enclave_binary;
+  int workers = 1, threads = 0, enclave_threads = 1;
+  bool insecure = false;
+  size_t secret_mib = 256;
+};
+
+int serve_cmd(const ServeArgs& a) {
+  // Signals are taken by one thread, which shuts the server down.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  serve::ServeOptions o;
+  o.split_dir = a.split;
+  o.listen = a.listen;
+  o.workers = a.workers;
+  o.backend = parse_backend(a.backend);
+  o.threads = a.threads;
+  o.state_dir = a.state_dir;
+  o.worker.binary = a.enclave_binary;
+  o.worker.attestation_key = a.sim_root;
+  o.worker.dev_key = a.dev_key;
+  o.worker.insecure = a.insecure;
+  o.worker.threads = a.enclave_threads;
+  o.worker.secret_arena_bytes = a.secret_mib << 20;
+  serve::Server server(o);
+  std::printf("listening on %s\n", server.address().c_str());
+  std::fflush(stdout);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::fprintf(stderr, "teesplit serve: %s: shutting down\n", strsignal(sig));
+    server.shutdown();
+  });
+  server.wait();
+  // The server stopped; wake the signal thread if it is still waiting.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  return 0;
+}
+
+}  // namespace
+
+Subcommand add_serve_command(CLI::App& root) {
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* app = root.add_subcommand(
+      "serve", "the untrusted host: start enclave workers for a split and serve clients (gRPC)");
+  app->add_option("split", a->split, "split directory (teesplit split)")->required();
+  app->add_option("--listen", a->listen, "address to listen on; port 0 picks a free one")
+      ->capture_default_str();
+  app->add_option("--workers", a->workers, "enclave worker processes")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  add_backend_option(app, &a->backend, "the back partition's backend");
+  add_threads_option(app, &a->threads);
+  app->add_option("--enclave-threads", a->enclave_threads, "oneDNN threads in each worker")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app->add_option("--sim-root", a->sim_root,
+                  "SIMULATED attestation key (Ed25519 PEM); default: this machine's");
+  app->add_option("--dev-key", a->dev_key,
+                  "the front's key in clear, for development (the workers say they are insecure)");
+  app->add_flag("--insecure", a->insecure, "run workers whose lockdown fails (reported in quotes)");
+  app->add_option("--state-dir", a->state_dir,
+                  "where the sealed front key is kept (default SPLIT/.teesplit-state)");
+  app->add_option("--enclave-binary", a->enclave_binary,
+                  "the worker (default: teesplit-enclave beside teesplit)");
+  app->add_option("--secret-mib", a->secret_mib, "memfd_secret arena per worker, MiB")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  return {app, [a] { return serve_cmd(*a); }};
+}
+
+}  // namespace teesplit
