@@ -1,0 +1,207 @@
+// teesplit serve and teesplit infer as separate processes over loopback, as a
+// user runs them: the whole Fashion-MNIST test set through the enclave agrees
+// with the unsplit model, and the client's plaintext input is found neither
+// in the host's memory nor in the worker's readable memory.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "core/file.h"
+#include "data/dataset.h"
+#include "host/model.h"
+#include "io/npy.h"
+#include "support/test_support.h"
+
+namespace teesplit {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string bin(const char* name) {
+  return std::string(TEESPLIT_BINARY_DIR) + "/" + name;
+}
+
+std::string run(const std::string& cmd, int* code) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *code = WEXITSTATUS(pclose(p));
+  return out;
+}
+
+// `teesplit serve` in a child process; the address from its first line.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& split, const std::string& dir) {
+    const std::string out = dir + "/serve.out";
+    err_ = dir + "/serve.err";
+    pid_ = fork();
+    if (pid_ == 0) {
+      freopen(out.c_str(), "w", stdout);
+      freopen(err_.c_str(), "w", stderr);
+      execl(bin("teesplit").c_str(), "teesplit", "serve", split.c_str(), "--listen", "127.0.0.1:0",
+            "--threads", "1", "--sim-root", (dir + "/sim-root.pem").c_str(), "--state-dir",
+            (dir + "/state").c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 600 && address_.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ifstream in(out);
+      std::string word;
+      if (in >> word >> word >> address_) break;
+      address_.clear();
+      int st;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
+    }
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int st;
+      waitpid(pid_, &st, 0);
+    }
+  }
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+  std::string log() const { return read_file(err_); }
+
+ private:
+  pid_t pid_ = -1;
+  std::string address_, err_;
+};
+
+std::string make_split(const std::string& name) {
+  const std::string dir = testing::generated_dir() + "/serve/" + name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  int code = 0;
+  const std::string out =
+      run(bin("teesplit") + " split " + testing::source_path("models/fashion-mnist-resnet50.onnx") +
+              " --at layer2.0 -o " + dir + "/split",
+          &code);
+  EXPECT_EQ(code, 0) << out;
+  return dir;
+}
+
+// Whether `needle` occurs in any readable mapping of process pid; regions
+// that cannot be read (memfd_secret pages: EIO) are counted in *unreadable.
+bool memory_holds(pid_t pid, const std::string& needle, int* unreadable) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  const int fd = ::open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY);
+  EXPECT_GE(fd, 0) << std::strerror(errno);
+  std::string line;
+  bool found = false;
+  while (!found && std::getline(maps, line)) {
+    unsigned long lo, hi;
+    char perms[5];
+    if (sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3 || perms[0] != 'r') continue;
+    if (line.find("[vvar]") != std::string::npos || line.find("[vsyscall]") != std::string::npos)
+      continue;
+    std::string region(hi - lo, '\0');
+    const ssize_t n = pread(fd, region.data(), region.size(), static_cast<off_t>(lo));
+    if (n <= 0) {
+      ++*unreadable;
+      continue;
+    }
+    region.resize(static_cast<size_t>(n));
+    found = region.find(needle) != std::string::npos;
+  }
+  ::close(fd);
+  return found;
+}
+
+TEST(Serve, WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel) {
+  const std::string dir = make_split("accuracy");
+  ServeProcess server(dir + "/split", dir);
+  ASSERT_FALSE(server.address().empty()) << server.log();
+  int code = 0;
+  const std::string out = run(bin("teesplit") + " infer " + server.address() +
+                                  " --dataset fashion-mnist --allow-simulated --sim-root " + dir +
+                                  "/sim-root.pem --expect-manifest " + dir + "/split/manifest.json",
+                              &code);
+  ASSERT_EQ(code, 0) << out;
+  // The unsplit model on the same 10,000 images, in this process.
+  auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
+  ASSERT_TRUE(whole.ok()) << whole.error();
+  DatasetOptions o;
+  o.split = "test";
+  o.image_size = 32;
+  auto data = open_dataset("fashion-mnist", o);
+  int64_t correct = 0;
+  for (int64_t b = 0; b < data->size(); b += 500) {
+    const Batch batch = data->get_batch(b, 500);
+    const Tensor logits = (*whole)->run({batch.images})[0];
+    for (int64_t i = 0; i < 500; ++i) {
+      const float* row = logits.data<float>() + i * 10;
+      correct += (std::max_element(row, row + 10) - row) == batch.labels.data<int64_t>()[i];
+    }
+  }
+  std::ostringstream want;
+  want << "10000 images through the enclave: accuracy " << std::fixed << std::setprecision(2)
+       << 100.0 * double(correct) / 10000.0 << "% (" << correct << " correct)";
+  EXPECT_NE(out.find(want.str()), std::string::npos) << "want: " << want.str() << "\n" << out;
+  EXPECT_NE(out.find("p99"), std::string::npos) << out;
+}
+
+TEST(Serve, PlaintextInputNeverReachesTheHost) {
+  ASSERT_EQ(geteuid(), 0u) << "reads other processes' memory: run as root (CI does)";
+  const std::string dir = make_split("plaintext");
+  ServeProcess server(dir + "/split", dir);
+  ASSERT_FALSE(server.address().empty()) << server.log();
+  // A distinctive input: 1024 floats from a fixed stream; its middle 64 bytes
+  // are the pattern searched for.
+  Tensor x(DType::F32, {1, 1, 32, 32});
+  std::mt19937 rng(20261203);
+  std::uniform_real_distribution<float> u(-3.f, 3.f);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = u(rng);
+  const std::string input = dir + "/secret-input.npy";
+  write_npy(input, x);
+  const std::string pattern(static_cast<const char*>(x.raw()) + 2048, 64);
+  int code = 0;
+  const std::string out = run(bin("teesplit") + " infer " + server.address() + " --input " + input +
+                                  " --allow-simulated --sim-root " + dir +
+                                  "/sim-root.pem --expect-manifest " + dir + "/split/manifest.json",
+                              &code);
+  ASSERT_EQ(code, 0) << out;
+
+  int unreadable = 0;
+  EXPECT_FALSE(memory_holds(server.pid(), pattern, &unreadable)) << "the host holds the input";
+  // The worker: its plaintext lives in memfd_secret pages, which even root
+  // cannot read; everything readable must be free of it.
+  std::string workers;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string pid, comm, state, ppid;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid == std::to_string(server.pid()) && comm == "(teesplit-enclav)") workers = pid;
+  }
+  ASSERT_FALSE(workers.empty()) << "no worker process under the server";
+  unreadable = 0;
+  EXPECT_FALSE(memory_holds(std::stoi(workers), pattern, &unreadable))
+      << "the worker holds the input in readable memory";
+  EXPECT_GE(unreadable, 1) << "no unreadable (memfd_secret) region in the worker";
+  // The scan's control: this process holds the input, and the scan finds it.
+  int own_unreadable = 0;
+  EXPECT_TRUE(memory_holds(getpid(), pattern, &own_unreadable)) << "the scan cannot see";
+}
+
+}  // namespace
+}  // namespace teesplit
