@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short, bounded libFuzzer run of every fuzzer, for CI (docs/testing.md, Fuzzing):
-# builds fuzz_front_file, fuzz_onnx_import, fuzz_input_files, fuzz_quote and fuzz_channel with clang-14 in
+# builds fuzz_front_file, fuzz_onnx_import, fuzz_input_files, fuzz_quote, fuzz_channel and fuzz_worker_messages with clang-14 in
 # build-fuzz/ (ASan + coverage; CUDA, LibTorch, tests and benchmarks off; only the
 # fuzz targets), then runs each for SECONDS (default 60) from a copy of its
 # committed corpus, fuzz/corpus/fuzz_NAME/, under the limits teesplit promises:
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 [[ "$secs" =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz-smoke.sh [SECONDS]" >&2; exit 2; }
 build=${FUZZ_BUILD_DIR:-build-fuzz}
-read -r -a fuzzers <<<"${FUZZERS:-front_file onnx_import input_files quote channel}"
+read -r -a fuzzers <<<"${FUZZERS:-front_file onnx_import input_files quote channel worker_messages}"
 
 t0=$SECONDS
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
