@@ -17,11 +17,17 @@
 #include <sstream>
 #include <thread>
 
+#include "attest/sim_root.h"
+#include "client/client.h"
 #include "core/file.h"
 #include "data/dataset.h"
 #include "host/model.h"
 #include "io/npy.h"
+#include "serve/remote.h"
 #include "support/test_support.h"
+
+#include <atomic>
+#include <mutex>
 
 namespace teesplit {
 namespace {
@@ -45,7 +51,8 @@ std::string run(const std::string& cmd, int* code) {
 // `teesplit serve` in a child process; the address from its first line.
 class ServeProcess {
  public:
-  ServeProcess(const std::string& split, const std::string& dir) {
+  ServeProcess(const std::string& split, const std::string& dir, int workers = 1) {
+    const std::string nworkers = std::to_string(workers);
     const std::string out = dir + "/serve.out";
     err_ = dir + "/serve.err";
     pid_ = fork();
@@ -54,7 +61,7 @@ class ServeProcess {
       freopen(err_.c_str(), "w", stderr);
       execl(bin("teesplit").c_str(), "teesplit", "serve", split.c_str(), "--listen", "127.0.0.1:0",
             "--threads", "1", "--sim-root", (dir + "/sim-root.pem").c_str(), "--state-dir",
-            (dir + "/state").c_str(), static_cast<char*>(nullptr));
+            (dir + "/state").c_str(), "--workers", nworkers.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 600 && address_.empty(); ++i) {
@@ -159,6 +166,112 @@ TEST(Serve, WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel) {
   EXPECT_NE(out.find("p99"), std::string::npos) << out;
 }
 
+// Sample i of a batch, as a batch of one.
+Tensor sample(const Tensor& t, int64_t i) {
+  Shape s = t.shape();
+  s[0] = 1;
+  Tensor out(t.dtype(), s);
+  std::memcpy(out.raw(), static_cast<const char*>(t.raw()) + i * out.nbytes(), out.nbytes());
+  return out;
+}
+
+// The worker processes of a server (children named teesplit-enclave).
+std::vector<pid_t> workers_of(pid_t server) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string pid, comm, state, ppid;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid == std::to_string(server) && comm == "(teesplit-enclav)")
+      out.push_back(std::stoi(pid));
+  }
+  return out;
+}
+
+// 8 clients at once against 2 workers; one worker is killed mid-run. Every
+// request completes with the unsplit model's output: those in flight on the
+// dead worker fail with a retryable error, the host starts a fresh worker, and
+// the clients attest again and retry. Bounded: 8 x 40 requests, loopback only.
+TEST(Serve, EightClientsSurviveAKilledWorker) {
+  const std::string dir = make_split("load");
+  ServeProcess server(dir + "/split", dir, 2);
+  ASSERT_FALSE(server.address().empty()) << server.log();
+  ASSERT_EQ(workers_of(server.pid()).size(), 2u);
+  attest::Policy policy = client::policy_from_manifest(dir + "/split/manifest.json", std::nullopt);
+  policy.simulated_root = attest::sim_root_public_key(dir + "/sim-root.pem");
+  policy.allow_simulated = true;
+
+  auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
+  ASSERT_TRUE(whole.ok()) << whole.error();
+  DatasetOptions o;
+  o.split = "test";
+  o.image_size = 32;
+  auto data = open_dataset("fashion-mnist", o);
+  constexpr int kClients = 8, kRequests = 40;
+  const Batch batch = data->get_batch(0, kRequests);
+  const Tensor want = (*whole)->run({batch.images})[0];
+
+  std::atomic<int> sent{0}, completed{0}, failed{0}, retried{0}, wrong{0}, started{0};
+  std::mutex err_mu;
+  std::string first_error;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&, c] {
+      serve::RemoteEnclave remote(server.address());
+      auto a = std::make_unique<client::Attestation>();
+      if (!remote.attest(*a, policy).accepted) {
+        failed += kRequests;
+        return;
+      }
+      for (int i = 0; i < kRequests; ++i) {
+        const Tensor x = sample(batch.images, (i + c) % kRequests);
+        ++sent;
+        ++started;
+        for (int attempt = 0;; ++attempt) {
+          try {
+            const Tensor got = remote.infer(*a, x);
+            const Tensor ref = sample(want, (i + c) % kRequests);
+            if (max_relative_error(got, ref) > 1e-4) ++wrong;
+            ++completed;
+            break;
+          } catch (const serve::RemoteError& e) {
+            if (!e.retryable() || attempt >= 5) {
+              ++failed;
+              std::lock_guard<std::mutex> lock(err_mu);
+              if (first_error.empty()) first_error = e.what();
+              break;
+            }
+            ++retried;
+            a = std::make_unique<client::Attestation>();
+            if (!remote.attest(*a, policy).accepted) {
+              ++failed;
+              break;
+            }
+          }
+        }
+      }
+    });
+  // Kill one worker once a quarter of the requests are under way.
+  while (started < kClients * kRequests / 4)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::vector<pid_t> before = workers_of(server.pid());
+  ASSERT_FALSE(before.empty());
+  kill(before[0], SIGKILL);
+  for (auto& t : clients) t.join();
+  std::printf("load: sent %d, completed %d, failed %d, retried %d (one of 2 workers killed)\n",
+              sent.load(), completed.load(), failed.load(), retried.load());
+  EXPECT_EQ(completed, kClients * kRequests) << first_error;
+  EXPECT_EQ(failed, 0) << first_error;
+  EXPECT_EQ(wrong, 0);
+  EXPECT_GE(retried, 1) << "no request met the killed worker";
+  const std::vector<pid_t> after = workers_of(server.pid());
+  EXPECT_EQ(after.size(), 2u);
+  EXPECT_EQ(std::find(after.begin(), after.end(), before[0]), after.end());
+  EXPECT_NE(server.log().find("restarting it"), std::string::npos) << server.log();
+}
+
 TEST(Serve, PlaintextInputNeverReachesTheHost) {
   ASSERT_EQ(geteuid(), 0u) << "reads other processes' memory: run as root (CI does)";
   const std::string dir = make_split("plaintext");
@@ -184,18 +297,10 @@ TEST(Serve, PlaintextInputNeverReachesTheHost) {
   EXPECT_FALSE(memory_holds(server.pid(), pattern, &unreadable)) << "the host holds the input";
   // The worker: its plaintext lives in memfd_secret pages, which even root
   // cannot read; everything readable must be free of it.
-  std::string workers;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string pid, comm, state, ppid;
-    stat >> pid >> comm >> state >> ppid;
-    if (ppid == std::to_string(server.pid()) && comm == "(teesplit-enclav)") workers = pid;
-  }
-  ASSERT_FALSE(workers.empty()) << "no worker process under the server";
+  const std::vector<pid_t> workers = workers_of(server.pid());
+  ASSERT_EQ(workers.size(), 1u) << "no worker process under the server";
   unreadable = 0;
-  EXPECT_FALSE(memory_holds(std::stoi(workers), pattern, &unreadable))
+  EXPECT_FALSE(memory_holds(workers[0], pattern, &unreadable))
       << "the worker holds the input in readable memory";
   EXPECT_GE(unreadable, 1) << "no unreadable (memfd_secret) region in the worker";
   // The scan's control: this process holds the input, and the scan finds it.

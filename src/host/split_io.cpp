@@ -17,6 +17,21 @@ namespace teesplit {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// back.onnx of checked split files, whose one input must be the manifest's feature.
+Graph parse_back(const SplitFiles& files) {
+  auto back = parse_onnx(files.back_bytes, files.dir, files.back_path);
+  if (!back) fail(back.error());
+  const Graph& b = back.value();
+  TS_CHECK(b.inputs.size() == 1 && b.value(b.inputs[0]).name == files.manifest.feature_name,
+           files.back_path, ": the back partition's input is not the feature '",
+           files.manifest.feature_name, "' named in ", files.manifest_path);
+  return std::move(back).value();
+}
+
+}  // namespace
+
 SplitManifest write_split(const std::string& model_path, const std::string& cut_spec,
                           const std::string& out_dir, const SplitWriteOptions& opts) {
   const std::string model_bytes = read_file(model_path);
@@ -104,15 +119,9 @@ Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& op
                files.manifest_path, ")");
     }
     Graph front = load_split_front(files, key);
-    auto back = parse_onnx(files.back_bytes, dir, files.back_path);
-    if (!back) fail(back.error());
-    const Graph& b = back.value();
-    TS_CHECK(b.inputs.size() == 1 && b.value(b.inputs[0]).name == files.manifest.feature_name,
-             files.back_path, ": the back partition's input is not the feature '",
-             files.manifest.feature_name, "' named in ", files.manifest_path);
     OpenedSplit out;
     out.manifest = files.manifest;
-    out.runner = std::make_unique<SplitRunner>(std::move(front), std::move(back).value(), opts);
+    out.runner = std::make_unique<SplitRunner>(std::move(front), parse_back(files), opts);
     return out;
   });
 }
@@ -120,15 +129,9 @@ Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& op
 Result<OpenedBack> open_split_back(const std::string& dir, const SessionOptions& opts) {
   return capture([&]() -> OpenedBack {
     const SplitFiles files = read_split_files(dir, /*with_back=*/true);
-    auto back = parse_onnx(files.back_bytes, dir, files.back_path);
-    if (!back) fail(back.error());
-    const Graph& b = back.value();
-    TS_CHECK(b.inputs.size() == 1 && b.value(b.inputs[0]).name == files.manifest.feature_name,
-             files.back_path, ": the back partition's input is not the feature '",
-             files.manifest.feature_name, "' named in ", files.manifest_path);
     OpenedBack out;
     out.manifest = files.manifest;
-    out.session = std::make_unique<Session>(std::move(back).value(), opts);
+    out.session = std::make_unique<Session>(parse_back(files), opts);
     return out;
   });
 }
