@@ -21,8 +21,10 @@ class ByteWriter {
   ByteWriter& u32(uint32_t v) { return le(v, 4); }
   ByteWriter& u64(uint64_t v) { return le(v, 8); }
   ByteWriter& raw(const void* p, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    out_.insert(out_.end(), b, b + n);
+    if (n == 0) return *this;
+    const size_t at = out_.size();
+    out_.resize(at + n);  // (vector::insert here trips GCC 12's -Wstringop-overflow)
+    std::memcpy(out_.data() + at, p, n);
     return *this;
   }
   ByteWriter& raw(std::span<const uint8_t> s) { return raw(s.data(), s.size()); }

@@ -33,9 +33,10 @@ std::vector<uint8_t> seal_front_key(const std::string& seal_root, const FrontKey
   std::array<uint8_t, 12> nonce;
   crypto::random_bytes(nonce.data(), nonce.size());
   const std::vector<uint8_t> ct = crypto::aes256gcm_seal(k, nonce, measurement, key);
-  std::vector<uint8_t> blob(kMagic, kMagic + 8);
-  blob.insert(blob.end(), nonce.begin(), nonce.end());
-  blob.insert(blob.end(), ct.begin(), ct.end());
+  std::vector<uint8_t> blob(8 + nonce.size() + ct.size());
+  std::memcpy(blob.data(), kMagic, 8);
+  std::memcpy(blob.data() + 8, nonce.data(), nonce.size());
+  std::memcpy(blob.data() + 8 + nonce.size(), ct.data(), ct.size());
   return blob;
 }
 
