@@ -93,6 +93,14 @@ class ServeProcess {
   std::string address_, err_;
 };
 
+// Fashion-MNIST's test split at the shipped models' 32x32 (a missing data set fails).
+std::unique_ptr<Dataset> fashion_test() {
+  DatasetOptions o;
+  o.split = "test";
+  o.image_size = 32;
+  return open_dataset("fashion-mnist", o);
+}
+
 std::string make_split(const std::string& name) {
   const std::string dir = testing::generated_dir() + "/serve/" + name;
   fs::remove_all(dir);
@@ -146,10 +154,7 @@ TEST(Serve, WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel) {
   // The unsplit model on the same 10,000 images, in this process.
   auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
   ASSERT_TRUE(whole.ok()) << whole.error();
-  DatasetOptions o;
-  o.split = "test";
-  o.image_size = 32;
-  auto data = open_dataset("fashion-mnist", o);
+  auto data = fashion_test();
   int64_t correct = 0;
   for (int64_t b = 0; b < data->size(); b += 500) {
     const Batch batch = data->get_batch(b, 500);
@@ -205,10 +210,7 @@ TEST(Serve, EightClientsSurviveAKilledWorker) {
 
   auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
   ASSERT_TRUE(whole.ok()) << whole.error();
-  DatasetOptions o;
-  o.split = "test";
-  o.image_size = 32;
-  auto data = open_dataset("fashion-mnist", o);
+  auto data = fashion_test();
   constexpr int kClients = 8, kRequests = 40;
   const Batch batch = data->get_batch(0, kRequests);
   const Tensor want = (*whole)->run({batch.images})[0];
