@@ -164,9 +164,8 @@ TEST(Cli, EverySubcommandAnswersHelp) {
     std::string name;
     if (words >> name) names.push_back(name);
   }
-  for (const char* expected :
-       {"demo", "run", "bench", "info", "cuts", "split", "zoo", "data", "train", "keygen",
-        "serve", "attest", "infer", "provision"})
+  for (const char* expected : {"demo", "run", "bench", "info", "cuts", "split", "zoo", "data",
+                               "train", "keygen", "serve", "attest", "infer", "provision"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   for (const std::string& name : names) {
     for (const char* flag : {"-h", "--help"}) {

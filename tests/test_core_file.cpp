@@ -12,8 +12,8 @@ namespace teesplit {
 namespace {
 
 std::string temp_dir() {
-  std::string d = (std::filesystem::temp_directory_path() /
-                   ("ts-file-" + std::to_string(::getpid()))).string();
+  std::string d =
+      (std::filesystem::temp_directory_path() / ("ts-file-" + std::to_string(::getpid()))).string();
   std::filesystem::create_directories(d);
   return d;
 }

@@ -30,7 +30,8 @@ namespace fs = std::filesystem;
 // ImageFolder.CorruptImageErrorsOrIsSkipped in the fresh-machine check).
 std::string gen_dir(const std::string& sub) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string test = info ? std::string(info->test_suite_name()) + "." + info->name() : "none";
+  const std::string test =
+      info ? std::string(info->test_suite_name()) + "." + info->name() : "none";
   fs::path d = fs::path(testing::generated_dir()) / "data" / test / sub;
   fs::create_directories(d);
   return d.string();

@@ -50,8 +50,8 @@ std::string read_file(const std::string& path, size_t max_bytes) {
 void write_file(const std::string& path, std::string_view bytes, FileMode mode) {
   const std::string tmp = path + ".tmp-" + std::to_string(getpid());
   ::unlink(tmp.c_str());  // a leftover keeps its old mode; O_EXCL makes ours fresh
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                        static_cast<mode_t>(mode));
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
   std::FILE* f = fd < 0 ? nullptr : ::fdopen(fd, "wb");
   if (!f) {
     const int e = errno;

@@ -41,8 +41,8 @@ Subcommand add_data_command(CLI::App& root);
 Subcommand add_train_command(CLI::App& root);  // LibTorch builds; else explains
 Subcommand add_demo_command(CLI::App& root);
 Subcommand add_keygen_command(CLI::App& root);
-Subcommand add_serve_command(CLI::App& root);      // the untrusted host (gRPC)
-Subcommand add_attest_command(CLI::App& root);     // the client's commands
+Subcommand add_serve_command(CLI::App& root);   // the untrusted host (gRPC)
+Subcommand add_attest_command(CLI::App& root);  // the client's commands
 Subcommand add_infer_command(CLI::App& root);
 Subcommand add_provision_command(CLI::App& root);
 
