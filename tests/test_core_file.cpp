@@ -1,4 +1,4 @@
-// core/file.h: whole-file reads with a size limit, atomic writes with a mode.
+// core/file.h: whole-file reads with a size limit, atomic writes; key files 0600.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "crypto/ed25519.h"
 
 namespace teesplit {
 namespace {
@@ -32,21 +33,28 @@ TEST(CoreFile, RoundTripAndLimit) {
   EXPECT_THROW(read_file(p + ".missing"), Error);
 }
 
+// Secrets (sealing roots, sealed keys, key files) go through crypto::write_key_file.
 TEST(CoreFile, SecretFilesAreCreatedPrivate) {
-  const mode_t old = ::umask(022);
+  const mode_t old = ::umask(0);  // a loose umask must not loosen a key file
   const std::string p = temp_dir() + "/secret.key";
-  // A leftover temporary with a loose mode must not lend it to the new file.
-  write_file(p + ".tmp-" + std::to_string(::getpid()), "old");
-  ASSERT_EQ(::chmod((p + ".tmp-" + std::to_string(::getpid())).c_str(), 0666), 0);
-  write_file(p, "k", FileMode::kPrivate);
+  const std::vector<uint8_t> k = {'k'};
+  crypto::write_key_file(p, k, 0600, /*overwrite=*/false);
   EXPECT_EQ(read_file(p), "k");
   struct stat st {};
   ASSERT_EQ(::stat(p.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  write_file(p + ".pub", "p");
+  // Never replaced unless asked; replaced when asked, still 0600.
+  EXPECT_THROW(crypto::write_key_file(p, k, 0600, /*overwrite=*/false), Error);
+  const std::vector<uint8_t> n = {'n'};
+  crypto::write_key_file(p, n, 0600, /*overwrite=*/true);
+  EXPECT_EQ(read_file(p), "n");
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  crypto::write_key_file(p + ".pub", k, 0644, /*overwrite=*/false);
   ASSERT_EQ(::stat((p + ".pub").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
   ::umask(old);
+  EXPECT_THROW(crypto::write_key_file(temp_dir() + "/no/such/dir/x", k, 0600, false), Error);
   EXPECT_THROW(write_file(temp_dir() + "/no/such/dir/x", "x"), Error);
 }
 

@@ -1,6 +1,5 @@
 #include "core/file.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,17 +46,10 @@ std::string read_file(const std::string& path, size_t max_bytes) {
   return out;
 }
 
-void write_file(const std::string& path, std::string_view bytes, FileMode mode) {
+void write_file(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp-" + std::to_string(getpid());
-  ::unlink(tmp.c_str());  // a leftover keeps its old mode; O_EXCL makes ours fresh
-  const int fd =
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
-  std::FILE* f = fd < 0 ? nullptr : ::fdopen(fd, "wb");
-  if (!f) {
-    const int e = errno;
-    if (fd >= 0) ::close(fd);
-    fail("cannot create '", path, "': ", std::strerror(e));
-  }
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) fail("cannot create '", path, "': ", std::strerror(errno));
   const size_t n = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
   int e = errno;
   bool ok = n == bytes.size() && std::fflush(f) == 0;

@@ -16,11 +16,8 @@ std::string read_file(const std::string& path, size_t max_bytes = kNoFileLimit);
 
 // Writes bytes to path atomically: into "path.tmp-PID" beside it, flushed,
 // then renamed over path, so a reader never sees half a file. Throws Error
-// naming the file (and removes the temporary) on failure. A private file is
-// created 0600 from the start: a secret is never readable by others, not even
-// for a moment. (An enum, so that a mode is never taken for a size.)
-enum class FileMode : unsigned { kPublic = 0644, kPrivate = 0600 };
-void write_file(const std::string& path, std::string_view bytes, FileMode mode = FileMode::kPublic);
+// naming the file (and removes the temporary) on failure.
+void write_file(const std::string& path, std::string_view bytes);
 inline void write_file(const std::string& path, const void* data, size_t size) {
   write_file(path, std::string_view(static_cast<const char*>(data), size));
 }

@@ -6,9 +6,9 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "core/file.h"
 #include "core/secret.h"
 #include "crypto/aead.h"
+#include "crypto/ed25519.h"
 #include "crypto/hkdf.h"
 
 namespace teesplit::enclave {
@@ -73,7 +73,9 @@ void ensure_seal_root(const std::string& path) {
   }
   std::string root(kSealRootBytes, '\0');
   crypto::random_bytes(root.data(), root.size());
-  write_file(path, root, FileMode::kPrivate);
+  // Hard-linked into place: a concurrent first user's root is never replaced.
+  crypto::write_key_file(path, {reinterpret_cast<const uint8_t*>(root.data()), root.size()}, 0600,
+                         /*overwrite=*/false);
   secure_wipe(root.data(), root.size());
 }
 

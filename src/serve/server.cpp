@@ -9,7 +9,7 @@
 #include <map>
 #include <mutex>
 
-#include "core/file.h"
+#include "crypto/ed25519.h"
 #include "enclave/messages.h"
 #include "host/split_io.h"
 #include "teesplit/v1/serving.grpc.pb.h"
@@ -222,8 +222,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     const enclave::ProvisionReply rep = enclave::decode_provision_reply(f.payload);
     try {
       fs::create_directories(fs::path(sealed_key_path).parent_path());
-      write_file(sealed_key_path, std::string(rep.sealed_key.begin(), rep.sealed_key.end()),
-                 FileMode::kPrivate);
+      crypto::write_key_file(sealed_key_path, rep.sealed_key, 0600, /*overwrite=*/true);
       // Every worker restarts and unseals the key before its lockdown.
       for (auto& w : workers) {
         std::lock_guard<std::mutex> lock(w->mu);
