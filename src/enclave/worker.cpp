@@ -69,18 +69,17 @@ class Worker {
 
     // The key of a sealed front: unsealed (bound to this measurement), or
     // given in clear for development, or provisioned later.
+    if (!opts_.seal_root.empty()) seal_root_ = read_file(opts_.seal_root, 64);
     std::optional<FrontKey> key;
     if (m.encrypted) {
       if (!opts_.sealed_key.empty()) {
-        key = unseal_front_key(read_file(opts_.seal_root, 64), read_file(opts_.sealed_key, 4096),
-                               measurement_);
+        key = unseal_front_key(seal_root_, read_file(opts_.sealed_key, 4096), measurement_);
       } else if (!opts_.dev_key.empty()) {
         key = read_key_file(opts_.dev_key);
         dev_key_ = true;
         log_line("INSECURE: the front's key was given in clear (--dev-key); development only");
       }
     }
-    if (!opts_.seal_root.empty()) seal_root_ = read_file(opts_.seal_root, 64);
 
     if (!m.encrypted || key) {
       Graph front = load_split_front(files_, key ? &*key : nullptr);
@@ -186,13 +185,15 @@ class Worker {
     }
   }
 
-  ClientSession& session(uint64_t id) {
+  // The live session with this id, or nullptr (unknown or expired).
+  ClientSession* find_session(uint64_t id) {
     expire();
     auto it = sessions_.find(id);
-    if (it == sessions_.end()) throw SessionGone();
-    return it->second;
+    return it == sessions_.end() ? nullptr : &it->second;
   }
-  struct SessionGone {};
+  void send_no_session() {
+    send_error(ErrorCode::kNoSession, true, "unknown or expired session: attest again");
+  }
 
   void expire() {
     const auto now = Clock::now();
@@ -237,12 +238,8 @@ class Worker {
   }
 
   void infer(const SealedRequest& req) {
-    ClientSession* s;
-    try {
-      s = &session(req.session);
-    } catch (SessionGone) {
-      return send_error(ErrorCode::kNoSession, true, "unknown or expired session: attest again");
-    }
+    ClientSession* s = find_session(req.session);
+    if (!s) return send_no_session();
     // Opened first, so that the session's sequence numbers stay in step with
     // the client's even when the input cannot be run.
     const SecretBytes plain = s->channel.open(req.message, channel_aad("input", req.session));
@@ -262,12 +259,8 @@ class Worker {
     if (seal_root_.empty())
       return send_error(ErrorCode::kInternal, false,
                         "no sealing root (--seal-root) to keep the key");
-    ClientSession* s;
-    try {
-      s = &session(req.session);
-    } catch (SessionGone) {
-      return send_error(ErrorCode::kNoSession, true, "unknown or expired session: attest again");
-    }
+    ClientSession* s = find_session(req.session);
+    if (!s) return send_no_session();
     const SecretBytes key = s->channel.open(req.message, channel_aad("provision", req.session));
     if (key.size() != kFrontKeySize)
       return send_error(ErrorCode::kBadRequest, false, "a front key has 32 bytes");

@@ -44,6 +44,7 @@ struct Server::Impl final : public pb::Enclave::Service {
   ServeOptions opts;
   SplitManifest manifest;
   std::unique_ptr<Session> back;
+  Shape output_shape;  // the back partition's, from its warm-up run
   std::mutex back_mu;
   std::vector<std::unique_ptr<WorkerSlot>> workers;
   std::atomic<uint64_t> next_worker{0};
@@ -63,7 +64,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     manifest = opened->manifest;
     back = std::move(opened->session);
     // Compile the back partition now, not on the first request.
-    back->run({Tensor(DType::F32, manifest.feature_shape)});
+    output_shape = back->run({Tensor(DType::F32, manifest.feature_shape)})[0].shape();
     opts.worker.split_dir = opts.split_dir;
     const std::string state = opts.state_dir.empty()
                                   ? (fs::path(opts.split_dir) / ".teesplit-state").string()
@@ -87,10 +88,8 @@ struct Server::Impl final : public pb::Enclave::Service {
       for (int64_t d : s) n *= static_cast<size_t>(d);
       return n;
     };
-    Shape out_shape = back->specialized({manifest.feature_shape})
-                          .value(back->specialized({manifest.feature_shape}).outputs[0])
-                          .shape;
-    const size_t limit = std::max(bytes_of(manifest.input_shape), bytes_of(out_shape)) + (1 << 16);
+    const size_t limit =
+        std::max(bytes_of(manifest.input_shape), bytes_of(output_shape)) + (1 << 16);
     TS_CHECK(limit < (size_t{1} << 31), "tensors too large for one gRPC message");
     grpc::ServerBuilder b;
     int port = 0;
@@ -101,9 +100,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     server = b.BuildAndStart();
     TS_CHECK(server && port > 0, "cannot listen on ", opts.listen);
     address = opts.listen.substr(0, opts.listen.rfind(':')) + ":" + std::to_string(port);
-    output_shape = out_shape;
   }
-  Shape output_shape;
 
   // Restarts a worker that died (under its slot's lock).
   void restart(WorkerSlot& w) {
