@@ -58,24 +58,27 @@ std::string canonical_json(const std::string& json_text) {
 }
 
 Bytes32 compute_measurement(const std::string& binary_path, const std::string& front_path,
-                            const std::string& config_json) {
+                            const std::string& config_json, const std::string& tail_path) {
   const std::string config = canonical_json(config_json);
   crypto::Sha256 h;
   h.update(kDomain.data(), kDomain.size());
   hash_file_field(h, binary_path, "enclave binary");
   hash_file_field(h, front_path, "front partition");
   h.update_field({reinterpret_cast<const uint8_t*>(config.data()), config.size()});
+  if (!tail_path.empty()) hash_file_field(h, tail_path, "tail partition");
   return h.finish();
 }
 
 Bytes32 compute_measurement_bytes(std::span<const uint8_t> binary, std::span<const uint8_t> front,
-                                  const std::string& config_json) {
+                                  const std::string& config_json,
+                                  const std::span<const uint8_t>* tail) {
   const std::string config = canonical_json(config_json);
   crypto::Sha256 h;
   h.update(kDomain.data(), kDomain.size());
   h.update_field(binary);
   h.update_field(front);
   h.update_field({reinterpret_cast<const uint8_t*>(config.data()), config.size()});
+  if (tail) h.update_field(*tail);
   return h.finish();
 }
 

@@ -5,8 +5,11 @@
 //   SHA-256( "teesplit measurement v1" (23 bytes)
 //            ‖ u64 n ‖ the binary's n bytes
 //            ‖ u64 m ‖ the front file's m bytes
-//            ‖ u64 k ‖ the configuration as canonical JSON (k bytes) )
+//            ‖ u64 k ‖ the configuration as canonical JSON (k bytes)
+//            [‖ u64 t ‖ the tail partition file's t bytes] )
 //
+// The tail field is there exactly when the configuration says "tail":true
+// (split --protect-output), so the fields parse one way only.
 // with u64 little endian (crypto::Sha256::update_field). Canonical JSON is
 // compact, keys sorted, UTF-8, as nlohmann::json dumps it. The same sources built
 // reproducibly give the same binary, hence the same measurement.
@@ -32,12 +35,15 @@ std::string canonical_json(const std::string& json_text);
 
 // Streams both files (their sizes come first in the hash; a file that changes
 // size while being read is an Error). Throws Error naming the file.
+// tail_path: the tail partition's file, or "" when the split has none.
 Bytes32 compute_measurement(const std::string& binary_path, const std::string& front_path,
-                            const std::string& config_json);
+                            const std::string& config_json, const std::string& tail_path = "");
 
-// The same over bytes in memory (config_json is canonicalised here too).
+// The same over bytes in memory (config_json is canonicalised here too); tail
+// is null when the split has no tail partition.
 Bytes32 compute_measurement_bytes(std::span<const uint8_t> binary, std::span<const uint8_t> front,
-                                  const std::string& config_json);
+                                  const std::string& config_json,
+                                  const std::span<const uint8_t>* tail = nullptr);
 
 Bytes32 simulated_mrsigner(const Bytes32& sim_root_public_key);
 

@@ -41,6 +41,7 @@ channel::SecureChannel& Attestation::channel() {
 
 enclave::SealedRequest seal_input(Attestation& a, const Tensor& input) {
   ByteWriter w;
+  w.reserve(enclave::tensor_wire_bytes(input));  // one buffer, wiped below
   enclave::write_tensor(w, input);
   enclave::SealedRequest r;
   r.session = a.session_id();

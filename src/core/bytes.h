@@ -37,6 +37,12 @@ class ByteWriter {
   ByteWriter& str(const std::string& s) {
     return bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
   }
+  // Room for n more bytes at once, so that no reallocation leaves a copy of
+  // what was written behind in freed memory (for secrets, wiped after use).
+  ByteWriter& reserve(size_t n) {
+    out_.reserve(out_.size() + n);
+    return *this;
+  }
   std::vector<uint8_t>& data() { return out_; }
   std::vector<uint8_t> take() { return std::move(out_); }
 

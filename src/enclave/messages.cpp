@@ -70,6 +70,10 @@ void write_tensor(ByteWriter& w, const Tensor& t) {
   w.raw(t.raw(), t.nbytes());
 }
 
+size_t tensor_wire_bytes(const Tensor& t) {
+  return 2 + 8 * t.shape().size() + t.nbytes();
+}
+
 Tensor read_tensor(ByteReader& r, const Shape& expect, const char* field) {
   const uint8_t dtype = r.u8(field);
   if (dtype != static_cast<uint8_t>(DType::F32))

@@ -97,6 +97,8 @@ struct ErrorReply {
 
 // Tensors in frames: u8 dtype, u8 rank, u64 dims, raw little-endian data.
 void write_tensor(ByteWriter& w, const Tensor& t);
+// The bytes write_tensor writes for t (to reserve them at once).
+size_t tensor_wire_bytes(const Tensor& t);
 // Refuses any tensor whose dtype is not F32 or whose shape is not `expect`.
 Tensor read_tensor(ByteReader& r, const Shape& expect, const char* field);
 // Any F32 tensor of at most `max_elements` (for the client's result).

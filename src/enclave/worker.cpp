@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "attest/measurement.h"
 #include "attest/quote.h"
@@ -44,6 +45,9 @@ void log_line(const std::string& s) {
 struct ClientSession {
   channel::SecureChannel channel;
   Clock::time_point expires;
+  // With a tail partition: an input ran through the front and its result is
+  // owed to the client; exactly one tail request may follow each input.
+  bool result_pending = false;
 };
 
 class Worker {
@@ -54,18 +58,19 @@ class Worker {
   void prepare() {
     files_ = read_split_files(opts_.split_dir, /*with_back=*/false);
     const SplitManifest& m = files_.manifest;
-    TS_CHECK(!m.tail, files_.manifest_path,
-             ": tail partitions (--protect-output) are not served yet");
+    const bool has_tail = m.tail.has_value();
     // The running binary as the kernel loaded it (its path may have changed).
     const std::string binary = read_file("/proc/self/exe", size_t{1} << 30);
+    const std::span<const uint8_t> tail_span(
+        reinterpret_cast<const uint8_t*>(files_.tail_bytes.data()), files_.tail_bytes.size());
     measurement_ = attest::compute_measurement_bytes(
         {reinterpret_cast<const uint8_t*>(binary.data()), binary.size()},
         {reinterpret_cast<const uint8_t*>(files_.front_bytes.data()), files_.front_bytes.size()},
-        measured_config(m.precision, false));
+        measured_config(m.precision, has_tail), has_tail ? &tail_span : nullptr);
     info_.measurement = measurement_;
     info_.input_shape = m.input_shape;
     info_.feature_shape = m.feature_shape;
-    info_.has_tail = false;
+    info_.has_tail = has_tail;
 
     // The key of a sealed front: unsealed (bound to this measurement), or
     // given in clear for development, or provisioned later.
@@ -83,6 +88,8 @@ class Worker {
 
     if (!m.encrypted || key) {
       Graph front = load_split_front(files_, key ? &*key : nullptr);
+      std::optional<Graph> tail;
+      if (has_tail) tail = load_split_tail(files_, key ? &*key : nullptr);
       if (key) secure_wipe(key->data(), key->size());
       CompileOptions co;
       co.threads = opts_.threads;
@@ -91,6 +98,14 @@ class Worker {
       Tensor zeros(DType::F32, m.input_shape);
       front_->run({zeros});
       front_->run({zeros});
+      if (tail) {
+        tail_input_shape_ = tail->value(tail->inputs[0]).shape;
+        info_.output_shape = tail->value(tail->outputs[0]).shape;
+        tail_ = make_onednn_backend()->compile(*tail, co);
+        Tensor t0(DType::F32, tail_input_shape_);
+        tail_->run({t0});
+        tail_->run({t0});
+      }
       info_.provisioned = true;
     }
     // SIMULATED attestation: the machine's simulated root signs the quotes.
@@ -169,13 +184,21 @@ class Worker {
           return attest(decode_attest_request(f.payload));
         case MsgType::kInfer:
           return infer(decode_sealed_request(f.payload, "infer request"));
+        case MsgType::kTail:
+          if (!tail_) break;
+          return run_tail(decode_tail_request(f.payload, tail_input_shape_));
         case MsgType::kProvision:
           return provision(decode_sealed_request(f.payload, "provision request"));
         default:
-          return send_error(ErrorCode::kBadRequest, false,
-                            std::string("unexpected message type ") + std::to_string(f.type) +
-                                " (" + msg_type_name(f.type) + ")");
+          break;
       }
+      if (f.type == uint8_t(MsgType::kTail) && !front_ && files_.manifest.tail)
+        return send_error(ErrorCode::kNotProvisioned, false, not_provisioned());
+      send_error(
+          ErrorCode::kBadRequest, false,
+          std::string("unexpected message type ") + std::to_string(f.type) + " (" +
+              msg_type_name(f.type) + ")" +
+              (f.type == uint8_t(MsgType::kTail) ? ": this split has no tail partition" : ""));
     } catch (const channel::Rejected& e) {
       send_error(ErrorCode::kRejected, false, e.what());
     } catch (const Error& e) {
@@ -250,7 +273,28 @@ class Worker {
     FeatureReply rep;
     rep.session = req.session;
     rep.feature = front_->run({input})[0];
+    s->result_pending = tail_ != nullptr;
     send(MsgType::kFeature, encode(rep));
+  }
+
+  // The tail partition on the back partition's output for the session's last
+  // input; the result is sealed to the client, so the host never sees it.
+  void run_tail(const TailRequest& req) {
+    ClientSession* s = find_session(req.session);
+    if (!s) return send_no_session();
+    if (!s->result_pending)
+      return send_error(ErrorCode::kBadRequest, false,
+                        "a tail request must follow exactly one input of the session");
+    s->result_pending = false;
+    const Tensor result = tail_->run({req.back_output})[0];
+    ByteWriter w;
+    w.reserve(tensor_wire_bytes(result));  // one buffer, wiped below
+    write_tensor(w, result);
+    TailReply rep;
+    rep.session = req.session;
+    rep.message = s->channel.seal(w.data(), channel_aad("result", req.session));
+    secure_wipe(w.data().data(), w.data().size());
+    send(MsgType::kTailReply, encode(rep));
   }
 
   void provision(const SealedRequest& req) {
@@ -292,6 +336,8 @@ class Worker {
   bool dev_key_ = false;
   std::string seal_root_;
   std::unique_ptr<Executable> front_;
+  std::unique_ptr<Executable> tail_;  // split --protect-output: the last layers
+  Shape tail_input_shape_;
   std::unique_ptr<attest::SimulatedQuoteSigner> signer_;
   std::map<uint64_t, ClientSession> sessions_;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "graph/passes.h"
@@ -285,11 +286,40 @@ Graph front_partition(const Graph& g, const Cut& cut) {
   return subgraph(g, 0, cut.index + 1, g.inputs, {cut.feature}, "_front");
 }
 
-Graph back_partition(const Graph& g, const Cut& cut) {
+Graph back_partition(const Graph& g, const Cut& cut, const Cut* end) {
   TS_CHECK(cut.index >= 0 && cut.index + 1 < static_cast<int>(g.nodes.size()) && cut.feature >= 0,
            "cut ", cut.index, " is not a cut of this graph");
+  if (end) {
+    TS_CHECK(end->index > cut.index && end->index + 1 < static_cast<int>(g.nodes.size()) &&
+                 end->feature >= 0,
+             "cut ", end->index, " cannot end the back partition that starts after cut ",
+             cut.index);
+    return subgraph(g, cut.index + 1, end->index + 1, {cut.feature}, {end->feature}, "_back");
+  }
   return subgraph(g, cut.index + 1, static_cast<int>(g.nodes.size()), {cut.feature}, g.outputs,
                   "_back");
+}
+
+Cut tail_cut(const Graph& g, const Cut& front) {
+  int last = -1;
+  for (int k = 0; k < static_cast<int>(g.nodes.size()); ++k)
+    if (g.nodes[static_cast<size_t>(k)].op == "Gemm" ||
+        g.nodes[static_cast<size_t>(k)].op == "MatMul")
+      last = k;
+  TS_CHECK(last >= 0,
+           "--protect-output keeps the classifier in the enclave, but the model has no "
+           "Gemm or MatMul node");
+  const Node& cls = g.nodes[static_cast<size_t>(last)];
+  std::optional<Cut> tail;
+  for (const Cut& c : enumerate_cuts(g))
+    if (c.index < last) tail = c;
+  TS_CHECK(tail, "--protect-output: no valid cut before the classifier '", cls.name, "' (", cls.op,
+           ")");
+  TS_CHECK(tail->index > front.index, "--protect-output: cut '", front.name, "' (", front.index,
+           ") leaves no back partition: the tail kept in the enclave starts after cut '",
+           tail->name, "' (", tail->index, "), before the classifier '", cls.name,
+           "'; choose an earlier cut");
+  return *tail;
 }
 
 CutStats cut_stats(const Graph& g, const Cut& cut) {
@@ -317,8 +347,9 @@ Graph specialize_for_cuts(const Graph& model) {
   return specialize(model, default_input_shapes(model, 1));
 }
 
-Graph batchable_back_partition(const Graph& model, const Graph& g1, const Cut& cut) {
-  Graph back = back_partition(g1, cut);
+Graph batchable_back_partition(const Graph& model, const Graph& g1, const Cut& cut,
+                               const Cut* end) {
+  Graph back = back_partition(g1, cut, end);
   if (model.inputs.size() != 1) return back;
   const Shape& in = model.value(model.inputs[0]).shape;
   if (in.empty() || in[0] >= 0) return back;  // a fixed batch stays fixed
@@ -329,7 +360,8 @@ Graph batchable_back_partition(const Graph& model, const Graph& g1, const Cut& c
     if (g97.nodes.size() != g1.nodes.size()) return back;
     for (size_t i = 0; i < g1.nodes.size(); ++i)
       if (g97.nodes[i].name != g1.nodes[i].name || g97.nodes[i].op != g1.nodes[i].op) return back;
-    probe_back = back_partition(g97, resolve_cut(g97, cut.name));
+    const Cut end97 = end ? resolve_cut(g97, end->name) : Cut{};
+    probe_back = back_partition(g97, resolve_cut(g97, cut.name), end ? &end97 : nullptr);
   } catch (const Error&) {
     return back;  // the model does not specialise at another batch: keep batch 1
   }

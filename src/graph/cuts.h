@@ -46,8 +46,17 @@ Cut resolve_cut(const Graph& g, const std::string& spec);
 // output (the feature map). Only referenced values are kept; ids are renumbered.
 Graph front_partition(const Graph& g, const Cut& cut);
 // The back partition: nodes (k..end], one input (the feature map, under its own
-// name), the graph's outputs.
-Graph back_partition(const Graph& g, const Cut& cut);
+// name), the graph's outputs. With `end` (a later cut: split --protect-output),
+// nodes (k..end.index] and one output, end's feature map; the nodes after `end`
+// are the tail partition, back_partition(g, end).
+Graph back_partition(const Graph& g, const Cut& cut, const Cut* end = nullptr);
+
+// The cut that starts the tail partition of split --protect-output: the last
+// valid cut before the graph's last Gemm or MatMul, so that the tail holds at
+// least the classifier and everything after it (Softmax, ...). It must follow
+// `front` with at least one node between them for the back partition; throws
+// Error saying why not (no Gemm/MatMul, or the front cut is too late).
+Cut tail_cut(const Graph& g, const Cut& front);
 
 // Statistics of one cut on a specialised graph.
 struct CutStats {
@@ -67,7 +76,9 @@ Graph specialize_for_cuts(const Graph& model);
 // time at batch 97, and the two back partitions may differ only in dimension 0
 // (1 vs 97) and in Reshape targets [1, ...] vs [97, ...] whose input has the
 // batch in dimension 0 (written as [0, ...]: copy the input's batch). Otherwise,
-// or when the model's batch is fixed, the batch-1 partition unchanged.
-Graph batchable_back_partition(const Graph& model, const Graph& g1, const Cut& cut);
+// or when the model's batch is fixed, the batch-1 partition unchanged. With
+// `end`, the back partition up to that cut (back_partition).
+Graph batchable_back_partition(const Graph& model, const Graph& g1, const Cut& cut,
+                               const Cut* end = nullptr);
 
 }  // namespace teesplit

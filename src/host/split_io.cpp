@@ -1,6 +1,8 @@
 #include "host/split_io.h"
 
 #include <filesystem>
+#include <optional>
+#include <span>
 
 #include <unistd.h>
 
@@ -42,10 +44,20 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
   TS_CHECK(g.inputs.size() == 1, "the model has ", g.inputs.size(),
            " inputs; split handles models with one input");
   const Cut cut = resolve_cut(g, cut_spec);
+  std::optional<Cut> tail_at;
+  if (opts.protect_output) tail_at = tail_cut(g, cut);
+  const Cut* end = tail_at ? &*tail_at : nullptr;
   Graph front = front_partition(g, cut);
-  Graph back = batchable_back_partition(loaded.value(), g, cut);
+  Graph back = batchable_back_partition(loaded.value(), g, cut, end);
   front.metadata["teesplit.cut"] = cut.name;
   back.metadata["teesplit.cut"] = cut.name;
+  std::optional<Graph> tail;
+  if (tail_at) {
+    tail = back_partition(g, *tail_at);
+    tail->name = g.name + "_tail";
+    tail->metadata["teesplit.cut"] = cut.name;
+    tail->metadata["teesplit.tail_cut"] = tail_at->name;
+  }
 
   // Capability before anything is written: the enclave runs the front on
   // oneDNN, the accelerator the back on opts.back_backend.
@@ -53,19 +65,32 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
   TS_CHECK(front_bad.empty(), "cut '", cut.name, "': the enclave's oneDNN backend cannot run ",
            front_bad);
   const std::unique_ptr<Backend> back_backend = make_backend(opts.back_backend);
-  const std::string back_bad =
-      first_unsupported(*back_backend, back_partition(g, cut));  // static shapes, as it will run
+  const std::string back_bad = first_unsupported(
+      *back_backend, back_partition(g, cut, end));  // static shapes, as it will run
   TS_CHECK(back_bad.empty(), "cut '", cut.name, "': the ", back_backend->name(),
            " backend cannot run the back partition's ", back_bad,
            " (choose another cut or --backend)");
+  if (tail) {
+    const std::string tail_bad = first_unsupported(*make_backend(BackendKind::OneDnn), *tail);
+    TS_CHECK(tail_bad.empty(),
+             "--protect-output: the enclave's oneDNN backend cannot run the tail ", "partition's ",
+             tail_bad);
+  }
 
   const std::string front_bytes = serialize_front(front, opts.key);
   const std::string back_bytes = export_onnx(back);
+  const std::string tail_bytes = tail ? serialize_front(*tail, opts.key) : std::string();
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   TS_CHECK(!ec, "cannot create directory '", out_dir, "': ", ec.message());
   write_file((fs::path(out_dir) / kFrontFile).string(), front_bytes);
   write_file((fs::path(out_dir) / kBackFile).string(), back_bytes);
+  const std::string tail_path = (fs::path(out_dir) / kTailFile).string();
+  if (tail) {
+    write_file(tail_path, tail_bytes);
+  } else {
+    fs::remove(tail_path, ec);  // a tail from an earlier split of this directory
+  }
 
   SplitManifest m;
   m.cut_index = cut.index;
@@ -81,16 +106,24 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
   m.back_sha256 = sha256_hex(back_bytes.data(), back_bytes.size());
   m.back_backend = back_backend->name();
   m.encrypted = opts.key != nullptr;
+  if (tail) {
+    TailPartition t;
+    t.sha256 = sha256_hex(tail_bytes.data(), tail_bytes.size());
+    t.encrypted = m.encrypted;
+    m.tail = t;
+  }
   // The measurement a client expects: this build's enclave worker, this front
   // file, this configuration (attest/measurement.h).
   const std::string worker =
       opts.enclave_binary.empty() ? default_enclave_binary() : opts.enclave_binary;
   if (::access(worker.c_str(), R_OK) == 0) {
     const std::string worker_bytes = read_file(worker, size_t{1} << 30);
+    const std::span<const uint8_t> tail_span(reinterpret_cast<const uint8_t*>(tail_bytes.data()),
+                                             tail_bytes.size());
     const auto mr = attest::compute_measurement_bytes(
         {reinterpret_cast<const uint8_t*>(worker_bytes.data()), worker_bytes.size()},
         {reinterpret_cast<const uint8_t*>(front_bytes.data()), front_bytes.size()},
-        enclave::measured_config(m.precision, false));
+        enclave::measured_config(m.precision, tail.has_value()), tail ? &tail_span : nullptr);
     m.enclave_measurement = crypto::to_hex(mr);
   } else if (!opts.enclave_binary.empty()) {
     fail(opts.enclave_binary, ": cannot read the enclave worker to measure it");
@@ -122,6 +155,7 @@ Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& op
     OpenedSplit out;
     out.manifest = files.manifest;
     out.runner = std::make_unique<SplitRunner>(std::move(front), parse_back(files), opts);
+    if (files.manifest.tail) out.runner->set_tail(load_split_tail(files, key));
     return out;
   });
 }

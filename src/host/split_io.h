@@ -26,9 +26,15 @@ struct SplitWriteOptions {
   // teesplit-enclave beside the running executable, when it is there (else the
   // manifest has no measurement and clients must give --mrenclave).
   std::string enclave_binary;
+  // Keep the last layers (from the last cut before the final Gemm/MatMul: the
+  // classifier and what follows it) in the enclave as tail.tsf, so that the
+  // host never sees the prediction (graph/cuts.h: tail_cut). Sealed with `key`
+  // like the front; without a key the host can read the tail's weights.
+  bool protect_output = false;
 };
 
-// Writes DIR/front.tsf, DIR/back.onnx and, last, DIR/manifest.json (each file
+// Writes DIR/front.tsf, DIR/back.onnx, with protect_output DIR/tail.tsf, and,
+// last, DIR/manifest.json (each file
 // atomically) for the cut named by `cut_spec` (index or name) of the ONNX model
 // at model_path; creates DIR. Throws Error with the reason when the cut is not
 // valid or the back backend cannot run a node of the back partition; nothing is

@@ -40,11 +40,16 @@ SplitFiles read_split_files(const std::string& dir, bool with_back) {
            " is not supported (this build reads version ", kFrontFormatVersion, ")");
   TS_CHECK(m.precision == "fp32", f.manifest_path, ": front precision '", m.precision,
            "' is not supported by this build (fp32 only)");
-  TS_CHECK(!m.tail, f.manifest_path,
-           ": the split keeps a tail partition in the enclave (tail.tsf); running it needs "
-           "the enclave worker, which this build does not have");
   f.front_bytes = read_file(f.front_path, kPartitionMaxBytes);
   check_hash(f.front_path, f.front_bytes, m.front_sha256, f.manifest_path);
+  if (m.tail) {
+    TS_CHECK(m.tail->encrypted == m.encrypted, f.manifest_path, ": the tail partition is ",
+             m.tail->encrypted ? "" : "not ", "encrypted but the front partition is ",
+             m.encrypted ? "" : "not ", "(both are sealed with the one front key, or neither)");
+    f.tail_path = (fs::path(dir) / kTailFile).string();
+    f.tail_bytes = read_file(f.tail_path, kPartitionMaxBytes);
+    check_hash(f.tail_path, f.tail_bytes, m.tail->sha256, f.manifest_path);
+  }
   if (with_back) {
     f.back_bytes = read_file(f.back_path, kPartitionMaxBytes);
     check_hash(f.back_path, f.back_bytes, m.back_sha256, f.manifest_path);
@@ -73,6 +78,20 @@ Graph load_split_front(const SplitFiles& files, const FrontKey* key) {
   TS_CHECK(in.shape == m.input_shape && in.name == m.input_name, files.manifest_path, ": input '",
            m.input_name, "' ", shape_str(m.input_shape),
            " differs from the front partition's input '", in.name, "' ", shape_str(in.shape));
+  return g;
+}
+
+Graph load_split_tail(const SplitFiles& files, const FrontKey* key) {
+  const SplitManifest& m = files.manifest;
+  TS_CHECK(m.tail, files.manifest_path, ": the split has no tail partition");
+  TS_CHECK(!m.tail->encrypted || key, files.tail_path,
+           ": the tail partition is encrypted; give its key (--key FILE)");
+  auto tail = parse_front(files.tail_bytes, m.tail->encrypted ? key : nullptr, files.tail_path);
+  if (!tail) fail(tail.error());
+  Graph g = std::move(tail).value();
+  TS_CHECK(g.inputs.size() == 1 && g.outputs.size() == 1, files.tail_path,
+           ": the tail partition has ", g.inputs.size(), " inputs and ", g.outputs.size(),
+           " outputs; a split's tail has one of each");
   return g;
 }
 

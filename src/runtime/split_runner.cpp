@@ -63,6 +63,43 @@ std::vector<Tensor> SplitRunner::run_back(const Tensor& feature) {
   return back_exe_->run({feature});
 }
 
+void SplitRunner::set_tail(Graph tail) {
+  TS_CHECK(tail.inputs.size() == 1 && tail.outputs.size() == 1,
+           "the tail partition must have one input and one output, it has ", tail.inputs.size(),
+           " and ", tail.outputs.size());
+  TS_CHECK(back_.outputs.size() == 1, "a tail partition follows a back partition with one output; ",
+           "this one has ", back_.outputs.size());
+  const Value& back_out = back_.value(back_.outputs[0]);
+  const Value& tail_in = tail.value(tail.inputs[0]);
+  TS_CHECK(back_out.name == tail_in.name && back_out.dtype == tail_in.dtype,
+           "the back partition's output '", back_out.name,
+           "' does not feed the tail partition, whose input is '", tail_in.name, "'");
+  TS_CHECK(back_out.shape == tail_in.shape, "the back partition's output '", back_out.name, "' ",
+           shape_str(back_out.shape), " differs from the tail partition's input ",
+           shape_str(tail_in.shape));
+  CompileOptions co;
+  co.threads = threads_;
+  tail_exe_ = front_backend_->compile(tail, co);
+  tail_ = std::move(tail);
+}
+
+Tensor SplitRunner::run_tail(const Tensor& back_output) {
+  TS_CHECK(tail_exe_, "this split has no tail partition");
+  std::vector<Tensor> out = tail_exe_->run({back_output});
+  TS_CHECK(out.size() == 1, "the tail partition returned ", out.size(), " outputs");
+  return out[0];
+}
+
+std::vector<Tensor> SplitRunner::apply_tail(std::vector<Tensor> back_out) {
+  if (!tail_exe_) return back_out;
+  TS_CHECK(back_out.size() == 1, "the back partition returned ", back_out.size(), " outputs");
+  const Tensor& b = back_out[0];
+  if (b.shape() == tail_.value(tail_.inputs[0]).shape) return {run_tail(b)};
+  std::vector<Tensor> parts;
+  for (int64_t i = 0; i < b.dim(0); ++i) parts.push_back(run_tail(sample(b, i)));
+  return {stack(parts)};
+}
+
 Executable* SplitRunner::batched_back(const std::vector<Tensor>& features,
                                       std::vector<Tensor>* out) {
   const int64_t n = static_cast<int64_t>(features.size());
@@ -115,7 +152,7 @@ Executable* SplitRunner::batched_back(const std::vector<Tensor>& features,
 
 std::vector<Tensor> SplitRunner::run(const Tensor& input) {
   const Shape& in_shape = front_.value(front_.inputs[0]).shape;
-  if (input.shape() == in_shape) return run_back(run_front(input));
+  if (input.shape() == in_shape) return apply_tail(run_back(run_front(input)));
   Shape per = input.shape();
   TS_CHECK(!per.empty() && !in_shape.empty() && in_shape[0] == 1 && per.size() == in_shape.size(),
            "input has shape ", shape_str(input.shape()), ", the front partition takes ",
@@ -126,7 +163,7 @@ std::vector<Tensor> SplitRunner::run(const Tensor& input) {
   std::vector<Tensor> features;
   for (int64_t i = 0; i < input.dim(0); ++i) features.push_back(run_front(sample(input, i)));
   std::vector<Tensor> result;
-  if (batch_back_ && batched_back(features, &result)) return result;
+  if (batch_back_ && batched_back(features, &result)) return apply_tail(std::move(result));
   std::vector<std::vector<Tensor>> outs;
   for (const Tensor& f : features) {
     std::vector<Tensor> o = run_back(f);
@@ -134,7 +171,7 @@ std::vector<Tensor> SplitRunner::run(const Tensor& input) {
     for (size_t k = 0; k < o.size(); ++k) outs[k].push_back(std::move(o[k]));
   }
   for (auto& parts : outs) result.push_back(stack(parts));
-  return result;
+  return apply_tail(std::move(result));
 }
 
 }  // namespace teesplit

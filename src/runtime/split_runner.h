@@ -38,6 +38,16 @@ class SplitRunner {
   Tensor run_front(const Tensor& input);  // exactly the front's input shape
   std::vector<Tensor> run_back(const Tensor& feature);
 
+  // The tail partition of split --protect-output: run after the back partition
+  // on the front's backend (it runs in the enclave), one sample at a time, at
+  // the batch-1 shapes it was cut with. Its one input must be the back
+  // partition's one output (same name and dtype). Throws Error.
+  void set_tail(Graph tail);
+  bool has_tail() const { return tail_exe_ != nullptr; }
+  const Graph& tail() const { return tail_; }
+  // The tail on the back partition's output, exactly the tail's input shape.
+  Tensor run_tail(const Tensor& back_output);
+
   const Graph& front() const { return front_; }
   const Graph& back() const { return back_; }
   const Shape& feature_shape() const { return front_.value(front_.outputs[0]).shape; }
@@ -51,7 +61,9 @@ class SplitRunner {
   std::string back_backend_name() const { return back_backend_->name(); }
 
  private:
-  Graph front_, back_;
+  Graph front_, back_, tail_;
+  // The tail on each sample of the back's outputs (one output), restacked.
+  std::vector<Tensor> apply_tail(std::vector<Tensor> back_out);
   // The back partition compiled for batch n, on first use, or nullptr when it
   // cannot take a batch: the file's back partition was cut from the model
   // specialised at batch 1, so a folded Reshape target may hold that 1. It is
@@ -62,7 +74,7 @@ class SplitRunner {
 
   Graph back_src_;  // the back partition as given, before specialisation
   std::unique_ptr<Backend> front_backend_, back_backend_;
-  std::unique_ptr<Executable> front_exe_, back_exe_;
+  std::unique_ptr<Executable> front_exe_, back_exe_, tail_exe_;
   std::map<int64_t, std::unique_ptr<Executable>> batched_;  // nullptr: not batchable
   bool batch_back_ = true;
   int threads_ = 0;

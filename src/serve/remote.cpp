@@ -59,6 +59,7 @@ RemoteInfo RemoteEnclave::info() {
   i.output_shape.assign(r.output_shape().begin(), r.output_shape().end());
   i.workers = r.workers();
   i.back_backend = r.back_backend();
+  i.protect_output = r.protect_output();
   return i;
 }
 
@@ -87,6 +88,21 @@ Tensor RemoteEnclave::infer(client::Attestation& a, const Tensor& input, RemoteR
   pb::InferReply r;
   auto c = context(300);
   if (auto s = impl_->stub->Infer(c.get(), q, &r); !s.ok()) raise(impl_->address, "infer", s);
+  if (timings) {
+    timings->front_us = r.front_us();
+    timings->back_us = r.back_us();
+    timings->tail_us = r.tail_us();
+    timings->sealed = !r.sealed_output().empty();
+  }
+  if (!r.sealed_output().empty()) {
+    TS_CHECK(r.output().empty() && r.shape().empty(),
+             "infer: the reply holds a sealed result and a clear one");
+    const std::string& m = r.sealed_output();
+    return client::open_result(a, {reinterpret_cast<const uint8_t*>(m.data()), m.size()});
+  }
+  TS_CHECK(!require_sealed_, "infer: ", impl_->address,
+           " sent the result in clear, but this split keeps its last layers in the enclave "
+           "(--protect-output): a clear result is not the enclave's; refused");
   Shape shape(r.shape().begin(), r.shape().end());
   TS_CHECK(shape.size() <= 8, "infer: the result's rank is ", shape.size());
   int64_t n = 1;
@@ -99,10 +115,6 @@ Tensor RemoteEnclave::infer(client::Attestation& a, const Tensor& input, RemoteR
            r.output().size(), " bytes, its shape ", shape_str(shape), " needs ", n * 4);
   Tensor out(DType::F32, shape);
   if (n) std::memcpy(out.raw(), r.output().data(), out.nbytes());
-  if (timings) {
-    timings->front_us = r.front_us();
-    timings->back_us = r.back_us();
-  }
   return out;
 }
 

@@ -28,11 +28,13 @@ struct RemoteInfo {
   Shape input_shape, output_shape;
   unsigned workers = 0;
   std::string back_backend;
+  bool protect_output = false;  // results come back sealed to the client
 };
 
 struct RemoteResult {
   Tensor output;
-  uint64_t front_us = 0, back_us = 0;  // the server's stage times
+  uint64_t front_us = 0, back_us = 0, tail_us = 0;  // the server's stage times
+  bool sealed = false;  // the result came sealed by the enclave (--protect-output)
 };
 
 class RemoteEnclave {
@@ -43,12 +45,18 @@ class RemoteEnclave {
   RemoteInfo info();
   // Attests a fresh session; the verdict says whether it was accepted.
   attest::Verdict attest(client::Attestation& a, const attest::Policy& policy);
+  // The result: opened here when the enclave sealed it (a tail partition),
+  // else the host's back partition output as sent.
   Tensor infer(client::Attestation& a, const Tensor& input, RemoteResult* timings = nullptr);
+  // Refuse results the host sends in clear (the split keeps its tail in the
+  // enclave, so a clear result can only be the host's own).
+  void require_sealed_output(bool on) { require_sealed_ = on; }
   std::string provision(client::Attestation& a, std::span<const uint8_t> front_key);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  bool require_sealed_ = false;
 };
 
 }  // namespace teesplit::serve

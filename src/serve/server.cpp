@@ -44,7 +44,8 @@ struct Server::Impl final : public pb::Enclave::Service {
   ServeOptions opts;
   SplitManifest manifest;
   std::unique_ptr<Session> back;
-  Shape output_shape;  // the back partition's, from its warm-up run
+  Shape output_shape;           // the back partition's, from its warm-up run
+  bool protect_output = false;  // a tail partition in the enclave seals the result
   std::mutex back_mu;
   std::vector<std::unique_ptr<WorkerSlot>> workers;
   std::atomic<uint64_t> next_worker{0};
@@ -77,10 +78,18 @@ struct Server::Impl final : public pb::Enclave::Service {
       workers.push_back(std::move(slot));
     }
     const auto& info = workers[0]->proc->info();
+    protect_output = manifest.tail.has_value();
+    TS_CHECK(info.has_tail == protect_output, "the enclave worker ",
+             info.has_tail ? "runs" : "has no", " tail partition, but ", opts.split_dir,
+             "/manifest.json says the opposite");
     std::fprintf(stderr, "teesplit serve: %d worker(s), measurement %s, %s; %s\n", opts.workers,
                  crypto::to_hex(info.measurement).c_str(),
                  info.provisioned ? "provisioned" : "NOT provisioned (teesplit provision)",
                  info.lockdown.c_str());
+    if (protect_output)
+      std::fprintf(stderr,
+                   "teesplit serve: --protect-output split: the enclave runs the tail and "
+                   "encrypts each result to its client\n");
 
     // Message sizes from the tensors: the largest request and reply, with room.
     auto bytes_of = [](const Shape& s) {
@@ -175,6 +184,11 @@ struct Server::Impl final : public pb::Enclave::Service {
     for (int64_t d : output_shape) r->add_output_shape(d);
     r->set_workers(static_cast<uint32_t>(workers.size()));
     r->set_back_backend(backend_kind_name(opts.backend));
+    r->set_protect_output(protect_output);
+    if (protect_output) {
+      r->clear_output_shape();
+      for (int64_t d : info.output_shape) r->add_output_shape(d);
+    }
     return Status::OK;
   }
 
@@ -254,6 +268,26 @@ struct Server::Impl final : public pb::Enclave::Service {
     }
     r->set_back_us(us_since(t1));
     r->set_front_us(front_us);
+    if (protect_output) {
+      // The enclave's tail runs on the back's output and seals the result.
+      enclave::TailRequest tq;
+      tq.session = q->session();
+      tq.back_output = std::move(out);
+      const auto t2 = Clock::now();
+      if (Status s = call(index, MsgType::kTail, enclave::encode(tq), f); !s.ok()) return s;
+      if (f.type != uint8_t(MsgType::kTailReply)) return from_worker_error(f);
+      enclave::TailReply tr;
+      try {
+        tr = enclave::decode_tail_reply(f.payload);
+      } catch (const Error& e) {
+        return Status(StatusCode::INTERNAL, std::string("the enclave's reply: ") + e.what());
+      }
+      if (tr.session != q->session())
+        return Status(StatusCode::INTERNAL, "the enclave's tail reply names another session");
+      r->set_tail_us(us_since(t2));
+      r->set_sealed_output(std::string(tr.message.begin(), tr.message.end()));
+      return Status::OK;
+    }
     for (int64_t d : out.shape()) r->add_shape(d);
     r->set_output(static_cast<const char*>(out.raw()), out.nbytes());
     return Status::OK;

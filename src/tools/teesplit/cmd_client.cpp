@@ -16,6 +16,7 @@
 #include "data/dataset.h"
 #include "io/npy.h"
 #include "partition/front_file.h"
+#include "partition/manifest.h"
 #include "serve/remote.h"
 #include "tools/teesplit/cli.h"
 #include "tools/teesplit/commands.h"
@@ -122,6 +123,14 @@ int infer_cmd(const InferArgs& a) {
   attest_or_fail(r, at, policy, false);
   std::printf("attested %s: measurement %s%s\n", a.address.c_str(),
               crypto::to_hex(info.measurement).c_str(), info.insecure ? " (INSECURE worker)" : "");
+  // A split whose last layers stay in the enclave: only sealed results count.
+  const bool sealed_results =
+      info.protect_output ||
+      (!a.policy.manifest.empty() &&
+       manifest_from_json(read_file(a.policy.manifest, kManifestMaxBytes)).tail.has_value());
+  r.require_sealed_output(sealed_results);
+  if (sealed_results)
+    std::printf("results are sealed by the enclave (--protect-output): the host never sees them\n");
 
   if (!a.input.empty()) {
     // Preprocessing happens here, on the client.
@@ -142,7 +151,7 @@ int infer_cmd(const InferArgs& a) {
   o.image_size = info.input_shape[2];
   auto data = open_dataset(a.dataset, o);
   const int64_t n = a.limit > 0 ? std::min(a.limit, data->size()) : data->size();
-  std::vector<double> total_ms, front_ms, back_ms;
+  std::vector<double> total_ms, front_ms, back_ms, tail_ms;
   int64_t correct = 0, retried = 0;
   const auto t_all = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < n; ++i) {
@@ -166,6 +175,7 @@ int infer_cmd(const InferArgs& a) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     front_ms.push_back(t.front_us / 1000.0);
     back_ms.push_back(t.back_us / 1000.0);
+    tail_ms.push_back(t.tail_us / 1000.0);
     const float* row = out.data<float>();
     const int64_t k = out.numel();
     correct += (std::max_element(row, row + k) - row) == b.labels.data<int64_t>()[0];
@@ -185,6 +195,9 @@ int infer_cmd(const InferArgs& a) {
               percentile(front_ms, 50), percentile(front_ms, 99));
   std::printf("  back       %8.3f %8.3f   (host, %s)\n", percentile(back_ms, 50),
               percentile(back_ms, 99), info.back_backend.c_str());
+  if (sealed_results)
+    std::printf("  tail       %8.3f %8.3f   (enclave worker: last layers, result sealed)\n",
+                percentile(tail_ms, 50), percentile(tail_ms, 99));
   if (retried)
     std::printf("retried %lld request(s) after attesting again\n", static_cast<long long>(retried));
   return 0;

@@ -1,4 +1,5 @@
 // teesplit split MODEL.onnx --at CUT -o DIR [--key FILE] [--sign OWNER_KEY] [--backend B]
+//                [--protect-output]
 #include <cstdio>
 #include <optional>
 
@@ -12,6 +13,7 @@ namespace {
 
 struct SplitArgs {
   std::string model, at, output, key, sign, backend;
+  bool protect_output = false;
 };
 
 int split(const SplitArgs& a) {
@@ -24,6 +26,7 @@ int split(const SplitArgs& a) {
   wo.key = key ? &*key : nullptr;
   wo.owner_key = owner ? &*owner : nullptr;
   wo.back_backend = parse_backend(a.backend);
+  wo.protect_output = a.protect_output;
   const SplitManifest m = write_split(a.model, a.at, a.output, wo);
   std::printf("cut %d '%s' (after node '%s'): feature '%s' %s\n", m.cut_index, m.cut_name.c_str(),
               m.cut_node.c_str(), m.feature_name.c_str(), shape_str(m.feature_shape).c_str());
@@ -31,6 +34,17 @@ int split(const SplitArgs& a) {
               m.encrypted ? "sealed with AES-256-GCM" : "not encrypted", m.front_sha256.c_str());
   std::printf("wrote %s/back.onnx (sha256 %s; every node runs on the %s backend)\n",
               a.output.c_str(), m.back_sha256.c_str(), m.back_backend.c_str());
+  if (m.tail) {
+    std::printf(
+        "wrote %s/tail.tsf (%s, sha256 %s): the last layers run in the enclave, which "
+        "encrypts the result to the client\n",
+        a.output.c_str(), m.tail->encrypted ? "sealed with AES-256-GCM" : "not encrypted",
+        m.tail->sha256.c_str());
+    if (!m.tail->encrypted)
+      std::fprintf(stderr,
+                   "warning: tail.tsf is not encrypted (no --key): the host can read the tail's "
+                   "weights and compute the prediction from the back partition's output\n");
+  }
   if (m.owner_signature)
     std::printf("wrote %s/manifest.json (signed by the owner's Ed25519 key %s)\n", a.output.c_str(),
                 m.owner_signature->public_key.c_str());
@@ -55,6 +69,10 @@ Subcommand add_split_command(CLI::App& root) {
   app->add_option("--sign", a->sign,
                   "sign manifest.json with the model owner's Ed25519 private key (PEM, from "
                   "teesplit keygen --ed25519)");
+  app->add_flag("--protect-output", a->protect_output,
+                "keep the last layers (from the last cut before the final Gemm/MatMul) in the "
+                "enclave as tail.tsf: the result goes back to the client encrypted, and the host "
+                "never sees the prediction");
   add_backend_option(app, &a->backend,
                      "the backend that must run the back partition (checked node by node "
                      "before anything is written)");
