@@ -34,64 +34,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string bin(const char* name) {
-  return std::string(TEESPLIT_BINARY_DIR) + "/" + name;
-}
-
-std::string run(const std::string& cmd, int* code) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *code = WEXITSTATUS(pclose(p));
-  return out;
-}
-
-// `teesplit serve` in a child process; the address from its first line.
-class ServeProcess {
- public:
-  ServeProcess(const std::string& split, const std::string& dir, int workers = 1) {
-    const std::string nworkers = std::to_string(workers);
-    const std::string out = dir + "/serve.out";
-    err_ = dir + "/serve.err";
-    pid_ = fork();
-    if (pid_ == 0) {
-      freopen(out.c_str(), "w", stdout);
-      freopen(err_.c_str(), "w", stderr);
-      execl(bin("teesplit").c_str(), "teesplit", "serve", split.c_str(), "--listen", "127.0.0.1:0",
-            "--threads", "1", "--sim-root", (dir + "/sim-root.pem").c_str(), "--state-dir",
-            (dir + "/state").c_str(), "--workers", nworkers.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    for (int i = 0; i < 600 && address_.empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      std::ifstream in(out);
-      std::string word;
-      if (in >> word >> word >> address_) break;
-      address_.clear();
-      int st;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-    }
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int st;
-      waitpid(pid_, &st, 0);
-    }
-  }
-  const std::string& address() const { return address_; }
-  pid_t pid() const { return pid_; }
-  std::string log() const { return read_file(err_); }
-
- private:
-  pid_t pid_ = -1;
-  std::string address_, err_;
-};
+using testing::binary_path;
+using testing::run_command;
+using testing::ServeProcess;
+using testing::workers_of;
 
 // Fashion-MNIST's test split at the shipped models' 32x32 (a missing data set fails).
 std::unique_ptr<Dataset> fashion_test() {
@@ -107,9 +53,10 @@ std::string make_split(const std::string& name) {
   fs::create_directories(dir);
   int code = 0;
   const std::string out =
-      run(bin("teesplit") + " split " + testing::source_path("models/fashion-mnist-resnet50.onnx") +
-              " --at layer2.0 -o " + dir + "/split",
-          &code);
+      run_command(binary_path("teesplit") + " split " +
+                      testing::source_path("models/fashion-mnist-resnet50.onnx") +
+                      " --at layer2.0 -o " + dir + "/split",
+                  &code);
   EXPECT_EQ(code, 0) << out;
   return dir;
 }
@@ -146,10 +93,11 @@ TEST(Serve, WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel) {
   ServeProcess server(dir + "/split", dir);
   ASSERT_FALSE(server.address().empty()) << server.log();
   int code = 0;
-  const std::string out = run(bin("teesplit") + " infer " + server.address() +
-                                  " --dataset fashion-mnist --allow-simulated --sim-root " + dir +
-                                  "/sim-root.pem --expect-manifest " + dir + "/split/manifest.json",
-                              &code);
+  const std::string out =
+      run_command(binary_path("teesplit") + " infer " + server.address() +
+                      " --dataset fashion-mnist --allow-simulated --sim-root " + dir +
+                      "/sim-root.pem --expect-manifest " + dir + "/split/manifest.json",
+                  &code);
   ASSERT_EQ(code, 0) << out;
   // The unsplit model on the same 10,000 images, in this process.
   auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
@@ -177,21 +125,6 @@ Tensor sample(const Tensor& t, int64_t i) {
   s[0] = 1;
   Tensor out(t.dtype(), s);
   std::memcpy(out.raw(), static_cast<const char*>(t.raw()) + i * out.nbytes(), out.nbytes());
-  return out;
-}
-
-// The worker processes of a server (children named teesplit-enclave).
-std::vector<pid_t> workers_of(pid_t server) {
-  std::vector<pid_t> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string pid, comm, state, ppid;
-    stat >> pid >> comm >> state >> ppid;
-    if (ppid == std::to_string(server) && comm == "(teesplit-enclav)")
-      out.push_back(std::stoi(pid));
-  }
   return out;
 }
 
@@ -289,10 +222,11 @@ TEST(Serve, PlaintextInputNeverReachesTheHost) {
   write_npy(input, x);
   const std::string pattern(static_cast<const char*>(x.raw()) + 2048, 64);
   int code = 0;
-  const std::string out = run(bin("teesplit") + " infer " + server.address() + " --input " + input +
-                                  " --allow-simulated --sim-root " + dir +
-                                  "/sim-root.pem --expect-manifest " + dir + "/split/manifest.json",
-                              &code);
+  const std::string out =
+      run_command(binary_path("teesplit") + " infer " + server.address() + " --input " + input +
+                      " --allow-simulated --sim-root " + dir + "/sim-root.pem --expect-manifest " +
+                      dir + "/split/manifest.json",
+                  &code);
   ASSERT_EQ(code, 0) << out;
 
   int unreadable = 0;

@@ -243,11 +243,15 @@ TEST(SplitDir, EditedManifestsAreRefused) {
   e = open_error(dir);
   EXPECT_TRUE(contains(e, dir + "/back.onnx: SHA-256 does not match " + mp)) << e;
 
-  j = good;  // a tail partition: needs the enclave, which this build lacks
+  j = good;  // a tail partition (split --protect-output) whose file is missing
   j["tail"] = {{"file", "tail.tsf"}, {"sha256", std::string(64, '0')}, {"encrypted", false}};
   write_manifest(dir, j);
   e = open_error(dir);
-  EXPECT_TRUE(contains(e, "tail partition")) << e;
+  EXPECT_TRUE(contains(e, "cannot open '" + dir + "/tail.tsf'")) << e;
+  j["tail"]["encrypted"] = true;  // sealed, while the front is not
+  write_manifest(dir, j);
+  e = open_error(dir);
+  EXPECT_TRUE(contains(e, "both are sealed with the one front key, or neither")) << e;
 
   write_manifest(dir, good);
   EXPECT_TRUE(open_split(dir, SplitRunOptions{}).ok());

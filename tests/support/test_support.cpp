@@ -1,9 +1,19 @@
 #include "support/test_support.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <thread>
+
+#include "core/file.h"
 
 #include "onnx/onnx_import.h"
 #include "zoo/zoo.h"
@@ -80,6 +90,93 @@ Graph single_node_graph(const std::string& op, const Attrs& attrs,
   }
   g.nodes.push_back(n);
   return g;
+}
+
+std::string binary_path(const char* name) {
+  return std::string(TEESPLIT_BINARY_DIR) + "/" + name;
+}
+
+std::string run_command(const std::string& cmd, int* code) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) {
+    *code = -1;
+    return "popen failed";
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = pclose(p);
+  *code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+  return out;
+}
+
+ServeProcess::ServeProcess(const std::string& split, const std::string& dir, int workers,
+                           const std::vector<std::string>& extra_args) {
+  const std::string out = dir + "/serve.out";
+  err_ = dir + "/serve.err";
+  std::vector<std::string> args = {"teesplit",
+                                   "serve",
+                                   split,
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--threads",
+                                   "1",
+                                   "--sim-root",
+                                   dir + "/sim-root.pem",
+                                   "--state-dir",
+                                   dir + "/state",
+                                   "--workers",
+                                   std::to_string(workers)};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string exe = binary_path("teesplit");
+  pid_ = fork();
+  if (pid_ == 0) {
+    if (!freopen(out.c_str(), "w", stdout) || !freopen(err_.c_str(), "w", stderr)) _exit(126);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  for (int i = 0; i < 600 && address_.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(out);
+    std::string word;
+    if (in >> word >> word >> address_) break;  // "listening on ADDR"
+    address_.clear();
+    int st;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      break;
+    }
+  }
+}
+
+ServeProcess::~ServeProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    int st;
+    waitpid(pid_, &st, 0);
+  }
+}
+
+std::string ServeProcess::log() const {
+  return read_file(err_);
+}
+
+std::vector<pid_t> workers_of(pid_t server) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string pid, comm, state, ppid;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid == std::to_string(server) && comm == "(teesplit-enclav)")
+      out.push_back(std::stoi(pid));
+  }
+  return out;
 }
 
 }  // namespace teesplit::testing

@@ -1,6 +1,8 @@
 // Shared helpers for the test suite.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,5 +45,33 @@ Graph zoo_graph(const std::string& arch, int64_t input_size, double width, int64
 Graph single_node_graph(const std::string& op, const Attrs& attrs,
                         const std::vector<Tensor>& inputs, const std::vector<bool>& constant,
                         int num_outputs = 1);
+
+// A binary built beside the tests: binary_path("teesplit").
+std::string binary_path(const char* name);
+// Runs cmd in a shell; its stdout and stderr together, and the exit status.
+std::string run_command(const std::string& cmd, int* code);
+
+// `teesplit serve SPLIT` in a child process, as a user starts it: one thread,
+// this test's own simulated root (DIR/sim-root.pem) and state (DIR/state),
+// stdout/stderr in DIR/serve.out and DIR/serve.err. address() is empty when the
+// server did not come up within 60 s (log() says why). SIGTERM on destruction.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& split, const std::string& dir, int workers = 1,
+               const std::vector<std::string>& extra_args = {});
+  ~ServeProcess();
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+  std::string log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string address_, err_;
+};
+
+// The enclave worker processes of a server (its children named teesplit-enclave).
+std::vector<pid_t> workers_of(pid_t server);
 
 }  // namespace teesplit::testing
