@@ -26,9 +26,9 @@ seeds = {
     "attest": bytes([1]) + bytes(range(32)) + bytes(range(32, 64)),
     "attest_reply": bytes([2]) + u64(7) + bytes(32) + s(b"\x03\x00" + bytes(50)),
     "infer": bytes([3]) + u64(7) + s(bytes(40)),
-    "feature": bytes([4]) + u64(7) + tensor([1, 4, 8, 8]),
+    "feature": bytes([4]) + u64(7) + tensor([1, 4, 8, 8]) + u64(1500) + u64(250000),
     "tail": bytes([5]) + u64(7) + tensor([1, 1, 8, 8]),
-    "tail_reply": bytes([6]) + u64(7) + s(bytes(24)),
+    "tail_reply": bytes([6]) + u64(7) + s(bytes(24)) + u64(900) + u64(30000),
     "provision_reply": bytes([7]) + s(bytes(68)),
     "error": bytes([8]) + bytes([3, 1]) + s(b"unknown or expired session: attest again"),
 }

@@ -178,6 +178,7 @@ std::vector<uint8_t> encode(const FeatureReply& m) {
   ByteWriter w;
   w.u64(m.session);
   write_tensor(w, m.feature);
+  w.u64(m.times.crypto_ns).u64(m.times.run_ns);
   return w.take();
 }
 FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& feature_shape) {
@@ -185,6 +186,8 @@ FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& featu
   FeatureReply m;
   m.session = r.u64("session");
   m.feature = read_tensor(r, feature_shape, "feature map");
+  m.times.crypto_ns = r.u64("decrypt time");
+  m.times.run_ns = r.u64("front time");
   r.finish();
   return m;
 }
@@ -207,6 +210,7 @@ TailRequest decode_tail_request(std::span<const uint8_t> p, const Shape& back_ou
 std::vector<uint8_t> encode(const TailReply& m) {
   ByteWriter w;
   w.u64(m.session).bytes(m.message);
+  w.u64(m.times.crypto_ns).u64(m.times.run_ns);
   return w.take();
 }
 TailReply decode_tail_reply(std::span<const uint8_t> p) {
@@ -215,6 +219,8 @@ TailReply decode_tail_reply(std::span<const uint8_t> p) {
   m.session = r.u64("session");
   auto b = r.bytes(kMaxWorkerFrame, "message");
   m.message.assign(b.begin(), b.end());
+  m.times.crypto_ns = r.u64("seal time");
+  m.times.run_ns = r.u64("tail time");
   r.finish();
   return m;
 }

@@ -38,6 +38,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+}
+
 void log_line(const std::string& s) {
   std::fprintf(stderr, "teesplit-enclave: %s\n", s.c_str());
 }
@@ -265,14 +269,19 @@ class Worker {
     if (!s) return send_no_session();
     // Opened first, so that the session's sequence numbers stay in step with
     // the client's even when the input cannot be run.
+    const auto t0 = Clock::now();
     const SecretBytes plain = s->channel.open(req.message, channel_aad("input", req.session));
+    const auto t1 = Clock::now();
     if (!front_) return send_error(ErrorCode::kNotProvisioned, false, not_provisioned());
     ByteReader r(plain, "client input");
     const Tensor input = read_tensor(r, info_.input_shape, "input");
     r.finish();
     FeatureReply rep;
     rep.session = req.session;
+    const auto t2 = Clock::now();
     rep.feature = front_->run({input})[0];
+    rep.times.crypto_ns = ns_between(t0, t1);
+    rep.times.run_ns = ns_between(t2, Clock::now());
     s->result_pending = tail_ != nullptr;
     send(MsgType::kFeature, encode(rep));
   }
@@ -286,7 +295,9 @@ class Worker {
       return send_error(ErrorCode::kBadRequest, false,
                         "a tail request must follow exactly one input of the session");
     s->result_pending = false;
+    const auto t0 = Clock::now();
     const Tensor result = tail_->run({req.back_output})[0];
+    const auto t1 = Clock::now();
     ByteWriter w;
     w.reserve(tensor_wire_bytes(result));  // one buffer, wiped below
     write_tensor(w, result);
@@ -294,6 +305,8 @@ class Worker {
     rep.session = req.session;
     rep.message = s->channel.seal(w.data(), channel_aad("result", req.session));
     secure_wipe(w.data().data(), w.data().size());
+    rep.times.run_ns = ns_between(t0, t1);
+    rep.times.crypto_ns = ns_between(t1, Clock::now());
     send(MsgType::kTailReply, encode(rep));
   }
 
