@@ -20,6 +20,7 @@
 #include "core/secret.h"
 #include "crypto/primitives.h"
 #include "enclave/messages.h"
+#include "enclave/quote_source.h"
 #include "enclave/sandbox.h"
 #include "enclave/sealing.h"
 #include "enclave/secret_arena.h"
@@ -78,7 +79,10 @@ class Worker {
 
     // The key of a sealed front: unsealed (bound to this measurement), or
     // given in clear for development, or provisioned later.
-    if (!opts_.seal_root.empty()) seal_root_ = read_file(opts_.seal_root, 64);
+    // The simulated sealing root is a host file: not for an SGX enclave, whose
+    // sealing (Gramine's /dev/attestation/keys) is not built yet.
+    const bool gramine = running_under_gramine();
+    if (!opts_.seal_root.empty() && !gramine) seal_root_ = read_file(opts_.seal_root, 64);
     std::optional<FrontKey> key;
     if (m.encrypted) {
       if (!opts_.sealed_key.empty()) {
@@ -112,10 +116,10 @@ class Worker {
       }
       info_.provisioned = true;
     }
+    // Under Gramine a genuine DCAP quote from /dev/attestation; elsewhere
     // SIMULATED attestation: the machine's simulated root signs the quotes.
-    signer_ = std::make_unique<attest::SimulatedQuoteSigner>(
-        attest::load_or_create_sim_root(opts_.attestation_key));
-    mr_signer_ = attest::simulated_mrsigner(signer_->public_key());
+    quotes_ = make_quote_source(gramine, opts_.attestation_key);
+    mr_signer_ = quotes_->mr_signer();
   }
 
   // OpenSSL reads its configuration file on first use, and every primitive
@@ -130,7 +134,7 @@ class Worker {
     cli.open(enc.seal(probe));
     enc.open(cli.seal(probe));
     attest::ReportBody body;
-    (void)signer_->quote_bytes(body);
+    (void)quotes_->quote(body);
     uint8_t r[8];
     crypto::random_bytes(r, sizeof r);
   }
@@ -143,9 +147,8 @@ class Worker {
     // Under Gramine the quote must come from /dev/attestation/quote (SGX), never
     // from the simulated signer: a host that fakes /dev/attestation would
     // otherwise skip the lockdown and still get a quote.
-    TS_CHECK(!r.gramine,
-             "running under Gramine: the DCAP quote source (/dev/attestation) is "
-             "not built yet (deploy/gramine); refusing to sign simulated quotes there");
+    TS_CHECK(!r.gramine || !quotes_->simulated(),
+             "running under Gramine: refusing to sign simulated quotes there");
     info_.lockdown = r.summary();
     info_.gramine = r.gramine;
     info_.insecure = insecure_flag || r.insecure || dev_key_;
@@ -255,7 +258,7 @@ class Worker {
     AttestReply rep;
     rep.session = id;
     rep.enclave_public = enclave_public;
-    rep.quote = signer_->quote_bytes(body);
+    rep.quote = quotes_->quote(body);
     channel::Limits limits;
     limits.max_message_bytes = kMaxWorkerFrame;
     limits.lifetime = opts_.session_lifetime;
@@ -351,7 +354,7 @@ class Worker {
   std::unique_ptr<Executable> front_;
   std::unique_ptr<Executable> tail_;  // split --protect-output: the last layers
   Shape tail_input_shape_;
-  std::unique_ptr<attest::SimulatedQuoteSigner> signer_;
+  std::unique_ptr<QuoteSource> quotes_;
   std::map<uint64_t, ClientSession> sessions_;
 };
 
@@ -360,9 +363,13 @@ class Worker {
 int run_worker(const WorkerOptions& opts) {
   std::unique_ptr<MemfdSecretArena> arena;
   bool arena_failed = false;
+  // Under Gramine-SGX there is no memfd_secret: all enclave memory is
+  // encrypted by the CPU, so secrets stay in ordinary (enclave) memory.
+  const bool gramine = running_under_gramine();
+  if (gramine) log_line("gramine: secrets in SGX enclave memory (no memfd_secret arena)");
   try {
     const size_t bytes = opts.secret_arena_bytes ? opts.secret_arena_bytes : size_t{256} << 20;
-    arena = MemfdSecretArena::create(bytes);
+    if (!gramine) arena = MemfdSecretArena::create(bytes);
     install_secret_arena(arena.get());
   } catch (const Error& e) {
     if (!opts.insecure) {

@@ -12,10 +12,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "attest/sim_root.h"
 #include "core/error.h"
+#include "crypto/primitives.h"
+#include "enclave/host_link.h"
 #include "enclave/sealing.h"
 
 namespace teesplit {
@@ -38,7 +41,47 @@ std::string default_seal_root_path() {
   fail("no place for the simulated sealing root: neither XDG_DATA_HOME nor HOME is set");
 }
 
+EnclaveTransport parse_enclave_transport(const std::string& name) {
+  if (name == "socketpair") return EnclaveTransport::kSocketpair;
+  if (name == "tcp") return EnclaveTransport::kTcp;
+  fail("unknown enclave transport '", name, "' (choose socketpair or tcp)");
+}
+
+const char* enclave_transport_name(EnclaveTransport t) {
+  return t == EnclaveTransport::kTcp ? "tcp" : "socketpair";
+}
+
+std::vector<std::string> split_loader(const std::string& text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && text[i] == ' ') ++i;
+    size_t j = i;
+    while (j < text.size() && text[j] != ' ') ++j;
+    if (j > i) out.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
 namespace {
+
+// A loader named without a '/' is looked up on the host's PATH.
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  const std::string dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t i = 0;
+  while (i <= dirs.size()) {
+    size_t j = dirs.find(':', i);
+    if (j == std::string::npos) j = dirs.size();
+    const std::string dir = j > i ? dirs.substr(i, j - i) : ".";
+    const std::string p = dir + "/" + name;
+    if (::access(p.c_str(), X_OK) == 0) return p;
+    i = j + 1;
+  }
+  fail("the enclave loader '", name, "' is not on PATH (", dirs, ")");
+}
 
 std::string exit_text(int status) {
   if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
@@ -52,22 +95,41 @@ std::string exit_text(int status) {
 
 EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
   const std::string binary = l.binary.empty() ? default_enclave_binary() : l.binary;
-  TS_CHECK(::access(binary.c_str(), X_OK) == 0, binary, ": the enclave worker is not there (",
-           std::strerror(errno), "); build the target teesplit-enclave");
+  const bool tcp = l.transport == EnclaveTransport::kTcp;
+  std::string loader;
+  if (l.loader.empty()) {
+    TS_CHECK(::access(binary.c_str(), X_OK) == 0, binary, ": the enclave worker is not there (",
+             std::strerror(errno), "); build the target teesplit-enclave");
+  } else {
+    loader = find_program(l.loader[0]);
+    TS_CHECK(::access(loader.c_str(), X_OK) == 0, loader, ": the enclave loader cannot be run (",
+             std::strerror(errno), ")");
+  }
   const std::string seal_root = l.seal_root.empty() ? default_seal_root_path() : l.seal_root;
   enclave::ensure_seal_root(seal_root);
 
-  std::vector<std::string> args = {binary,
-                                   "--fd",
-                                   "3",
-                                   "--split",
-                                   l.split_dir,
-                                   "--seal-root",
-                                   seal_root,
-                                   "--threads",
-                                   std::to_string(l.threads),
-                                   "--secret-bytes",
-                                   std::to_string(l.secret_arena_bytes)};
+  // Over TCP the host listens first, and the worker learns where and the token.
+  std::unique_ptr<enclave::HostListener> listener;
+  crypto::Bytes32 token{};
+  if (tcp) {
+    listener = std::make_unique<enclave::HostListener>();
+    crypto::random_bytes(token.data(), token.size());
+  }
+  std::vector<std::string> args;
+  if (!l.loader.empty()) {
+    args.push_back(loader);
+    args.insert(args.end(), l.loader.begin() + 1, l.loader.end());
+  }
+  args.push_back(binary);
+  if (tcp)
+    args.insert(args.end(), {"--connect", listener->address()});
+  else
+    args.insert(args.end(), {"--fd", "3"});
+  // Absolute: a loader may run the worker from another directory (Gramine: /).
+  const std::string split_dir = fs::absolute(l.split_dir).lexically_normal().string();
+  args.insert(args.end(),
+              {"--split", split_dir, "--seal-root", seal_root, "--threads",
+               std::to_string(l.threads), "--secret-bytes", std::to_string(l.secret_arena_bytes)});
   // SIMULATED attestation root: the host creates it once (it can read it anyway).
   const std::string att_key =
       l.attestation_key.empty() ? attest::default_sim_root_path() : l.attestation_key;
@@ -79,13 +141,26 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The worker's environment is not the host's to choose: a fixed one, empty
+  // but for the link's token and, for a loader, the PATH it runs its tools from.
+  std::vector<std::string> env;
+  if (tcp) env.push_back(std::string(enclave::kConnectTokenEnv) + "=" + crypto::to_hex(token));
+  if (!l.loader.empty()) {
+    const char* path = std::getenv("PATH");
+    env.push_back(std::string("PATH=") + (path && *path ? path : "/usr/local/bin:/usr/bin:/bin"));
+  }
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
-  int sv[2], err[2];
-  TS_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0,
+  int sv[2] = {-1, -1}, err[2];
+  TS_CHECK(tcp || ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0,
            "socketpair: ", std::strerror(errno));
   if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(sv[0]);
-    ::close(sv[1]);
+    if (!tcp) {
+      ::close(sv[0]);
+      ::close(sv[1]);
+    }
     fail("pipe: ", std::strerror(errno));
   }
   const rlim_t memlock = l.memlock_bytes ? l.memlock_bytes : l.secret_arena_bytes + (16u << 20);
@@ -93,7 +168,7 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
   if (pid_ < 0) fail("fork: ", std::strerror(errno));
   if (pid_ == 0) {
     // The child: only async-signal-safe calls until exec.
-    ::dup2(sv[1], 3);
+    if (!tcp) ::dup2(sv[1], 3);
     ::dup2(err[1], 2);
     struct rlimit rl = {memlock, memlock};
     if (::setrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
@@ -104,33 +179,49 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
       cur.rlim_cur = cur.rlim_max < memlock ? cur.rlim_max : memlock;
       ::setrlimit(RLIMIT_MEMLOCK, &cur);
     }
-    // The worker's environment is not the host's to choose: a fixed, empty one.
-    char* const envp[] = {nullptr};
-    ::execve(argv[0], argv.data(), envp);
+    ::execve(argv[0], argv.data(), envp.data());
     const char msg[] = "teesplit-enclave: exec failed\n";
     (void)!::write(2, msg, sizeof msg - 1);
     ::_exit(127);
   }
-  ::close(sv[1]);
+  if (!tcp) ::close(sv[1]);
   ::close(err[1]);
   fd_ = sv[0];
   stderr_fd_ = err[0];
 
-  // The ready message, within the timeout.
-  struct pollfd p = {fd_, POLLIN, 0};
-  const int ms = static_cast<int>(std::chrono::milliseconds(l.ready_timeout).count());
-  const int r = ::poll(&p, 1, ms);
   std::optional<channel::Frame> f;
   std::string why;
-  if (r <= 0) {
-    why = r == 0 ? "did not become ready within " + std::to_string(l.ready_timeout.count()) + " s"
-                 : std::string("poll: ") + std::strerror(errno);
-  } else {
+  int status = 0;
+  bool reaped = false;
+  if (tcp) {
+    // Exactly one connection, from the worker that holds the token; a worker
+    // that dies first ends the wait at once.
     try {
-      f = channel::read_frame(fd_, enclave::kMaxWorkerFrame);
-      if (!f) why = "closed its socket before it was ready";
+      fd_ = listener->accept_worker(token, l.connect_timeout, [&] {
+        reaped = ::waitpid(pid_, &status, WNOHANG) == pid_;
+        return !reaped;
+      });
     } catch (const Error& e) {
       why = e.what();
+    }
+    listener.reset();
+  }
+
+  // The ready message, within the timeout.
+  if (why.empty()) {
+    struct pollfd p = {fd_, POLLIN, 0};
+    const int ms = static_cast<int>(std::chrono::milliseconds(l.ready_timeout).count());
+    const int r = ::poll(&p, 1, ms);
+    if (r <= 0) {
+      why = r == 0 ? "did not become ready within " + std::to_string(l.ready_timeout.count()) + " s"
+                   : std::string("poll: ") + std::strerror(errno);
+    } else {
+      try {
+        f = channel::read_frame(fd_, enclave::kMaxWorkerFrame);
+        if (!f) why = "closed its socket before it was ready";
+      } catch (const Error& e) {
+        why = e.what();
+      }
     }
   }
   if (f && f->type == uint8_t(enclave::MsgType::kReady)) {
@@ -144,12 +235,13 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
     return;
   }
   if (f && why.empty()) why = std::string("sent '") + enclave::msg_type_name(f->type) + "' first";
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
+  if (!reaped) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  }
   pid_ = -1;
   const std::string log = drain_stderr();
-  ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);
   ::close(stderr_fd_);
   fd_ = stderr_fd_ = -1;
   fail("the enclave worker ", binary, " failed to start: ", why, " (", exit_text(status), ")",

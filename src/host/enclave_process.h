@@ -1,7 +1,10 @@
 // The host's side of one enclave worker: starts build/teesplit-enclave on a
-// socketpair with the limits it needs (RLIMIT_MEMLOCK for memfd_secret),
-// waits for its ready message, and exchanges frames with it. The host never
-// sees plaintext: what it forwards for a client is the channel's ciphertext.
+// socketpair, or on loopback TCP (enclave/host_link.h: for Gramine, which
+// passes no socketpair into an enclave), with the limits it needs
+// (RLIMIT_MEMLOCK for memfd_secret), optionally under a loader such as
+// gramine-sgx, waits for its ready message, and exchanges frames with it. The
+// host never sees plaintext: what it forwards for a client is the channel's
+// ciphertext.
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +21,14 @@
 
 namespace teesplit {
 
+// How the host and the worker are linked. Either way they speak the frames of
+// channel/frame.h; over TCP the worker first proves it is the one the host
+// started (a one-time token, enclave/host_link.h).
+enum class EnclaveTransport { kSocketpair, kTcp };
+// "socketpair" or "tcp"; throws Error naming the choices otherwise.
+EnclaveTransport parse_enclave_transport(const std::string& name);
+const char* enclave_transport_name(EnclaveTransport t);
+
 struct EnclaveLaunch {
   std::string binary;  // "" : teesplit-enclave beside the running executable
   std::string split_dir;
@@ -31,7 +42,21 @@ struct EnclaveLaunch {
   // RLIMIT_MEMLOCK the worker gets: memfd_secret pages count against it.
   size_t memlock_bytes = 0;  // 0: secret_arena_bytes + 16 MiB
   std::chrono::seconds ready_timeout{120};
+  EnclaveTransport transport = EnclaveTransport::kSocketpair;
+  // Over TCP: how long the host waits for the worker to connect (a loader
+  // such as gramine-sgx first builds the enclave, which takes a while).
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(120)};
+  // A program that runs the worker, e.g. {"gramine-sgx"}: the host executes
+  // `loader... BINARY ARGS...` (loader[0] found on PATH when it has no '/'),
+  // and BINARY is the loader's argument rather than a program the host checks
+  // (for gramine-sgx, the manifest's name without .manifest.sgx). The worker's
+  // environment then also holds the host's PATH, for the loader's own use.
+  std::vector<std::string> loader;
 };
+
+// Splits a loader given as one string ("gramine-sgx", "taskset -c 2
+// gramine-sgx") at spaces; no quoting.
+std::vector<std::string> split_loader(const std::string& text);
 
 // The default paths: the enclave binary beside /proc/self/exe, and the
 // simulated sealing root (/var/lib/teesplit/sim-seal/root.key for root, else

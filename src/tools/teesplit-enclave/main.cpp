@@ -6,6 +6,8 @@
 
 #include <cstdio>
 
+#include "core/error.h"
+#include "enclave/host_link.h"
 #include "enclave/worker.h"
 
 int main(int argc, char** argv) {
@@ -13,7 +15,13 @@ int main(int argc, char** argv) {
   CLI::App app{
       "teesplit-enclave: the trusted worker that runs a split's front partition "
       "(started by `teesplit serve`)"};
-  app.add_option("--fd", o.fd, "the host's socket (inherited)")->required();
+  std::string connect;
+  auto* fd_opt = app.add_option("--fd", o.fd, "the host's socket (inherited: a socketpair)");
+  auto* connect_opt = app.add_option(
+      "--connect", connect,
+      "the host's loopback TCP address, HOST:PORT (under Gramine); the host's one-time token "
+      "comes in the environment (TEESPLIT_CONNECT_TOKEN)");
+  fd_opt->excludes(connect_opt);
   app.add_option("--split", o.split_dir, "split directory (manifest.json, front.tsf)")->required();
   app.add_option("--attestation-key", o.attestation_key, "SIMULATED attestation root (Ed25519 PEM)")
       ->required();
@@ -27,6 +35,21 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (connect.empty() == (o.fd < 0)) {
+    std::fprintf(stderr, "teesplit-enclave: give exactly one of --fd and --connect\n");
+    return 2;
+  }
+  if (!connect.empty()) {
+    // Before anything else, and long before the lockdown (no socket or
+    // connect after it): the link to the host is a loopback TCP connection.
+    try {
+      o.fd = teesplit::enclave::connect_to_host(connect,
+                                                teesplit::enclave::take_connect_token_from_env());
+    } catch (const teesplit::Error& e) {
+      std::fprintf(stderr, "teesplit-enclave: %s\n", e.what());
+      return 2;
+    }
   }
   return teesplit::enclave::run_worker(o);
 }

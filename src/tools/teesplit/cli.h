@@ -45,6 +45,7 @@ Subcommand add_serve_command(CLI::App& root);   // the untrusted host (gRPC)
 Subcommand add_attest_command(CLI::App& root);  // the client's commands
 Subcommand add_infer_command(CLI::App& root);
 Subcommand add_provision_command(CLI::App& root);
+Subcommand add_gramine_command(CLI::App& root);  // the enclave's Gramine manifest
 
 // The whole CLI: parses argv and runs the subcommand (the demo when there is
 // none). Returns the process exit code; never throws.

@@ -15,7 +15,7 @@ namespace {
 
 struct ServeArgs {
   std::string split, listen = "127.0.0.1:50051", backend = "auto", sim_root, dev_key, state_dir;
-  std::string enclave_binary;
+  std::string enclave_binary, enclave_transport = "socketpair", enclave_loader;
   int workers = 1, threads = 0, enclave_threads = 1;
   bool insecure = false;
   size_t secret_mib = 256;
@@ -42,6 +42,8 @@ int serve_cmd(const ServeArgs& a) {
   o.worker.insecure = a.insecure;
   o.worker.threads = a.enclave_threads;
   o.worker.secret_arena_bytes = a.secret_mib << 20;
+  o.worker.transport = parse_enclave_transport(a.enclave_transport);
+  o.worker.loader = split_loader(a.enclave_loader);
   serve::Server server(o);
   std::printf("listening on %s\n", server.address().c_str());
   std::fflush(stdout);
@@ -84,6 +86,15 @@ Subcommand add_serve_command(CLI::App& root) {
                   "where the sealed front key is kept (default SPLIT/.teesplit-state)");
   app->add_option("--enclave-binary", a->enclave_binary,
                   "the worker (default: teesplit-enclave beside teesplit)");
+  app->add_option("--enclave-transport", a->enclave_transport,
+                  "how host and workers are linked: socketpair, or tcp (loopback, with a one-time "
+                  "token; what Gramine needs)")
+      ->check(CLI::IsMember({"socketpair", "tcp"}))
+      ->capture_default_str();
+  app->add_option("--enclave-loader", a->enclave_loader,
+                  "run each worker under this program, e.g. \"gramine-sgx\" (with "
+                  "--enclave-transport tcp); --enclave-binary is then its argument "
+                  "(deploy/gramine/README.md)");
   app->add_option("--secret-mib", a->secret_mib, "memfd_secret arena per worker, MiB")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
