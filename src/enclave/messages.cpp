@@ -176,6 +176,7 @@ SealedRequest decode_sealed_request(std::span<const uint8_t> p, const char* what
 
 std::vector<uint8_t> encode(const FeatureReply& m) {
   ByteWriter w;
+  w.reserve(8 + tensor_wire_bytes(m.feature) + 16);  // one buffer for megabytes
   w.u64(m.session);
   write_tensor(w, m.feature);
   w.u64(m.times.crypto_ns).u64(m.times.run_ns);
@@ -194,6 +195,7 @@ FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& featu
 
 std::vector<uint8_t> encode(const TailRequest& m) {
   ByteWriter w;
+  w.reserve(8 + tensor_wire_bytes(m.back_output));
   w.u64(m.session);
   write_tensor(w, m.back_output);
   return w.take();

@@ -156,6 +156,16 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
   int sv[2] = {-1, -1}, err[2];
   TS_CHECK(tcp || ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0,
            "socketpair: ", std::strerror(errno));
+  if (!tcp) {
+    // Feature maps are megabytes: larger socket buffers mean fewer switches
+    // between the two processes per frame (best effort; the kernel caps them
+    // at net.core.wmem_max / rmem_max).
+    const int buf = 4 << 20;
+    for (int fd : sv) {
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    }
+  }
   if (::pipe2(err, O_CLOEXEC) != 0) {
     if (!tcp) {
       ::close(sv[0]);
