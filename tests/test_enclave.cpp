@@ -27,44 +27,16 @@ namespace {
 namespace fs = std::filesystem;
 using enclave::MsgType;
 
-std::string worker_binary() {
-  return std::string(TEESPLIT_BINARY_DIR) + "/teesplit-enclave";
-}
+using testing::worker_binary;
 
-struct Fixture {
-  std::string dir;      // per test
-  std::string split;    // split directory
-  std::string att_key;  // simulated attestation root of this test
-  std::string seal_root;
-  std::string model = testing::source_path("models/fashion-mnist-resnet50.onnx");
-  SplitManifest manifest;
-
-  explicit Fixture(const std::string& name, const FrontKey* key = nullptr) {
-    dir = testing::generated_dir() + "/enclave/" + name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    split = dir + "/split";
-    att_key = dir + "/sim-root/attestation-key.pem";
-    seal_root = dir + "/sim-seal/root.key";
+// The shipped ResNet-50 split at layer2.0 in enclave/NAME, sealed with key if given.
+struct Fixture : testing::WorkerFixture {
+  explicit Fixture(const std::string& name, const FrontKey* key = nullptr)
+      : WorkerFixture("enclave", name, with_key(key)) {}
+  static SplitWriteOptions with_key(const FrontKey* key) {
     SplitWriteOptions wo;
     wo.key = key;
-    wo.enclave_binary = worker_binary();
-    manifest = write_split(model, "layer2.0", split, wo);  // a middle cut
-  }
-  EnclaveLaunch launch() const {
-    EnclaveLaunch l;
-    l.binary = worker_binary();
-    l.split_dir = split;
-    l.attestation_key = att_key;
-    l.seal_root = seal_root;
-    l.secret_arena_bytes = size_t{64} << 20;
-    return l;
-  }
-  attest::Policy policy() const {
-    attest::Policy p = client::policy_from_manifest(split + "/manifest.json", std::nullopt);
-    p.simulated_root = attest::sim_root_public_key(att_key);
-    p.allow_simulated = true;
-    return p;
+    return wo;
   }
 };
 

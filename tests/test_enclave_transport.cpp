@@ -35,43 +35,16 @@ namespace {
 namespace fs = std::filesystem;
 using enclave::MsgType;
 
-std::string worker_binary() {
-  return std::string(TEESPLIT_BINARY_DIR) + "/teesplit-enclave";
-}
+using testing::worker_binary;
 
-// One small split shared by the tests of this file (a middle cut of the
-// shipped Fashion-MNIST ResNet-50), with its own simulated roots.
-struct Fixture {
-  std::string dir, split, att_key, seal_root;
-  SplitManifest manifest;
-
-  explicit Fixture(const std::string& name) {
-    dir = testing::generated_dir() + "/enclave-transport/" + name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    split = dir + "/split";
-    att_key = dir + "/sim-root/attestation-key.pem";
-    seal_root = dir + "/sim-seal/root.key";
-    SplitWriteOptions wo;
-    wo.enclave_binary = worker_binary();
-    manifest = write_split(testing::source_path("models/fashion-mnist-resnet50.onnx"), "layer2.0",
-                           split, wo);
-  }
+// One small split per test (a middle cut of the shipped Fashion-MNIST
+// ResNet-50), with its own simulated roots.
+struct Fixture : testing::WorkerFixture {
+  explicit Fixture(const std::string& name) : WorkerFixture("enclave-transport", name) {}
   EnclaveLaunch launch(EnclaveTransport t) const {
-    EnclaveLaunch l;
-    l.binary = worker_binary();
-    l.split_dir = split;
-    l.attestation_key = att_key;
-    l.seal_root = seal_root;
-    l.secret_arena_bytes = size_t{64} << 20;
+    EnclaveLaunch l = WorkerFixture::launch();
     l.transport = t;
     return l;
-  }
-  attest::Policy policy() const {
-    attest::Policy p = client::policy_from_manifest(split + "/manifest.json", std::nullopt);
-    p.simulated_root = attest::sim_root_public_key(att_key);
-    p.allow_simulated = true;
-    return p;
   }
   // An executable shell script in this test's directory.
   std::string script(const std::string& name, const std::string& body) const {

@@ -9,8 +9,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iomanip>
-#include <sstream>
 
 #include "attest/measurement.h"
 #include "attest/sim_root.h"
@@ -179,23 +177,6 @@ enclave::ErrorReply expect_error(const channel::Frame& f) {
                                             : enclave::ErrorReply{};
 }
 
-EnclaveLaunch launch_for(const std::string& dir, const std::string& split) {
-  EnclaveLaunch l;
-  l.binary = binary_path("teesplit-enclave");
-  l.split_dir = split;
-  l.attestation_key = dir + "/sim-root/attestation-key.pem";
-  l.seal_root = dir + "/sim-seal/root.key";
-  l.secret_arena_bytes = size_t{64} << 20;
-  return l;
-}
-
-attest::Policy policy_for(const std::string& split, const EnclaveLaunch& l) {
-  attest::Policy p = client::policy_from_manifest(split + "/manifest.json", std::nullopt);
-  p.simulated_root = attest::sim_root_public_key(l.attestation_key);
-  p.allow_simulated = true;
-  return p;
-}
-
 std::unique_ptr<client::Attestation> attest_worker(EnclaveProcess& w, const attest::Policy& p) {
   auto a = std::make_unique<client::Attestation>();
   const channel::Frame f = w.call(MsgType::kAttest, enclave::encode(a->request()));
@@ -218,15 +199,14 @@ channel::Frame host_round(EnclaveProcess& w, Session& back, client::Attestation&
 }
 
 TEST(ProtectOutput, WorkerSealsTheResultAndRefusesTailsOutOfTurn) {
-  const std::string dir = fresh_dir("worker");
-  const std::string split = dir + "/split";
-  const SplitManifest m = write_split(shipped_resnet50(), "layer2.0", split, tail_options());
-  const EnclaveLaunch l = launch_for(dir, split);
-  EnclaveProcess w(l);
+  const testing::WorkerFixture fx("protect_output", "worker", tail_options());
+  const SplitManifest& m = fx.manifest;
+  const std::string& split = fx.split;
+  EnclaveProcess w(fx.launch());
   EXPECT_TRUE(w.info().has_tail);
   EXPECT_EQ(w.info().output_shape, (Shape{1, 10}));
   EXPECT_EQ(crypto::to_hex(w.info().measurement), *m.enclave_measurement);
-  auto a = attest_worker(w, policy_for(split, l));
+  auto a = attest_worker(w, fx.policy());
 
   auto back = open_split_back(split, SessionOptions{});
   ASSERT_TRUE(back.ok()) << back.error();
@@ -278,11 +258,8 @@ TEST(ProtectOutput, WorkerSealsTheResultAndRefusesTailsOutOfTurn) {
       1e-4);
 
   // A worker whose split has no tail refuses tail requests.
-  const std::string plain = dir + "/plain";
-  SplitWriteOptions po = tail_options();
-  po.protect_output = false;
-  write_split(shipped_resnet50(), "layer2.0", plain, po);
-  EnclaveProcess w2(launch_for(dir, plain));
+  const testing::WorkerFixture plain("protect_output", "worker-plain");
+  EnclaveProcess w2(plain.launch());
   EXPECT_FALSE(w2.info().has_tail);
   e = expect_error(w2.call(MsgType::kTail, enclave::encode(tq)));
   EXPECT_EQ(e.code, enclave::ErrorCode::kBadRequest);
@@ -316,25 +293,16 @@ TEST(ProtectOutput, SealedSplitServesTheWholeTestSet) {
   EXPECT_TRUE(contains(out, "results are sealed by the enclave")) << out;
   EXPECT_TRUE(contains(out, "  tail ")) << out;
 
+  const std::string want =
+      testing::infer_accuracy_line(testing::fashion_test_correct(shipped_resnet50()));
+  EXPECT_TRUE(contains(out, want)) << "want: " << want << "\n" << out;
+
   auto whole = open_model_session(shipped_resnet50(), {});
   ASSERT_TRUE(whole.ok()) << whole.error();
   DatasetOptions o;
   o.split = "test";
   o.image_size = 32;
   auto data = open_dataset("fashion-mnist", o);
-  int64_t correct = 0;
-  for (int64_t b = 0; b < data->size(); b += 500) {
-    const Batch batch = data->get_batch(b, 500);
-    const Tensor logits = (*whole)->run({batch.images})[0];
-    for (int64_t i = 0; i < 500; ++i) {
-      const float* row = logits.data<float>() + i * 10;
-      correct += (std::max_element(row, row + 10) - row) == batch.labels.data<int64_t>()[i];
-    }
-  }
-  std::ostringstream want;
-  want << "10000 images through the enclave: accuracy " << std::fixed << std::setprecision(2)
-       << 100.0 * double(correct) / 10000.0 << "% (" << correct << " correct)";
-  EXPECT_TRUE(contains(out, want.str())) << "want: " << want.str() << "\n" << out;
 
   // Through the SDK: the reply is sealed, and opens to the whole model's logits.
   serve::RemoteEnclave remote(server.address());

@@ -12,9 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iomanip>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "attest/sim_root.h"
@@ -100,22 +98,9 @@ TEST(Serve, WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel) {
                   &code);
   ASSERT_EQ(code, 0) << out;
   // The unsplit model on the same 10,000 images, in this process.
-  auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
-  ASSERT_TRUE(whole.ok()) << whole.error();
-  auto data = fashion_test();
-  int64_t correct = 0;
-  for (int64_t b = 0; b < data->size(); b += 500) {
-    const Batch batch = data->get_batch(b, 500);
-    const Tensor logits = (*whole)->run({batch.images})[0];
-    for (int64_t i = 0; i < 500; ++i) {
-      const float* row = logits.data<float>() + i * 10;
-      correct += (std::max_element(row, row + 10) - row) == batch.labels.data<int64_t>()[i];
-    }
-  }
-  std::ostringstream want;
-  want << "10000 images through the enclave: accuracy " << std::fixed << std::setprecision(2)
-       << 100.0 * double(correct) / 10000.0 << "% (" << correct << " correct)";
-  EXPECT_NE(out.find(want.str()), std::string::npos) << "want: " << want.str() << "\n" << out;
+  const std::string want = testing::infer_accuracy_line(
+      testing::fashion_test_correct(testing::source_path("models/fashion-mnist-resnet50.onnx")));
+  EXPECT_NE(out.find(want), std::string::npos) << "want: " << want << "\n" << out;
   EXPECT_NE(out.find("p99"), std::string::npos) << out;
 }
 

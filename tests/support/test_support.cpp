@@ -13,7 +13,11 @@
 #include <random>
 #include <thread>
 
+#include "attest/sim_root.h"
+#include "client/client.h"
 #include "core/file.h"
+#include "data/dataset.h"
+#include "host/model.h"
 
 #include "onnx/onnx_import.h"
 #include "zoo/zoo.h"
@@ -90,6 +94,69 @@ Graph single_node_graph(const std::string& op, const Attrs& attrs,
   }
   g.nodes.push_back(n);
   return g;
+}
+
+std::string worker_binary() {
+  return binary_path("teesplit-enclave");
+}
+
+WorkerFixture::WorkerFixture(const std::string& group, const std::string& name,
+                             SplitWriteOptions wo) {
+  dir = generated_dir() + "/" + group + "/" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  split = dir + "/split";
+  att_key = dir + "/sim-root/attestation-key.pem";
+  seal_root = dir + "/sim-seal/root.key";
+  model = source_path("models/fashion-mnist-resnet50.onnx");
+  if (wo.enclave_binary.empty()) wo.enclave_binary = worker_binary();
+  manifest = write_split(model, "layer2.0", split, wo);
+}
+
+EnclaveLaunch WorkerFixture::launch() const {
+  EnclaveLaunch l;
+  l.binary = worker_binary();
+  l.split_dir = split;
+  l.attestation_key = att_key;
+  l.seal_root = seal_root;
+  l.secret_arena_bytes = size_t{64} << 20;
+  return l;
+}
+
+attest::Policy WorkerFixture::policy() const {
+  attest::Policy p = client::policy_from_manifest(split + "/manifest.json", std::nullopt);
+  p.simulated_root = attest::sim_root_public_key(att_key);
+  p.allow_simulated = true;
+  return p;
+}
+
+int64_t fashion_test_correct(const std::string& model_path) {
+  auto whole = open_model_session(model_path, {});
+  if (!whole) fail(whole.error());
+  DatasetOptions o;
+  o.split = "test";
+  o.image_size = 32;
+  auto data = open_dataset("fashion-mnist", o);
+  int64_t correct = 0;
+  for (int64_t b = 0; b < data->size(); b += 500) {
+    const int64_t n = std::min<int64_t>(500, data->size() - b);
+    const Batch batch = data->get_batch(b, n);
+    const Tensor logits = (*whole)->run({batch.images})[0];
+    const int64_t k = logits.dim(1);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = logits.data<float>() + i * k;
+      correct += (std::max_element(row, row + k) - row) == batch.labels.data<int64_t>()[i];
+    }
+  }
+  return correct;
+}
+
+std::string infer_accuracy_line(int64_t correct, int64_t total) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%lld images through the enclave: accuracy %.2f%% (%lld correct)",
+                static_cast<long long>(total), 100.0 * double(correct) / double(total),
+                static_cast<long long>(correct));
+  return buf;
 }
 
 std::string binary_path(const char* name) {

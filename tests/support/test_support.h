@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "attest/verifier.h"
 #include "core/tensor.h"
 #include "graph/ir.h"
+#include "host/enclave_process.h"
+#include "host/split_io.h"
 #include "support/skip.h"  // TS_SKIP_FOR_HARDWARE, TS_REQUIRE_ORACLE
 
 namespace teesplit::testing {
@@ -70,6 +73,31 @@ class ServeProcess {
   pid_t pid_ = -1;
   std::string address_, err_;
 };
+
+// build/teesplit-enclave.
+std::string worker_binary();
+
+// A split of the shipped Fashion-MNIST ResNet-50 at a middle cut (layer2.0) in
+// generated_dir()/GROUP/NAME (made afresh), measured with this build's worker,
+// with the test's own simulated attestation and sealing roots. `wo` adds a key,
+// --protect-output, ...; its enclave_binary defaults to worker_binary().
+struct WorkerFixture {
+  std::string dir, split, att_key, seal_root;
+  std::string model;
+  SplitManifest manifest;
+
+  WorkerFixture(const std::string& group, const std::string& name, SplitWriteOptions wo = {});
+  // The launch of a worker for this split (64 MiB of secret memory).
+  EnclaveLaunch launch() const;
+  // The client's policy: the manifest's measurement, this test's simulated root.
+  attest::Policy policy() const;
+};
+
+// How many of Fashion-MNIST's 10,000 test images (at 32x32) the model at
+// model_path classifies correctly, run in this process: the unsplit reference.
+int64_t fashion_test_correct(const std::string& model_path);
+// The line `teesplit infer --dataset` prints for that many correct answers.
+std::string infer_accuracy_line(int64_t correct, int64_t total = 10000);
 
 // The enclave worker processes of a server (its children named teesplit-enclave).
 std::vector<pid_t> workers_of(pid_t server);
