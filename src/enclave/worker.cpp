@@ -69,7 +69,7 @@ class Worker {
 
     // The key of a sealed front: unsealed (bound to this measurement), or
     // given in clear for development, or provisioned later.
-    if (!opts_.seal_root.empty()) seal_root_ = read_file(opts_.seal_root, 64);
+    if (!opts_.seal_root.empty()) seal_root_ = read_seal_root(opts_.seal_root);
     std::optional<FrontKey> key;
     if (m.encrypted) {
       if (!opts_.sealed_key.empty()) {
@@ -290,7 +290,7 @@ class Worker {
   crypto::Bytes32 mr_signer_{};
   WorkerInfo info_;
   bool dev_key_ = false;
-  std::string seal_root_;
+  SecretBytes seal_root_;  // in the memfd_secret arena
   std::unique_ptr<Executable> front_;
   std::unique_ptr<attest::SimulatedQuoteSigner> signer_;
   std::map<uint64_t, ClientSession> sessions_;
