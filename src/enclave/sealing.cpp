@@ -1,6 +1,10 @@
 #include "enclave/sealing.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 #include <filesystem>
@@ -16,7 +20,7 @@ namespace {
 
 constexpr char kMagic[8] = {'T', 'S', 'S', 'E', 'A', 'L', '1', '\0'};
 
-SecretBytes seal_key(const std::string& root, const crypto::Bytes32& measurement) {
+SecretBytes seal_key(std::span<const uint8_t> root, const crypto::Bytes32& measurement) {
   if (root.size() != kSealRootBytes)
     fail("the sealing root holds ", root.size(), " bytes, not ", kSealRootBytes);
   SecretBytes ikm(root.begin(), root.end());
@@ -27,7 +31,7 @@ SecretBytes seal_key(const std::string& root, const crypto::Bytes32& measurement
 
 }  // namespace
 
-std::vector<uint8_t> seal_front_key(const std::string& seal_root, const FrontKey& key,
+std::vector<uint8_t> seal_front_key(std::span<const uint8_t> seal_root, const FrontKey& key,
                                     const crypto::Bytes32& measurement) {
   const SecretBytes k = seal_key(seal_root, measurement);
   std::array<uint8_t, 12> nonce;
@@ -40,7 +44,7 @@ std::vector<uint8_t> seal_front_key(const std::string& seal_root, const FrontKey
   return blob;
 }
 
-FrontKey unseal_front_key(const std::string& seal_root, const std::string& blob,
+FrontKey unseal_front_key(std::span<const uint8_t> seal_root, const std::string& blob,
                           const crypto::Bytes32& measurement) {
   if (blob.size() != 8 + 12 + kFrontKeySize + 16 || std::memcmp(blob.data(), kMagic, 8) != 0)
     fail("the sealed key is not a teesplit sealed key (", blob.size(), " bytes)");
@@ -55,6 +59,29 @@ FrontKey unseal_front_key(const std::string& seal_root, const std::string& blob,
   FrontKey out;
   std::memcpy(out.data(), plain.data(), out.size());
   return out;
+}
+
+SecretBytes read_seal_root(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  TS_CHECK(fd >= 0, path, ": cannot open the sealing root: ", std::strerror(errno));
+  // One byte more than a root holds, to tell a longer file from a root.
+  SecretBytes root(kSealRootBytes + 1);
+  size_t got = 0;
+  int err = 0;
+  while (got < root.size()) {
+    const ssize_t n = ::read(fd, root.data() + got, root.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  TS_CHECK(err == 0, path, ": cannot read the sealing root: ", std::strerror(err));
+  TS_CHECK(got == kSealRootBytes, path, ": the sealing root holds ",
+           got > kSealRootBytes ? "more than " : "", got > kSealRootBytes ? kSealRootBytes : got,
+           " bytes, not ", kSealRootBytes);
+  root.resize(kSealRootBytes);
+  return root;
 }
 
 void ensure_seal_root(const std::string& path) {

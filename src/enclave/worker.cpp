@@ -82,7 +82,7 @@ class Worker {
     // The simulated sealing root is a host file: not for an SGX enclave, whose
     // sealing (Gramine's /dev/attestation/keys) is not built yet.
     const bool gramine = running_under_gramine();
-    if (!opts_.seal_root.empty() && !gramine) seal_root_ = read_file(opts_.seal_root, 64);
+    if (!opts_.seal_root.empty() && !gramine) seal_root_ = read_seal_root(opts_.seal_root);
     std::optional<FrontKey> key;
     if (m.encrypted) {
       if (!opts_.sealed_key.empty()) {
@@ -350,7 +350,7 @@ class Worker {
   crypto::Bytes32 mr_signer_{};
   WorkerInfo info_;
   bool dev_key_ = false;
-  std::string seal_root_;
+  SecretBytes seal_root_;  // in the memfd_secret arena
   std::unique_ptr<Executable> front_;
   std::unique_ptr<Executable> tail_;  // split --protect-output: the last layers
   Shape tail_input_shape_;

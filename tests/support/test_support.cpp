@@ -182,19 +182,14 @@ ServeProcess::ServeProcess(const std::string& split, const std::string& dir, int
                            const std::vector<std::string>& extra_args) {
   const std::string out = dir + "/serve.out";
   err_ = dir + "/serve.err";
-  std::vector<std::string> args = {"teesplit",
-                                   "serve",
-                                   split,
-                                   "--listen",
-                                   "127.0.0.1:0",
-                                   "--threads",
-                                   "1",
-                                   "--sim-root",
-                                   dir + "/sim-root.pem",
-                                   "--state-dir",
-                                   dir + "/state",
-                                   "--workers",
-                                   std::to_string(workers)};
+  std::vector<std::string> args = {"teesplit", "serve",       split,
+                                   "--listen", "127.0.0.1:0", "--threads",
+                                   "1",        "--workers",   std::to_string(workers)};
+  auto given = [&](const char* flag) {
+    return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
+  };
+  if (!given("--sim-root")) args.insert(args.end(), {"--sim-root", dir + "/sim-root.pem"});
+  if (!given("--state-dir")) args.insert(args.end(), {"--state-dir", dir + "/state"});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -55,7 +55,8 @@ std::string binary_path(const char* name);
 std::string run_command(const std::string& cmd, int* code);
 
 // `teesplit serve SPLIT` in a child process, as a user starts it: one thread,
-// this test's own simulated root (DIR/sim-root.pem) and state (DIR/state),
+// this test's own simulated root (DIR/sim-root.pem) and state (DIR/state)
+// unless extra_args give --sim-root / --state-dir,
 // stdout/stderr in DIR/serve.out and DIR/serve.err. address() is empty when the
 // server did not come up within 60 s (log() says why). SIGTERM on destruction.
 class ServeProcess {

@@ -1,12 +1,15 @@
-// teesplit serve SPLIT_DIR [--listen 127.0.0.1:PORT] [--workers N] [--backend ...]:
-// the untrusted host (src/serve/server.h). It prints "listening on HOST:PORT"
-// once it serves, and stops cleanly on SIGINT or SIGTERM.
+// teesplit serve SPLIT_DIR [--listen 127.0.0.1:PORT] [--workers N] [--backend ...]
+// [--user NAME]: the untrusted host (src/serve/server.h). It prints "listening
+// on HOST:PORT" once it serves, and stops cleanly on SIGINT or SIGTERM. Started
+// as root with --user, it drops to NAME before anything else (host/privileges.h).
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <thread>
 
 #include "host/enclave_process.h"
+#include "host/privileges.h"
 #include "serve/server.h"
 #include "tools/teesplit/cli.h"
 
@@ -15,13 +18,22 @@ namespace {
 
 struct ServeArgs {
   std::string split, listen = "127.0.0.1:50051", backend = "auto", sim_root, dev_key, state_dir;
-  std::string enclave_binary, enclave_transport = "socketpair", enclave_loader;
+  std::string enclave_binary, enclave_transport = "socketpair", enclave_loader, user, seal_root;
   int workers = 1, threads = 0, enclave_threads = 1;
   bool insecure = false;
   size_t secret_mib = 256;
 };
 
 int serve_cmd(const ServeArgs& a) {
+  // First, while this is the only thread: the memlock limit, then NAME for good.
+  if (!a.user.empty()) {
+    const PrivilegeDrop d = drop_privileges_to(a.user, (a.secret_mib << 20) + (size_t{16} << 20));
+    std::fprintf(stderr, "teesplit serve: %s\n", d.summary().c_str());
+  } else if (::geteuid() == 0) {
+    std::fprintf(stderr,
+                 "teesplit serve: running as root: root can ptrace the workers and read their "
+                 "ordinary memory; --user NAME runs the host and its workers as NAME\n");
+  }
   // Signals are taken by one thread, which shuts the server down.
   sigset_t set;
   sigemptyset(&set);
@@ -38,6 +50,7 @@ int serve_cmd(const ServeArgs& a) {
   o.state_dir = a.state_dir;
   o.worker.binary = a.enclave_binary;
   o.worker.attestation_key = a.sim_root;
+  o.worker.seal_root = a.seal_root;
   o.worker.dev_key = a.dev_key;
   o.worker.insecure = a.insecure;
   o.worker.threads = a.enclave_threads;
@@ -95,6 +108,11 @@ Subcommand add_serve_command(CLI::App& root) {
                   "run each worker under this program, e.g. \"gramine-sgx\" (with "
                   "--enclave-transport tcp); --enclave-binary is then its argument "
                   "(deploy/gramine/README.md)");
+  app->add_option("--user", a->user,
+                  "started as root: raise the workers' memlock limit, then run the host and its "
+                  "workers as this user (it must read the split and the simulated keys)");
+  app->add_option("--seal-root", a->seal_root,
+                  "SIMULATED sealing root (32 bytes, mode 0600); default: this user's");
   app->add_option("--secret-mib", a->secret_mib, "memfd_secret arena per worker, MiB")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The server's tests under sanitizers, for CI (docs/testing.md, "Sanitizers"):
+# for each KIND (default: address thread) it builds, in build-asan/ or
+# build-tsan/, only what these tests need (the CLI, the worker and six test
+# binaries; LibTorch, CUDA and the benchmarks off; -O1 -g1), then runs them:
+#   test_channel test_crypto_channel test_worker_messages   the channel, its
+#       crypto and the host<->worker messages;
+#   test_enclave              the worker through the launcher;
+#   test_serve test_serve_security   teesplit serve and the gRPC client as
+#       separate processes (8 concurrent clients, a killed worker, --user).
+# address: AddressSanitizer + UndefinedBehaviorSanitizer (TEESPLIT_SANITIZE=ON);
+# thread: ThreadSanitizer, with tests/tsan.supp (OpenMP and oneDNN, which are
+# not instrumented; the reason is in that file). Every process the tests start
+# is instrumented too; a report in any of them fails the run, including the
+# workers, whose environment is empty (their log lines reach the servers' logs,
+# which are searched afterwards).
+# Left out: the tests that scan process memory through /proc/PID/mem (a
+# sanitizer's shadow mappings are terabytes of address space) and the whole
+# Fashion-MNIST test set (10,000 requests down the same code path as the others).
+#   scripts/sanitizers.sh [address] [thread]
+# Environment: SANITIZER_JOBS (build jobs, default nproc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kinds=("$@")
+[ ${#kinds[@]} = 0 ] && kinds=(address thread)
+targets=(teesplit teesplit-enclave test_channel test_crypto_channel test_worker_messages
+         test_enclave test_serve test_serve_security)
+# Their test suites (each test in its own process, as ctest runs them).
+suites='Frame|FrameReader|ChannelKeys|SecureChannel|ChannelSeeds|CryptoX25519|CryptoHkdf|CryptoAesGcm|CryptoAesGcmTamper|WorkerMessages|Enclave|Serve|ServeSecurity'
+left_out='Serve\.PlaintextInputNeverReachesTheHost|ServeSecurity\.SessionKeysAndInputAreNotInTheWorkersReadableMemory|Serve\.WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel'
+status=0
+for kind in "${kinds[@]}"; do
+  case $kind in
+    address) dir=build-asan; flag=ON ;;
+    thread) dir=build-tsan; flag=thread ;;
+    *) echo "sanitizers.sh: unknown kind '$kind' (address, thread)" >&2; exit 2 ;;
+  esac
+  t0=$SECONDS
+  cmake -S . -B "$dir" -DTEESPLIT_SANITIZE=$flag -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" \
+    -DTEESPLIT_TESTS=ON -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF >/dev/null
+  cmake --build "$dir" -j"${SANITIZER_JOBS:-$(nproc)}" --target "${targets[@]}"
+  echo "sanitizers.sh: $kind: build took $((SECONDS - t0)) s"
+  t1=$SECONDS
+  rm -rf "$dir/test-generated"
+  export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
+  failed=()
+  log="$dir/sanitizers-ctest.log"
+  if ctest --test-dir "$dir" -j2 --output-on-failure --timeout 600 -R "^($suites)\." \
+      -E "^($left_out)\$" >"$log" 2>&1; then
+    echo "sanitizers.sh: $kind: $(grep -E 'tests passed' "$log")"
+  else
+    failed+=(ctest)
+    echo "sanitizers.sh: $kind: ctest FAILED; the end of $log:"
+    tail -n 80 "$log"
+  fi
+  # Reports from the processes the tests started (servers, and their workers).
+  reports=$(grep -rlE 'ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer|ERROR: LeakSanitizer' \
+    "$dir/test-generated" "$dir/Testing/Temporary/LastTest.log" 2>/dev/null || true)
+  if [ -n "$reports" ]; then
+    failed+=(reports)
+    echo "sanitizers.sh: $kind: sanitizer reports in:"
+    echo "$reports"
+    for f in $reports; do grep -m1 -A30 -E 'Sanitizer|runtime error' "$f"; done
+  fi
+  echo "sanitizers.sh: $kind: tests took $((SECONDS - t1)) s"
+  if ((${#failed[@]})); then
+    echo "sanitizers.sh: $kind: FAILED: ${failed[*]}" >&2
+    status=1
+  fi
+done
+exit $status
