@@ -40,13 +40,9 @@ channel::SecureChannel& Attestation::channel() {
 }
 
 enclave::SealedRequest seal_input(Attestation& a, const Tensor& input) {
-  ByteWriter w;
-  w.reserve(enclave::tensor_wire_bytes(input));  // one buffer, wiped below
-  enclave::write_tensor(w, input);
   enclave::SealedRequest r;
   r.session = a.session_id();
-  r.message = a.channel().seal(w.data(), enclave::channel_aad("input", r.session));
-  secure_wipe(w.data().data(), w.data().size());
+  r.message = enclave::seal_tensor(a.channel(), input, enclave::channel_aad("input", r.session));
   return r;
 }
 

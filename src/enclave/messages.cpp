@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/secret.h"
+
 namespace teesplit::enclave {
 
 const char* msg_type_name(uint8_t type) {
@@ -72,6 +74,16 @@ void write_tensor(ByteWriter& w, const Tensor& t) {
 
 size_t tensor_wire_bytes(const Tensor& t) {
   return 2 + 8 * t.shape().size() + t.nbytes();
+}
+
+std::vector<uint8_t> seal_tensor(channel::SecureChannel& channel, const Tensor& t,
+                                 std::span<const uint8_t> aad) {
+  ByteWriter w;
+  w.reserve(tensor_wire_bytes(t));  // one buffer: no reallocation leaves a copy behind
+  write_tensor(w, t);
+  std::vector<uint8_t> sealed = channel.seal(w.data(), aad);
+  secure_wipe(w.data().data(), w.data().size());
+  return sealed;
 }
 
 Tensor read_tensor(ByteReader& r, const Shape& expect, const char* field) {

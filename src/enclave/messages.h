@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "channel/secure_channel.h"
 #include "core/bytes.h"
 #include "core/shape.h"
 #include "core/tensor.h"
@@ -108,6 +109,10 @@ struct ErrorReply {
 void write_tensor(ByteWriter& w, const Tensor& t);
 // The bytes write_tensor writes for t (to reserve them at once).
 size_t tensor_wire_bytes(const Tensor& t);
+// t written as above and sealed on the channel (the client's input, the
+// enclave's result); the clear bytes are in one buffer, wiped before returning.
+std::vector<uint8_t> seal_tensor(channel::SecureChannel& channel, const Tensor& t,
+                                 std::span<const uint8_t> aad);
 // Refuses any tensor whose dtype is not F32 or whose shape is not `expect`.
 Tensor read_tensor(ByteReader& r, const Shape& expect, const char* field);
 // Any F32 tensor of at most `max_elements` (for the client's result).

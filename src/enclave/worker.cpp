@@ -192,20 +192,16 @@ class Worker {
         case MsgType::kInfer:
           return infer(decode_sealed_request(f.payload, "infer request"));
         case MsgType::kTail:
-          if (!tail_) break;
-          return run_tail(decode_tail_request(f.payload, tail_input_shape_));
+          if (tail_) return run_tail(decode_tail_request(f.payload, tail_input_shape_));
+          if (files_.manifest.tail)
+            return send_error(ErrorCode::kNotProvisioned, false, not_provisioned());
+          return send_error(ErrorCode::kBadRequest, false,
+                            unexpected(f.type) + ": this split has no tail partition");
         case MsgType::kProvision:
           return provision(decode_sealed_request(f.payload, "provision request"));
         default:
-          break;
+          return send_error(ErrorCode::kBadRequest, false, unexpected(f.type));
       }
-      if (f.type == uint8_t(MsgType::kTail) && !front_ && files_.manifest.tail)
-        return send_error(ErrorCode::kNotProvisioned, false, not_provisioned());
-      send_error(
-          ErrorCode::kBadRequest, false,
-          std::string("unexpected message type ") + std::to_string(f.type) + " (" +
-              msg_type_name(f.type) + ")" +
-              (f.type == uint8_t(MsgType::kTail) ? ": this split has no tail partition" : ""));
     } catch (const channel::Rejected& e) {
       send_error(ErrorCode::kRejected, false, e.what());
     } catch (const Error& e) {
@@ -213,6 +209,11 @@ class Worker {
     } catch (const std::bad_alloc&) {
       send_error(ErrorCode::kInternal, true, "out of memory in the enclave");
     }
+  }
+
+  static std::string unexpected(uint8_t type) {
+    return std::string("unexpected message type ") + std::to_string(type) + " (" +
+           msg_type_name(type) + ")";
   }
 
   // The live session with this id, or nullptr (unknown or expired).
@@ -301,13 +302,9 @@ class Worker {
     const auto t0 = Clock::now();
     const Tensor result = tail_->run({req.back_output})[0];
     const auto t1 = Clock::now();
-    ByteWriter w;
-    w.reserve(tensor_wire_bytes(result));  // one buffer, wiped below
-    write_tensor(w, result);
     TailReply rep;
     rep.session = req.session;
-    rep.message = s->channel.seal(w.data(), channel_aad("result", req.session));
-    secure_wipe(w.data().data(), w.data().size());
+    rep.message = seal_tensor(s->channel, result, channel_aad("result", req.session));
     rep.times.run_ns = ns_between(t0, t1);
     rep.times.crypto_ns = ns_between(t1, Clock::now());
     send(MsgType::kTailReply, encode(rep));
