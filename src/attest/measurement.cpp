@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "core/bytes.h"
 #include "core/error.h"
 
 namespace teesplit::attest {
@@ -64,7 +65,7 @@ Bytes32 compute_measurement(const std::string& binary_path, const std::string& f
   h.update(kDomain.data(), kDomain.size());
   hash_file_field(h, binary_path, "enclave binary");
   hash_file_field(h, front_path, "front partition");
-  h.update_field({reinterpret_cast<const uint8_t*>(config.data()), config.size()});
+  h.update_field(byte_span(config));
   if (!tail_path.empty()) hash_file_field(h, tail_path, "tail partition");
   return h.finish();
 }
@@ -77,7 +78,7 @@ Bytes32 compute_measurement_bytes(std::span<const uint8_t> binary, std::span<con
   h.update(kDomain.data(), kDomain.size());
   h.update_field(binary);
   h.update_field(front);
-  h.update_field({reinterpret_cast<const uint8_t*>(config.data()), config.size()});
+  h.update_field(byte_span(config));
   if (tail) h.update_field(*tail);
   return h.finish();
 }

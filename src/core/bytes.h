@@ -8,11 +8,17 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
 
 namespace teesplit {
+
+// The bytes of a string (file contents, JSON, messages) as a byte span.
+inline std::span<const uint8_t> byte_span(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
 
 class ByteWriter {
  public:
@@ -34,9 +40,7 @@ class ByteWriter {
     u32(static_cast<uint32_t>(s.size()));
     return raw(s);
   }
-  ByteWriter& str(const std::string& s) {
-    return bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
-  }
+  ByteWriter& str(const std::string& s) { return bytes(byte_span(s)); }
   // Room for n more bytes at once, so that no reallocation leaves a copy of
   // what was written behind in freed memory (for secrets, wiped after use).
   ByteWriter& reserve(size_t n) {

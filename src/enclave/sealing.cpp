@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/bytes.h"
 #include "core/error.h"
 #include "core/secret.h"
 #include "crypto/aead.h"
@@ -101,7 +102,7 @@ void ensure_seal_root(const std::string& path) {
   std::string root(kSealRootBytes, '\0');
   crypto::random_bytes(root.data(), root.size());
   // Hard-linked into place: a concurrent first user's root is never replaced.
-  crypto::write_key_file(path, {reinterpret_cast<const uint8_t*>(root.data()), root.size()}, 0600,
+  crypto::write_key_file(path, byte_span(root), 0600,
                          /*overwrite=*/false);
   secure_wipe(root.data(), root.size());
 }

@@ -16,6 +16,7 @@
 #include "backends/onednn/onednn_backend.h"
 #include "channel/frame.h"
 #include "channel/secure_channel.h"
+#include "core/bytes.h"
 #include "core/file.h"
 #include "core/secret.h"
 #include "crypto/primitives.h"
@@ -66,12 +67,10 @@ class Worker {
     const bool has_tail = m.tail.has_value();
     // The running binary as the kernel loaded it (its path may have changed).
     const std::string binary = read_file("/proc/self/exe", size_t{1} << 30);
-    const std::span<const uint8_t> tail_span(
-        reinterpret_cast<const uint8_t*>(files_.tail_bytes.data()), files_.tail_bytes.size());
+    const std::span<const uint8_t> tail_span = byte_span(files_.tail_bytes);
     measurement_ = attest::compute_measurement_bytes(
-        {reinterpret_cast<const uint8_t*>(binary.data()), binary.size()},
-        {reinterpret_cast<const uint8_t*>(files_.front_bytes.data()), files_.front_bytes.size()},
-        measured_config(m.precision, has_tail), has_tail ? &tail_span : nullptr);
+        byte_span(binary), byte_span(files_.front_bytes), measured_config(m.precision, has_tail),
+        has_tail ? &tail_span : nullptr);
     info_.measurement = measurement_;
     info_.input_shape = m.input_shape;
     info_.feature_shape = m.feature_shape;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "attest/measurement.h"
+#include "core/bytes.h"
 #include "core/file.h"
 #include "enclave/worker.h"
 #include "graph/cuts.h"
@@ -118,11 +119,9 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
       opts.enclave_binary.empty() ? default_enclave_binary() : opts.enclave_binary;
   if (::access(worker.c_str(), R_OK) == 0) {
     const std::string worker_bytes = read_file(worker, size_t{1} << 30);
-    const std::span<const uint8_t> tail_span(reinterpret_cast<const uint8_t*>(tail_bytes.data()),
-                                             tail_bytes.size());
+    const std::span<const uint8_t> tail_span = byte_span(tail_bytes);
     const auto mr = attest::compute_measurement_bytes(
-        {reinterpret_cast<const uint8_t*>(worker_bytes.data()), worker_bytes.size()},
-        {reinterpret_cast<const uint8_t*>(front_bytes.data()), front_bytes.size()},
+        byte_span(worker_bytes), byte_span(front_bytes),
         enclave::measured_config(m.precision, tail.has_value()), tail ? &tail_span : nullptr);
     m.enclave_measurement = crypto::to_hex(mr);
   } else if (!opts.enclave_binary.empty()) {

@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 
+#include "core/bytes.h"
 #include "core/error.h"
 
 namespace teesplit {
@@ -226,8 +227,7 @@ std::string manifest_signed_bytes(const SplitManifest& m) {
 void sign_manifest(SplitManifest& m, const crypto::Ed25519PrivateKey& owner_key) {
   m.owner_signature.reset();  // not covered by the signature anyway
   const std::string msg = manifest_signed_bytes(m);
-  const crypto::Ed25519Signature sig =
-      crypto::ed25519_sign(owner_key, {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()});
+  const crypto::Ed25519Signature sig = crypto::ed25519_sign(owner_key, byte_span(msg));
   OwnerSignature s;
   s.public_key = crypto::to_hex(owner_key.public_key());
   s.signature = crypto::to_hex(sig);
@@ -247,8 +247,7 @@ void verify_manifest_signature(const SplitManifest& m, const crypto::Bytes32& ow
   std::array<uint8_t, 64> sig{};
   TS_CHECK(crypto::from_hex(s.signature, sig), "owner signature is not 128 hex digits");
   const std::string msg = manifest_signed_bytes(m);
-  TS_CHECK(crypto::ed25519_verify(owner_public_key,
-                                  {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()}, sig),
+  TS_CHECK(crypto::ed25519_verify(owner_public_key, byte_span(msg), sig),
            "the owner's signature over the manifest does not verify: the manifest was changed ",
            "after it was signed: refused");
 }

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/bytes.h"
 #include "teesplit/v1/serving.grpc.pb.h"
 
 namespace teesplit::serve {
@@ -98,7 +99,7 @@ Tensor RemoteEnclave::infer(client::Attestation& a, const Tensor& input, RemoteR
     TS_CHECK(r.output().empty() && r.shape().empty(),
              "infer: the reply holds a sealed result and a clear one");
     const std::string& m = r.sealed_output();
-    return client::open_result(a, {reinterpret_cast<const uint8_t*>(m.data()), m.size()});
+    return client::open_result(a, byte_span(m));
   }
   TS_CHECK(!require_sealed_, "infer: ", impl_->address,
            " sent the result in clear, but this split keeps its last layers in the enclave "

@@ -10,6 +10,7 @@
 
 #include "attest/sim_root.h"
 #include "client/client.h"
+#include "core/bytes.h"
 #include "core/file.h"
 #include "core/numbers.h"
 #include "crypto/ed25519.h"
@@ -93,8 +94,7 @@ int attest_cmd(const AttestArgs& a) {
     if (!a.address.empty()) throw UsageError("give ADDR or --quote FILE, not both");
     const std::string bytes = read_file(a.quote, enclave::kMaxQuoteBytes);
     attest::Policy p = make_policy(a.policy, false);
-    const attest::Verdict v =
-        attest::verify_quote({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, p);
+    const attest::Verdict v = attest::verify_quote(byte_span(bytes), p);
     std::fputs(v.to_text().c_str(), stdout);
     return v.accepted ? 0 : 1;
   }
