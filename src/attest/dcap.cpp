@@ -109,6 +109,12 @@ Ossl<X509> x509_from_der(std::span<const uint8_t> der) {
   return c;
 }
 
+// A certificate as the quote carries it (DER) and parsed.
+struct ParsedCert {
+  std::vector<uint8_t> der;
+  Ossl<X509> x509;
+};
+
 std::string common_name(X509* c) {
   char buf[256] = {0};
   if (X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, buf, sizeof buf) < 0)
@@ -193,32 +199,30 @@ bool ecdsa_p256_verify(EVP_PKEY* key, std::span<const uint8_t> msg,
 
 // Checks the chain (leaf first) at time `at` against the pinned root. Returns
 // "" when it verifies, else one line naming what failed.
-std::string check_pck_chain(const std::vector<Ossl<X509>>& chain,
-                            const std::vector<std::vector<uint8_t>>& chain_der,
-                            const std::vector<uint8_t>& root_der, const std::string& root_name,
-                            int64_t at) {
+std::string check_pck_chain(const std::vector<ParsedCert>& chain,
+                            const std::vector<uint8_t>& root_der, X509* root,
+                            const std::string& root_name, int64_t at) {
   if (chain.size() < 2)
     return "PCK certificate chain has " + std::to_string(chain.size()) +
            " certificate(s): it needs the PCK certificate, its CA and the root";
   // OpenSSL does not check a trust anchor's own signature, nor that the chain
   // names the anchor we mean: the root the quote carries must be the pinned
   // certificate, byte for byte.
-  const std::vector<uint8_t>& last = chain_der.back();
+  const std::vector<uint8_t>& last = chain.back().der;
   if (last.size() != root_der.size() || std::memcmp(last.data(), root_der.data(), last.size()) != 0)
     return "PCK certificate chain ends in another root than the pinned " + root_name +
-           " (the chain's root: \"" + common_name(chain.back().get()) + "\", SHA-256 " +
+           " (the chain's root: \"" + common_name(chain.back().x509.get()) + "\", SHA-256 " +
            hex(crypto::sha256(last)) + "; pinned SHA-256 " + hex(crypto::sha256(root_der)) + ")";
-  Ossl<X509> root = x509_from_der(root_der);
-  if (!root) return "the pinned root certificate does not parse: " + openssl_reason();
+  if (!root) return "the pinned root certificate does not parse";
   Ossl<X509_STORE> store(X509_STORE_new());
   Ossl<STACK_OF(X509)> untrusted(sk_X509_new_null());
   Ossl<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
-  if (!store || !untrusted || !ctx || X509_STORE_add_cert(store.get(), root.get()) != 1)
+  if (!store || !untrusted || !ctx || X509_STORE_add_cert(store.get(), root) != 1)
     return "cannot set up the certificate check: " + openssl_reason();
   for (size_t i = 1; i + 1 < chain.size(); ++i)
-    if (!sk_X509_push(untrusted.get(), chain[i].get()))
+    if (!sk_X509_push(untrusted.get(), chain[i].x509.get()))
       return "cannot set up the certificate check: " + openssl_reason();
-  if (X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].get(), untrusted.get()) != 1)
+  if (X509_STORE_CTX_init(ctx.get(), store.get(), chain[0].x509.get(), untrusted.get()) != 1)
     return "cannot set up the certificate check: " + openssl_reason();
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(at));
@@ -245,7 +249,7 @@ std::string check_pck_chain(const std::vector<Ossl<X509>>& chain,
            " certificates, but the verified path has " +
            std::to_string(path ? sk_X509_num(path) : 0);
   for (size_t i = 0; i + 1 < chain.size(); ++i)
-    if (X509_cmp(sk_X509_value(path, static_cast<int>(i)), chain[i].get()) != 0)
+    if (X509_cmp(sk_X509_value(path, static_cast<int>(i)), chain[i].x509.get()) != 0)
       return "PCK certificate chain: certificate " + std::to_string(i) +
              " is not where the verified path has it";
   return "";
@@ -291,13 +295,13 @@ std::vector<uint8_t> serialize_ecdsa_signature_data(const EcdsaSignatureData& d)
   return w.take();
 }
 
-std::vector<std::vector<uint8_t>> parse_pck_chain(std::span<const uint8_t> cert_data) {
+static std::vector<ParsedCert> parse_chain_certs(std::span<const uint8_t> cert_data) {
   constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
   constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
   std::string_view text(reinterpret_cast<const char*>(cert_data.data()), cert_data.size());
   if (!text.empty() && text.back() == '\0') text.remove_suffix(1);  // the QE's terminator
   auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
-  std::vector<std::vector<uint8_t>> out;
+  std::vector<ParsedCert> out;
   size_t pos = 0;
   for (;;) {
     while (pos < text.size() && is_space(text[pos])) ++pos;
@@ -329,14 +333,22 @@ std::vector<std::vector<uint8_t>> parse_pck_chain(std::span<const uint8_t> cert_
     if (!good)
       fail("PCK certificate chain: certificate ", k, " (at byte ", pos, ") is not valid PEM: ",
            got == 1 ? std::string("unexpected PEM headers") : openssl_reason());
-    if (!x509_from_der(der))
+    Ossl<X509> x509 = x509_from_der(der);
+    if (!x509)
       fail("PCK certificate chain: certificate ", k, " (at byte ", pos,
            ") is not an X.509 certificate: ", openssl_reason());
     ERR_clear_error();
-    out.push_back(std::move(der));
+    out.push_back({std::move(der), std::move(x509)});
     pos = end + kEnd.size();
   }
   TS_CHECK(!out.empty(), "PCK certificate chain: the certification data holds no certificate");
+  return out;
+}
+
+std::vector<std::vector<uint8_t>> parse_pck_chain(std::span<const uint8_t> cert_data) {
+  std::vector<ParsedCert> certs = parse_chain_certs(cert_data);
+  std::vector<std::vector<uint8_t>> out;
+  for (ParsedCert& c : certs) out.push_back(std::move(c.der));
   return out;
 }
 
@@ -398,10 +410,14 @@ std::string format_utc_time(int64_t seconds) {
 // ---- the verifier ----
 
 DcapQuoteVerifier::DcapQuoteVerifier()
-    : root_der_(intel_sgx_root_ca_der()), root_name_("Intel SGX Root CA") {}
+    : DcapQuoteVerifier(intel_sgx_root_ca_der(), "Intel SGX Root CA") {}
 
 DcapQuoteVerifier::DcapQuoteVerifier(std::vector<uint8_t> pinned_root_der, std::string root_name)
-    : root_der_(std::move(pinned_root_der)), root_name_(std::move(root_name)) {}
+    : root_der_(std::move(pinned_root_der)),
+      root_(x509_from_der(root_der_).release(), [](X509* c) { X509_free(c); }),
+      root_name_(std::move(root_name)) {
+  ERR_clear_error();
+}
 
 bool DcapQuoteVerifier::handles(const QuoteHeader& h) const {
   return h.qe_vendor_id == kIntelQeVendorId;
@@ -443,23 +459,22 @@ void DcapQuoteVerifier::verify(const Quote& q, const Policy& p, Verdict& v) cons
                         ": only type 5 (the PCK certificate chain, PEM) can be verified here");
     return;
   }
-  Result<std::vector<std::vector<uint8_t>>> ders =
-      capture([&] { return parse_pck_chain(sd.cert_data); });
-  if (!ders) {
-    v.reasons.push_back(ders.error());
+  Result<std::vector<ParsedCert>> certs = capture([&] { return parse_chain_certs(sd.cert_data); });
+  if (!certs) {
+    v.reasons.push_back(certs.error());
     return;
   }
-  std::vector<Ossl<X509>> chain;
-  for (const auto& der : ders.value()) chain.push_back(x509_from_der(der));
+  const std::vector<ParsedCert>& chain = certs.value();
   for (size_t i = 0; i < chain.size(); ++i)
-    v.fields.emplace_back("PCK chain [" + std::to_string(i) + "]", cert_summary(chain[i].get()));
+    v.fields.emplace_back("PCK chain [" + std::to_string(i) + "]",
+                          cert_summary(chain[i].x509.get()));
 
   const int64_t at =
       p.verification_time ? *p.verification_time : static_cast<int64_t>(std::time(nullptr));
   v.fields.emplace_back("verification time",
                         format_utc_time(at) + (p.verification_time ? " (given)" : " (now)"));
   // 1. The PCK chain, up to the pinned root.
-  const std::string chain_why = check_pck_chain(chain, ders.value(), root_der_, root_name_, at);
+  const std::string chain_why = check_pck_chain(chain, root_der_, root_.get(), root_name_, at);
   if (!chain_why.empty()) {
     v.reasons.push_back(chain_why);
     return;
@@ -467,7 +482,7 @@ void DcapQuoteVerifier::verify(const Quote& q, const Policy& p, Verdict& v) cons
   v.fields.emplace_back("PCK chain root",
                         root_name_ + " (pinned), SHA-256 " + hex(crypto::sha256(root_der_)));
   // 2. The QE report, signed by the PCK leaf's key.
-  EVP_PKEY* leaf_key = X509_get0_pubkey(chain[0].get());
+  EVP_PKEY* leaf_key = X509_get0_pubkey(chain[0].x509.get());
   if (!is_p256(leaf_key)) {
     v.reasons.push_back("the PCK certificate's key is not an ECDSA P-256 key");
     return;

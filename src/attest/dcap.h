@@ -33,12 +33,15 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "attest/quote.h"
 #include "attest/verifier.h"
+
+struct x509_st;  // OpenSSL's X509
 
 namespace teesplit::attest {
 
@@ -99,6 +102,7 @@ class DcapQuoteVerifier : public QuoteVerifier {
 
  private:
   std::vector<uint8_t> root_der_;
+  std::shared_ptr<x509_st> root_;  // parsed once; null when root_der_ does not parse
   std::string root_name_;
 };
 
