@@ -663,6 +663,30 @@ TEST(Dcap, ChainsToAnyOtherRootAreRefused) {
   }
 }
 
+// Why the pin compares bytes: OpenSSL never checks a trust anchor's own
+// signature. Intel's root with its signature's last byte changed (same name,
+// same key) is refused under Intel's pin, yet a verifier pinned to those changed
+// bytes accepts the chain.
+TEST(Dcap, TheRootIsComparedByteForByte) {
+  const std::vector<uint8_t> bytes = genuine_bytes(kAutomata);
+  const EcdsaSignatureData d = parse_ecdsa_signature_data(parse_quote(bytes).signature_data);
+  auto chain = parse_pck_chain(d.cert_data);
+  std::vector<uint8_t> forged = chain.back();
+  forged.back() ^= 0x01;  // the last byte of the root's ECDSA signature
+  chain.back() = forged;
+  EcdsaSignatureData t = d;
+  t.cert_data = cert_data_of(chain);
+  const std::vector<uint8_t> q = with_sig_data(bytes, t);
+  const Verdict intel = verify_quote(q, genuine_policy(kAutomata));
+  EXPECT_FALSE(intel.accepted);
+  EXPECT_TRUE(has(intel.reasons,
+                  "ends in another root than the pinned Intel SGX Root CA (the "
+                  "chain's root: \"Intel SGX Root CA\""))
+      << intel.to_text();
+  const Verdict pinned_forged = verify_quote(q, genuine_policy(kAutomata), pinned_to(forged));
+  EXPECT_TRUE(pinned_forged.accepted) << pinned_forged.to_text();
+}
+
 // ---- the command line ----
 
 std::string teesplit_attest(const std::string& args, int* code) {
