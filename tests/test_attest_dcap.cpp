@@ -25,9 +25,12 @@
 
 #include "attest/dcap.h"
 #include "attest/quote.h"
+#include "attest/report_data.h"
 #include "attest/verifier.h"
+#include "client/client.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "enclave/messages.h"
 #include "support/test_support.h"
 
 namespace teesplit::attest {
@@ -660,6 +663,52 @@ TEST(Dcap, ChainsToAnyOtherRootAreRefused) {
     t.cert_data = cert_data_of({chain[0], chain[1], der_of(m.ca.get()), chain[2]});
     EXPECT_TRUE(has(verify_quote(with_sig_data(bytes, t), genuine_policy(*g)).reasons,
                     "PCK certificate chain"));
+  }
+}
+
+// In attest/infer the report data must bind the session (the enclave's channel
+// key, the client's nonce, the protocol version): a made-up platform's quote
+// carrying that binding is accepted, one made for another nonce or key is not.
+TEST(Dcap, ReportDataMustBindTheSession) {
+  const MadeUpPlatform m;
+  ReportBinding session;
+  session.enclave_public_key.fill(0x31);
+  session.nonce.fill(0x32);
+  session.protocol_version = 1;
+  ReportBody body = made_up_body();
+  body.report_data = make_report_data(session, 0);
+  const std::vector<uint8_t> q = m.quote(body);
+  Policy p;
+  p.verification_time = kWhen;
+  p.binding = session;
+  const Verdict ok = verify_quote(q, p, pinned_to(der_of(m.root.get())));
+  EXPECT_TRUE(ok.accepted) << ok.to_text();
+  EXPECT_FALSE(has(ok.notes, "binding not checked"));
+  p.binding->nonce[0] ^= 1;  // another client's nonce: a replayed quote
+  EXPECT_TRUE(has(verify_quote(q, p, pinned_to(der_of(m.root.get()))).reasons,
+                  "does not bind this session's enclave key and nonce"));
+  p.binding = session;
+  p.binding->enclave_public_key[5] ^= 1;
+  EXPECT_TRUE(has(verify_quote(q, p, pinned_to(der_of(m.root.get()))).reasons,
+                  "does not bind this session's enclave key and nonce"));
+}
+
+// The client's attestation (attest ADDR, infer, provision) sends genuine quotes
+// to the DCAP verifier with the session's binding: these quotes' zero report
+// data binds nothing, so no session starts.
+TEST(Dcap, ClientAttestationUsesTheDcapVerifierWithTheBinding) {
+  for (const Genuine* g : kGenuine) {
+    client::Attestation a;
+    enclave::AttestReply reply;
+    reply.session = 7;
+    reply.enclave_public.fill(0x44);
+    reply.quote = genuine_bytes(*g);
+    const Verdict v = a.finish(reply, genuine_policy(*g));
+    EXPECT_FALSE(v.accepted);
+    EXPECT_EQ(v.verifier, "dcap");
+    EXPECT_TRUE(has(v.reasons, "report data: protocol version 0")) << v.to_text();
+    EXPECT_FALSE(has(v.notes, "binding not checked"));
+    EXPECT_FALSE(a.ready());
   }
 }
 
