@@ -4,18 +4,20 @@
 //
 // Where the pin comes from: Intel publishes this certificate at
 //   https://certificates.trustedservices.intel.com/Intel_SGX_Provisioning_Certification_RootCA.der
-// (its own CRL distribution point names https://certificates.trustedservices.intel.com/IntelSGXRootCA.der).
+// (its own CRL distribution point names
+// https://certificates.trustedservices.intel.com/IntelSGXRootCA.der).
 // That URL cannot be reached from the machines this was built on; the bytes
 // below are the root certificate that ends the PCK chains of both genuine quotes
 // in tests/data/sgx-quotes/ (identical DER in both), and the same certificate
 // (the same SHA-256) is pinned by independent public DCAP verifiers. Check it
-// against Intel's copy before trusting a release:
-//   curl -s https://certificates.trustedservices.intel.com/Intel_SGX_Provisioning_Certification_RootCA.der | sha256sum
-// must print kIntelSgxRootCaSha256 (tests/test_attest_dcap.cpp checks the
-// constant against these bytes).
+// against Intel's copy before trusting a release: `curl -s URL | sha256sum`, with
+// the URL above, must print kIntelSgxRootCaSha256 (tests/test_attest_dcap.cpp
+// checks the constant against these bytes).
 //
-//   subject = issuer: CN=Intel SGX Root CA, O=Intel Corporation, L=Santa Clara, ST=CA, C=US
-//   serial 22650cd65a9d3489f383b49552bf501b392706ac, valid 2018-05-21 10:45:10 to 2049-12-31 23:59:59 UTC
+//   subject = issuer: CN=Intel SGX Root CA, O=Intel Corporation, L=Santa Clara,
+//                     ST=CA, C=US
+//   serial 22650cd65a9d3489f383b49552bf501b392706ac
+//   valid 2018-05-21 10:45:10 to 2049-12-31 23:59:59 UTC
 //   key: ECDSA P-256, x 0ba9c4c0c0c86193a3fe23d6b02cda10a8bbd4e88e48b4458561a36e705525f5,
 //                     y 67918e2edc88e40d860bd0cc4ee26aacc988e505a953558c453f6b0904ae7394
 //
