@@ -3,16 +3,21 @@
 // quotes of tests/data/sgx-quotes/, and simulated quotes signed by the fixed key
 // below; fuzz/make_quote_seeds.sh writes them).
 //
-// The first input byte picks the mode, the rest is the quote:
+// The first input byte picks the mode (modulo 3), the rest is the input:
 //   0: parse_quote; a quote that parses must serialise back to the same bytes;
 //   1: verify_quote with a policy that pins the fixed simulated root (seed 0x01..)
 //      and allows simulated quotes: it must never throw, and a quote it accepts
 //      must be exactly the bytes it parsed (nothing outside the signed part and
-//      the signature can change and still pass).
+//      the signature can change and still pass). Genuine (Intel) quotes go to the
+//      DCAP verifier, at a fixed verification time (2026-06-01);
+//   2: a DCAP quote's signature data alone (attest/dcap.h): parse it, serialise
+//      it back to the same bytes, and parse its certification data as a PCK
+//      chain (seeds *_sigdata: the two genuine quotes' signature data).
 #include <cstdint>
 #include <cstdlib>
 #include <span>
 
+#include "attest/dcap.h"
 #include "attest/quote.h"
 #include "attest/verifier.h"
 #include "core/error.h"
@@ -28,6 +33,7 @@ teesplit::attest::Policy fixed_policy() {
   p.allow_simulated = true;
   p.allow_debug = true;
   p.allow_insecure = true;
+  p.verification_time = 1780272000;  // 2026-06-01 00:00:00 UTC: runs do not depend on the date
   return p;
 }
 
@@ -36,7 +42,20 @@ teesplit::attest::Policy fixed_policy() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const std::span<const uint8_t> quote(data + 1, size - 1);
-  if (data[0] % 2 == 0) {
+  if (data[0] % 3 == 2) {
+    try {
+      const teesplit::attest::EcdsaSignatureData d =
+          teesplit::attest::parse_ecdsa_signature_data(quote);
+      const std::vector<uint8_t> again = teesplit::attest::serialize_ecdsa_signature_data(d);
+      if (again.size() != quote.size() || !std::equal(again.begin(), again.end(), quote.begin()))
+        std::abort();  // the layout lost or moved a byte
+      (void)teesplit::attest::parse_pck_chain(d.cert_data);
+    } catch (const teesplit::Error&) {
+      // refused: fine
+    }
+    return 0;
+  }
+  if (data[0] % 3 == 0) {
     try {
       const teesplit::attest::Quote q = teesplit::attest::parse_quote(quote);
       const std::vector<uint8_t> again = q.serialize();

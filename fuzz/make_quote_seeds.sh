@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes the seed corpus of fuzz_quote (fuzz/fuzz_quote.cpp), each file prefixed
-# with the fuzzer's mode byte (0 parse, 1 verify):
-#  - the two genuine SGX quotes of tests/data/sgx-quotes/;
+# with the fuzzer's mode byte (0 parse, 1 verify, 2 DCAP signature data):
+#  - the two genuine SGX quotes of tests/data/sgx-quotes/, whole, and their
+#    signature data alone (from byte 436 on);
 #  - a simulated quote built here without teesplit: header and report body packed
 #    by Python at Intel's offsets (docs/attestation.md), signed by the openssl CLI
 #    with the fuzzer's fixed Ed25519 key (seed bytes 01 02 .. 20). Its verify seed
@@ -17,6 +18,7 @@ for q in mobilecoin-hw_quote.dat automata-quotev3.bin; do
   n=${q%%-*}
   { printf '\x00'; cat "tests/data/sgx-quotes/$q"; } > "$out/${n}_parse"
   { printf '\x01'; cat "tests/data/sgx-quotes/$q"; } > "$out/${n}_verify"
+  { printf '\x02'; tail -c +437 "tests/data/sgx-quotes/$q"; } > "$out/${n}_sigdata"
 done
 # PKCS#8 DER of an Ed25519 key (RFC 8410): fixed prefix, then the 32-byte seed.
 python3 - "$work" <<'PY'

@@ -386,7 +386,9 @@ TEST(Verifier, AcceptsASimulatedQuoteBuiltElsewhere) {
   EXPECT_TRUE(has_reason(verify_quote(bytes, p), "below the minimum"));
 }
 
-TEST(Verifier, GenuineIntelQuotesAreShownButNotVerifiedYet) {
+TEST(Verifier, GenuineIntelQuotesGoToTheDcapVerifier) {
+  // The header chooses: Intel's QE vendor id goes to the DCAP verifier
+  // (tests/test_attest_dcap.cpp tests it), whatever the simulated settings.
   for (const char* name : {"mobilecoin-hw_quote.dat", "automata-quotev3.bin"}) {
     const std::string s =
         read_file(testing::source_path(std::string("tests/data/sgx-quotes/") + name));
@@ -394,17 +396,17 @@ TEST(Verifier, GenuineIntelQuotesAreShownButNotVerifiedYet) {
     Policy p;
     p.allow_simulated = true;
     p.allow_debug = true;
+    p.verification_time = 1780272000;  // 2026-06-01, inside every certificate's validity
     const Verdict v = verify_quote(bytes, p);
-    EXPECT_FALSE(v.accepted);
-    ASSERT_EQ(v.reasons.size(), 1u);
-    EXPECT_NE(v.reasons[0].find("not verified here yet: DCAP verification is issue 13"),
-              std::string::npos);
+    EXPECT_TRUE(v.accepted) << v.to_text();
+    EXPECT_EQ(v.verifier, "dcap");
     EXPECT_FALSE(v.simulated);
     ASSERT_TRUE(v.quote.has_value());
     const std::string text = v.to_text();
     EXPECT_NE(text.find("MRENCLAVE: " + crypto::to_hex(v.quote->body.mr_enclave)),
               std::string::npos);
     EXPECT_NE(text.find("(Intel)"), std::string::npos);
+    EXPECT_NE(text.find("note: TCB status not checked"), std::string::npos);
   }
 }
 
@@ -416,7 +418,7 @@ TEST(Verifier, UnknownVendorAndPluggableVerifiers) {
   EXPECT_FALSE(v.accepted);
   EXPECT_TRUE(has_reason(v, "no verifier for QE vendor id")) << v.to_text();
 
-  // Issue 13 plugs a verifier in beside the simulated one.
+  // Another verifier plugs in beside the simulated and DCAP ones.
   struct Fake : QuoteVerifier {
     std::string name() const override { return "fake"; }
     bool handles(const QuoteHeader& h) const override { return h.qe_vendor_id[0] == 0xee; }

@@ -13,21 +13,19 @@ const QeVendorId kSimulatedQeVendorId = {'T', 'S', 'P', 'L', 'I', 'T', '-', 'S',
 
 namespace {
 
-// Byte offsets within the quote (header at 0, report body at 48): Intel's
-// sgx_quote_header_t and sgx_report_body_t.
+// Byte offsets within the quote: Intel's sgx_quote_header_t at 0, and within a
+// report body (sgx_report_body_t; at 48 in a quote, alone as a QE report).
 namespace off {
 constexpr size_t kVersion = 0, kKeyType = 2, kTeeType = 4, kQeSvn = 8, kPceSvn = 10,
                  kQeVendorId = 12, kUserData = 28;
 constexpr size_t kBody = kQuoteHeaderBytes;
-constexpr size_t kCpuSvn = kBody + 0, kMiscSelect = kBody + 16, kReserved1 = kBody + 20,
-                 kIsvExtProdId = kBody + 32, kAttrFlags = kBody + 48, kAttrXfrm = kBody + 56,
-                 kMrEnclave = kBody + 64, kReserved2 = kBody + 96, kMrSigner = kBody + 128,
-                 kReserved3 = kBody + 160, kConfigId = kBody + 192, kIsvProdId = kBody + 256,
-                 kIsvSvn = kBody + 258, kConfigSvn = kBody + 260, kReserved4 = kBody + 262,
-                 kIsvFamilyId = kBody + 304, kReportData = kBody + 320;
+constexpr size_t kCpuSvn = 0, kMiscSelect = 16, kReserved1 = 20, kIsvExtProdId = 32,
+                 kAttrFlags = 48, kAttrXfrm = 56, kMrEnclave = 64, kReserved2 = 96, kMrSigner = 128,
+                 kReserved3 = 160, kConfigId = 192, kIsvProdId = 256, kIsvSvn = 258,
+                 kConfigSvn = 260, kReserved4 = 262, kIsvFamilyId = 304, kReportData = 320;
 constexpr size_t kSigDataLen = kQuoteSignedBytes, kSigData = kQuoteMinBytes;
 static_assert(kUserData + 20 == kQuoteHeaderBytes);
-static_assert(kReportData + 64 == kQuoteSignedBytes);
+static_assert(kReportData + 64 == kReportBodyBytes);
 static_assert(kReserved4 + 42 == kIsvFamilyId && kConfigId + 64 == kIsvProdId);
 }  // namespace off
 
@@ -53,16 +51,7 @@ void get_bytes(const uint8_t* in, size_t at, std::array<uint8_t, N>& a) {
   std::memcpy(a.data(), in + at, N);
 }
 
-void write_signed(const Quote& q, uint8_t* o) {
-  const QuoteHeader& h = q.header;
-  put_le<uint16_t>(o, off::kVersion, h.version);
-  put_le<uint16_t>(o, off::kKeyType, h.attestation_key_type);
-  put_le<uint32_t>(o, off::kTeeType, h.tee_type);
-  put_le<uint16_t>(o, off::kQeSvn, h.qe_svn);
-  put_le<uint16_t>(o, off::kPceSvn, h.pce_svn);
-  put_bytes(o, off::kQeVendorId, h.qe_vendor_id);
-  put_bytes(o, off::kUserData, h.user_data);
-  const ReportBody& b = q.body;
+void write_report_body(const ReportBody& b, uint8_t* o) {
   put_bytes(o, off::kCpuSvn, b.cpu_svn);
   put_le<uint32_t>(o, off::kMiscSelect, b.misc_select);
   put_bytes(o, off::kReserved1, b.reserved1);
@@ -82,7 +71,53 @@ void write_signed(const Quote& q, uint8_t* o) {
   put_bytes(o, off::kReportData, b.report_data);
 }
 
+void write_header(const QuoteHeader& h, uint8_t* o) {
+  put_le<uint16_t>(o, off::kVersion, h.version);
+  put_le<uint16_t>(o, off::kKeyType, h.attestation_key_type);
+  put_le<uint32_t>(o, off::kTeeType, h.tee_type);
+  put_le<uint16_t>(o, off::kQeSvn, h.qe_svn);
+  put_le<uint16_t>(o, off::kPceSvn, h.pce_svn);
+  put_bytes(o, off::kQeVendorId, h.qe_vendor_id);
+  put_bytes(o, off::kUserData, h.user_data);
+}
+
+void write_signed(const Quote& q, uint8_t* o) {
+  write_header(q.header, o);
+  write_report_body(q.body, o + off::kBody);
+}
+
 }  // namespace
+
+ReportBody parse_report_body(std::span<const uint8_t> in) {
+  TS_CHECK(in.size() == kReportBodyBytes, "a report body has ", kReportBodyBytes, " bytes, not ",
+           in.size());
+  const uint8_t* p = in.data();
+  ReportBody b;
+  get_bytes(p, off::kCpuSvn, b.cpu_svn);
+  b.misc_select = get_le<uint32_t>(p, off::kMiscSelect);
+  get_bytes(p, off::kReserved1, b.reserved1);
+  get_bytes(p, off::kIsvExtProdId, b.isv_ext_prod_id);
+  b.attributes_flags = get_le<uint64_t>(p, off::kAttrFlags);
+  b.attributes_xfrm = get_le<uint64_t>(p, off::kAttrXfrm);
+  get_bytes(p, off::kMrEnclave, b.mr_enclave);
+  get_bytes(p, off::kReserved2, b.reserved2);
+  get_bytes(p, off::kMrSigner, b.mr_signer);
+  get_bytes(p, off::kReserved3, b.reserved3);
+  get_bytes(p, off::kConfigId, b.config_id);
+  b.isv_prod_id = get_le<uint16_t>(p, off::kIsvProdId);
+  b.isv_svn = get_le<uint16_t>(p, off::kIsvSvn);
+  b.config_svn = get_le<uint16_t>(p, off::kConfigSvn);
+  get_bytes(p, off::kReserved4, b.reserved4);
+  get_bytes(p, off::kIsvFamilyId, b.isv_family_id);
+  get_bytes(p, off::kReportData, b.report_data);
+  return b;
+}
+
+std::vector<uint8_t> serialize_report_body(const ReportBody& b) {
+  std::vector<uint8_t> out(kReportBodyBytes, 0);
+  write_report_body(b, out.data());
+  return out;
+}
 
 std::vector<uint8_t> Quote::signed_bytes() const {
   std::vector<uint8_t> out(kQuoteSignedBytes, 0);
@@ -121,24 +156,7 @@ Quote parse_quote(std::span<const uint8_t> in) {
   h.pce_svn = get_le<uint16_t>(p, off::kPceSvn);
   get_bytes(p, off::kQeVendorId, h.qe_vendor_id);
   get_bytes(p, off::kUserData, h.user_data);
-  ReportBody& b = q.body;
-  get_bytes(p, off::kCpuSvn, b.cpu_svn);
-  b.misc_select = get_le<uint32_t>(p, off::kMiscSelect);
-  get_bytes(p, off::kReserved1, b.reserved1);
-  get_bytes(p, off::kIsvExtProdId, b.isv_ext_prod_id);
-  b.attributes_flags = get_le<uint64_t>(p, off::kAttrFlags);
-  b.attributes_xfrm = get_le<uint64_t>(p, off::kAttrXfrm);
-  get_bytes(p, off::kMrEnclave, b.mr_enclave);
-  get_bytes(p, off::kReserved2, b.reserved2);
-  get_bytes(p, off::kMrSigner, b.mr_signer);
-  get_bytes(p, off::kReserved3, b.reserved3);
-  get_bytes(p, off::kConfigId, b.config_id);
-  b.isv_prod_id = get_le<uint16_t>(p, off::kIsvProdId);
-  b.isv_svn = get_le<uint16_t>(p, off::kIsvSvn);
-  b.config_svn = get_le<uint16_t>(p, off::kConfigSvn);
-  get_bytes(p, off::kReserved4, b.reserved4);
-  get_bytes(p, off::kIsvFamilyId, b.isv_family_id);
-  get_bytes(p, off::kReportData, b.report_data);
+  q.body = parse_report_body(in.subspan(off::kBody, kReportBodyBytes));
   const uint32_t sig_len = get_le<uint32_t>(p, off::kSigDataLen);
   const size_t rest = in.size() - kQuoteMinBytes;
   TS_CHECK(sig_len <= rest, "quote signature data length ", sig_len, " at offset ",

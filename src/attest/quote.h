@@ -17,9 +17,9 @@
 //                    320 REPORT DATA (64)
 //   432 signature data length (u32), 436 signature data (exactly that many bytes)
 //
-// A genuine quote's signature data (ECDSA, QE report, certification data) is
-// parsed and verified by issue 13's DCAP verifier. A simulated quote (teesplit's
-// own software root, attest/sim_root.h) carries kSimulatedQeVendorId and
+// A genuine quote's signature data (ECDSA signature, attestation key, QE report,
+// certification data) is parsed and verified by the DCAP verifier (attest/dcap.h). A simulated
+// quote (teesplit's own software root, attest/sim_root.h) carries kSimulatedQeVendorId and
 // kSimulatedKeyType, and its signature data is the Ed25519 signature over header
 // and body (64 bytes) followed by the signing public key (32 bytes).
 // docs/attestation.md describes all of it.
@@ -117,6 +117,11 @@ struct Quote {
 // at most kQuoteMaxBytes, version 3, TEE type SGX, and a signature-data length
 // that ends the quote exactly. Throws Error (one line, with the offset at fault).
 Quote parse_quote(std::span<const uint8_t> bytes);
+
+// A report body alone (a quoting enclave's report, in a DCAP quote's signature
+// data): exactly kReportBodyBytes, else Error; and its bytes back.
+ReportBody parse_report_body(std::span<const uint8_t> bytes);
+std::vector<uint8_t> serialize_report_body(const ReportBody& body);
 
 // "939a7233f79c4ca9940a0db3957f0607 (Intel)", "... (teesplit simulated)", or the hex.
 std::string describe_qe_vendor(const QeVendorId& id);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "attest/dcap.h"
 #include "core/error.h"
 #include "crypto/ed25519.h"
 
@@ -150,20 +151,10 @@ void SimulatedQuoteVerifier::verify(const Quote& q, const Policy& p, Verdict& v)
   check_policy(q, p, v);
 }
 
-bool PendingDcapQuoteVerifier::handles(const QuoteHeader& h) const {
-  return h.qe_vendor_id == kIntelQeVendorId;
-}
-
-void PendingDcapQuoteVerifier::verify(const Quote&, const Policy&, Verdict& v) const {
-  v.reasons.push_back(
-      "genuine Intel SGX DCAP quote: not verified here yet: DCAP verification is issue 13 "
-      "(its fields are shown, unverified)");
-}
-
 std::vector<std::unique_ptr<QuoteVerifier>> default_verifiers() {
   std::vector<std::unique_ptr<QuoteVerifier>> out;
   out.push_back(std::make_unique<SimulatedQuoteVerifier>());
-  out.push_back(std::make_unique<PendingDcapQuoteVerifier>());
+  out.push_back(std::make_unique<DcapQuoteVerifier>());
   return out;
 }
 

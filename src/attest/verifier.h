@@ -1,12 +1,12 @@
 // Quote verification behind one interface, chosen by the quote's header (its QE
-// vendor id): the simulated verifier here, and for Intel's vendor id a verifier
-// that parses and shows the quote but refuses it until issue 13's DCAP verifier
-// takes its place (register it with verify_quote's `verifiers`).
+// vendor id): the simulated verifier here, and for Intel's vendor id the DCAP
+// verifier (attest/dcap.h), which checks a genuine SGX quote up to Intel's root.
 //
 // A Verdict collects every reason for refusal, one line each, rather than
 // stopping at the first; it is accepted only when there is none.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -32,6 +32,9 @@ struct Policy {
   bool allow_simulated = false;  // --allow-simulated
   bool allow_debug = false;      // DEBUG attribute (--allow-debug)
   bool allow_insecure = false;   // report data's insecure flag (worker without lockdown)
+  // When certificates are checked (DCAP: the PCK chain), in seconds since 1970
+  // UTC; nullopt: now (--at TIME).
+  std::optional<int64_t> verification_time;
 };
 
 struct Verdict {
@@ -67,14 +70,6 @@ class SimulatedQuoteVerifier : public QuoteVerifier {
   void verify(const Quote& quote, const Policy& policy, Verdict& v) const override;
 };
 
-// Intel's QE vendor id, until issue 13: "not verified here yet".
-class PendingDcapQuoteVerifier : public QuoteVerifier {
- public:
-  std::string name() const override { return "dcap (not built)"; }
-  bool handles(const QuoteHeader& h) const override;
-  void verify(const Quote& quote, const Policy& policy, Verdict& v) const override;
-};
-
 // The checks every verifier applies once the quote's signature is settled:
 // MRENCLAVE, MRSIGNER, ISV product id and minimum SVN, DEBUG, the report data's
 // binding (or a note when policy.binding is empty) and its insecure flag.
@@ -83,7 +78,7 @@ void check_policy(const Quote& quote, const Policy& policy, Verdict& v);
 // The quote's fields as (name, text) pairs, in layout order.
 std::vector<std::pair<std::string, std::string>> quote_fields(const Quote& q);
 
-// The verifiers this build has: simulated, then the pending DCAP one.
+// The verifiers this build has: simulated, then DCAP (Intel's QE vendor id).
 std::vector<std::unique_ptr<QuoteVerifier>> default_verifiers();
 
 // Parses bytes (a parse error is a refusal with that reason), picks the first

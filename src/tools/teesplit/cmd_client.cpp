@@ -1,13 +1,17 @@
 // The client's commands: attest, infer and provision against `teesplit serve`
 // (src/serve/remote.h), each checking the enclave's quote first:
 //   teesplit attest ADDR (--expect-manifest FILE | --mrenclave HEX) [--sim-root FILE]
-//   [--allow-simulated] teesplit attest --quote FILE [--mrenclave HEX] [--mrsigner HEX]
-//   [--allow-debug] ...   (offline) teesplit infer ADDR (--input FILE [-o OUT.npy] | --dataset SPEC
-//   [--limit N]) (policy as attest) teesplit provision ADDR --key KEYFILE --expect-manifest
-//   DIR/manifest.json (policy as attest)
+//                        [--allow-simulated] [policy]
+//   teesplit attest --quote FILE [--mrenclave HEX] [--mrsigner HEX] [--min-isvsvn N]
+//                        [--isvprodid N] [--allow-debug] [--at TIME]   (offline)
+//   teesplit infer ADDR (--input FILE [-o OUT.npy] | --dataset SPEC [--limit N]) (policy as attest)
+//   teesplit provision ADDR --key KEYFILE --expect-manifest DIR/manifest.json (policy as attest)
+// The quote's header picks its verifier (attest/verifier.h): simulated, or a
+// genuine SGX DCAP quote checked up to Intel's root (attest/dcap.h).
 #include <chrono>
 #include <cstdio>
 
+#include "attest/dcap.h"
 #include "attest/sim_root.h"
 #include "client/client.h"
 #include "core/bytes.h"
@@ -26,7 +30,8 @@ namespace teesplit {
 namespace {
 
 struct PolicyArgs {
-  std::string manifest, mrenclave, mrsigner, sim_root, owner_pub;
+  std::string manifest, mrenclave, mrsigner, sim_root, owner_pub, at;
+  int min_isv_svn = 0, isv_prod_id = -1;
   bool allow_simulated = false, allow_debug = false, allow_insecure = false;
 };
 
@@ -35,6 +40,10 @@ void add_policy_options(CLI::App* app, PolicyArgs* p) {
                   "the split's manifest.json: its enclave measurement is expected");
   app->add_option("--mrenclave", p->mrenclave, "expected measurement (64 hex digits)");
   app->add_option("--mrsigner", p->mrsigner, "expected MRSIGNER (64 hex digits)");
+  app->add_option("--min-isvsvn", p->min_isv_svn, "the enclave's ISV SVN must be at least N")
+      ->check(CLI::Range(0, 65535));
+  app->add_option("--isvprodid", p->isv_prod_id, "the enclave's ISV product id must be N")
+      ->check(CLI::Range(0, 65535));
   app->add_option("--sim-root", p->sim_root,
                   "the SIMULATED attestation root's public key to pin (PEM); default: this "
                   "machine's own");
@@ -54,7 +63,9 @@ crypto::Bytes32 hex32(const std::string& hex, const char* what) {
   return b;
 }
 
-attest::Policy make_policy(const PolicyArgs& a, bool need_measurement) {
+// need_sim_root: pin the simulated root (a genuine quote checked offline does
+// not need it, and should not create one on this machine).
+attest::Policy make_policy(const PolicyArgs& a, bool need_measurement, bool need_sim_root = true) {
   if (need_measurement && a.manifest.empty() && a.mrenclave.empty())
     throw UsageError("give --expect-manifest FILE or --mrenclave HEX: what the enclave must run");
   std::optional<crypto::Bytes32> owner;
@@ -69,7 +80,17 @@ attest::Policy make_policy(const PolicyArgs& a, bool need_measurement) {
     p.mr_enclave = mr;
   }
   if (!a.mrsigner.empty()) p.mr_signer = hex32(a.mrsigner, "--mrsigner");
-  p.simulated_root = attest::sim_root_public_key(a.sim_root);
+  p.min_isv_svn = static_cast<uint16_t>(a.min_isv_svn);
+  if (a.isv_prod_id >= 0) p.isv_prod_id = static_cast<uint16_t>(a.isv_prod_id);
+  if (!a.at.empty()) {
+    try {
+      p.verification_time = attest::parse_utc_time(a.at);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--at: ") + e.what());
+    }
+  }
+  if (need_sim_root || !a.sim_root.empty())
+    p.simulated_root = attest::sim_root_public_key(a.sim_root);
   p.allow_simulated = a.allow_simulated;
   p.allow_debug = a.allow_debug;
   p.allow_insecure = a.allow_insecure;
@@ -93,7 +114,8 @@ int attest_cmd(const AttestArgs& a) {
   if (!a.quote.empty()) {
     if (!a.address.empty()) throw UsageError("give ADDR or --quote FILE, not both");
     const std::string bytes = read_file(a.quote, enclave::kMaxQuoteBytes);
-    attest::Policy p = make_policy(a.policy, false);
+    const Result<attest::Quote> q = capture([&] { return attest::parse_quote(byte_span(bytes)); });
+    attest::Policy p = make_policy(a.policy, false, !q.ok() || q.value().simulated());
     const attest::Verdict v = attest::verify_quote(byte_span(bytes), p);
     std::fputs(v.to_text().c_str(), stdout);
     return v.accepted ? 0 : 1;
@@ -230,6 +252,9 @@ Subcommand add_attest_command(CLI::App& root) {
       "attest", "verify an enclave's quote: from a running server (ADDR), or a quote file offline");
   app->add_option("address", a->address, "the server, HOST:PORT");
   app->add_option("--quote", a->quote, "verify this quote file offline (binding not checked)");
+  app->add_option("--at", a->policy.at,
+                  "check certificates (DCAP: the PCK chain) at this UTC time instead of now: "
+                  "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or seconds since 1970");
   add_policy_options(app, &a->policy);
   return {app, [a] { return attest_cmd(*a); }};
 }
