@@ -2,6 +2,8 @@
 // choice, on made-up files whose right answer is known).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -220,7 +222,8 @@ TEST(Plan, ByteSizes) {
 class ProfileCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = testing::generated_dir() + "/planner";
+    // CTest runs each test in its own process, in parallel: one folder each.
+    dir_ = testing::generated_dir() + "/planner-" + std::to_string(::getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     int code = -1;
@@ -230,6 +233,7 @@ class ProfileCli : public ::testing::Test {
                                 &code);
     code_ = code;
   }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
   static std::string model() { return testing::source_path("models/fashion-mnist-resnet50.onnx"); }
   static std::string dir_, out_;
   static int code_;
