@@ -327,15 +327,17 @@ Rendered render(const std::string& html_path) {
   const std::string work = fs::path(html_path).parent_path().string();
   const std::string dom = work + "/dom.html", log = work + "/chromium.log";
   // Its own profile (tests run in parallel), the console on stderr, and virtual
-  // time so that the DOM is dumped once the page's promises have settled.
+  // time so that the DOM is dumped once the page's promises have settled. In
+  // braces: run_command appends 2>&1, which must not undo the redirections.
   const std::string cmd =
-      "chromium --headless=new --no-sandbox --disable-gpu --no-first-run "
-      "--user-data-dir='" +
+      "{ timeout 60 chromium --headless=new --no-sandbox --disable-gpu "
+      "--no-first-run --user-data-dir='" +
       work +
-      "/profile' --enable-logging=stderr --v=0 "
-      "--virtual-time-budget=10000 --dump-dom 'file://" +
-      html_path + "' >'" + dom + "' 2>'" + log + "'";
-  testing::run_command("timeout 60 " + cmd, &code);
+      "/profile' "
+      "--enable-logging=stderr --v=0 --virtual-time-budget=10000 "
+      "--dump-dom 'file://" +
+      html_path + "' >'" + dom + "' 2>'" + log + "'; }";
+  testing::run_command(cmd, &code);
   Rendered r{read_file(dom), read_file(log)};
   EXPECT_EQ(code, 0) << r.log;
   return r;
@@ -416,6 +418,7 @@ TEST(ReportRender, ChromiumDrawsOneLinePerSeriesAndAPointPerValue) {
   ASSERT_FALSE(r.dom.empty());
   EXPECT_NE(r.dom.find("data-charts=\"3/3\""), std::string::npos) << r.log;
   EXPECT_EQ(r.log.find("Content Security Policy"), std::string::npos) << r.log;
+  EXPECT_EQ(r.log.find(":CONSOLE"), std::string::npos) << r.log;  // no warning from Vega either
   EXPECT_EQ(r.dom.find("class=\"chart chart-error\""), std::string::npos);
 
   // What each chart should show, counted from the fixture's JSON directly.
@@ -490,6 +493,20 @@ TEST(ReportRender, InjectedNameIsNeitherMarkupNorScript) {
   // It is shown as text: in the title, the table and the chart's axis (SVG text).
   EXPECT_GE(count(r.dom, "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"), 4u);
   EXPECT_NE(chart_markup(r.dom, "chart-ssim").find("&lt;/script&gt;&lt;img"), std::string::npos);
+
+  // Control: the same page with the name pasted in unescaped. The checks above
+  // must see it: an <img src="x"> in the DOM, and the policy blocking its load
+  // and its handler in Chromium's log.
+  std::string html = read_file(path);
+  const size_t body = html.find("<body>");
+  ASSERT_NE(body, std::string::npos);
+  html.insert(body + 6, std::string("<p>") + kEvil + "</p>");
+  const std::string control = dir + "/control/report.html";
+  fs::create_directories(dir + "/control");
+  write_file(control, html);
+  const Rendered c = render(fs::canonical(control).string());
+  EXPECT_NE(c.dom.find("<img src=\"x\""), std::string::npos);
+  EXPECT_NE(c.log.find("Content Security Policy"), std::string::npos) << c.log;
 }
 
 }  // namespace
