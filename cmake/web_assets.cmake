@@ -21,6 +21,7 @@ foreach(_entry ${_web_scripts})
   endif()
 endforeach()
 if(_web_missing)
+  string(REPLACE ";" ", " _web_missing "${_web_missing}")
   message(FATAL_ERROR
           "teesplit: the HTML report's chart scripts are missing (${_web_missing}). Install them "
           "as web/package-lock.json pins them, then configure again:\n"
