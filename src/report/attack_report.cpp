@@ -193,7 +193,11 @@ json attack_chart(const AttackResults& r, const std::vector<std::string>& labels
       for (const auto& [stat, member] : {std::pair{"mean", m.mean}, std::pair{"p90", m.p90}}) {
         const std::optional<double>& v = it->second.*member;
         if (!v) continue;
-        json row = {{"cut", labels[i]}, {"attack", a}, {"statistic", stat}, {m.field, *v}};
+        json row = {{"cut", labels[i]},
+                    {"attack", a},
+                    {"statistic", stat},
+                    {"marker", stat},
+                    {m.field, *v}};
         if (c.depth) row["depth"] = *c.depth;
         values.push_back(row);
       }
@@ -212,6 +216,13 @@ json attack_chart(const AttackResults& r, const std::vector<std::string>& labels
                      {"type", "nominal"},
                      {"title", "statistic"},
                      {"scale", {{"domain", {"mean", "p90"}}, {"range", {{1, 0}, {5, 3}}}}}};
+  // Points: circles for the mean, diamonds for the p90. A copy of the field
+  // without a legend: on "statistic" itself Vega-Lite would merge it into the
+  // dashes' legend and show only the shapes there.
+  const json shape = {{"field", "marker"},
+                      {"type", "nominal"},
+                      {"legend", nullptr},
+                      {"scale", {{"domain", {"mean", "p90"}}, {"range", {"circle", "diamond"}}}}};
   json tooltip = json::array({{{"field", "cut"}},
                               {{"field", "attack"}},
                               {{"field", "statistic"}},
@@ -227,7 +238,11 @@ json attack_chart(const AttackResults& r, const std::vector<std::string>& labels
       {{"name", std::string(name) + "_points"},
        {"mark", {{"type", "point"}, {"filled", true}, {"size", 40}, {"tooltip", true}}},
        {"encoding",
-        {{"x", x_encoding(labels)}, {"y", y}, {"color", colour}, {"tooltip", tooltip}}}});
+        {{"x", x_encoding(labels)},
+         {"y", y},
+         {"color", colour},
+         {"shape", shape},
+         {"tooltip", tooltip}}}});
   add_rule(layers, std::string(name) + "_floor_mean", floor_mean, m.field,
            "mean-image floor (mean)", "#666", false);
   add_rule(layers, std::string(name) + "_floor_p90", floor_p90, m.field, "mean-image floor (p90)",
@@ -340,6 +355,8 @@ Section summary_section(const AttackResults& r, const std::vector<std::string>& 
   else if (r.floor_ssim_p90 && !r.cuts.empty())
     h += kv_row("first cut near the floor",
                 "none: every cut's score is more than 0.05 above the floor's p90 SSIM");
+  if (r.is_partial_shard())
+    h += kv_row("", "<span class=\"muted\">(among this shard's cuts only)</span>");
   h += "</table>\n";
   if (!r.command.empty()) h += "<h3>Command</h3>\n<pre>" + escape_html(r.command) + "</pre>\n";
   if (r.options.is_object() && !r.options.empty()) {
@@ -367,8 +384,9 @@ Section charts_section(const AttackResults& r, const std::vector<std::string>& a
   const Measure psnr{"psnr", "PSNR (dB)", &AttackScores::psnr_mean, &AttackScores::psnr_p90};
   std::string h =
       "<p class=\"muted\">How well each attack rebuilds the victim images from the feature map at "
-      "each cut (higher: more leakage). Solid lines: mean over the victim images; dashed: the "
-      "90th percentile, the best-reconstructed tenth. Grey rules: the mean-image floor, what an "
+      "each cut (higher: more leakage). Solid lines and circles: the mean over the victim "
+      "images; dashed lines and diamonds: the 90th percentile, the best-reconstructed tenth. Grey "
+      "rules: the mean-image floor, what an "
       "attacker learns without the feature map.</p>\n<div class=\"charts\">\n";
   h += chart_div("chart-ssim", "SSIM of the reconstructions (1 = identical to the input).");
   h += chart_div("chart-psnr", "PSNR of the reconstructions, in dB.");
