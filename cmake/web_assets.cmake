@@ -11,6 +11,31 @@ set(_web_scripts
     "vega|vega|build/vega.min.js"
     "vega_lite|vega-lite|build/vega-lite.min.js"
     "vega_embed|vega-embed|build/vega-embed.min.js")
+option(TEESPLIT_REPORT_CHARTS
+       "Build the report's chart scripts (web/node_modules) into teesplit; OFF: teesplit report refuses to run"
+       ON)
+# Writes CONTENT as a raw string literal to NAME.inc (rewritten only when it changes).
+function(_web_literal name content)
+  string(FIND "${content}" ")TSWEB\"" _clash)
+  if(NOT _clash EQUAL -1)
+    message(FATAL_ERROR "teesplit: ${name} contains the raw-string delimiter )TSWEB\"")
+  endif()
+  file(WRITE ${TEESPLIT_WEB_ASSETS_DIR}/${name}.inc.tmp "R\"TSWEB(${content})TSWEB\"\n")
+  configure_file(${TEESPLIT_WEB_ASSETS_DIR}/${name}.inc.tmp ${TEESPLIT_WEB_ASSETS_DIR}/${name}.inc
+                 COPYONLY)
+endfunction()
+
+if(NOT TEESPLIT_REPORT_CHARTS)
+  # For builds that never write a report (the fuzzers, the sanitizer and device
+  # checks, the enclave's reproducibility check): empty scripts, and teesplit
+  # report says how to get a build with them.
+  message(STATUS "teesplit: TEESPLIT_REPORT_CHARTS=OFF: teesplit report is disabled in this build")
+  foreach(_name vega.min.js vega_lite.min.js vega_embed.min.js versions licences)
+    _web_literal(${_name} "")
+  endforeach()
+  return()
+endif()
+
 set(_web_missing)
 foreach(_entry ${_web_scripts})
   string(REPLACE "|" ";" _f "${_entry}")
@@ -26,19 +51,9 @@ if(_web_missing)
           "teesplit: the HTML report's chart scripts are missing (${_web_missing}). Install them "
           "as web/package-lock.json pins them, then configure again:\n"
           "  (cd web && npm ci --ignore-scripts)\n"
-          "scripts/build.sh does this; node and npm come from scripts/install-deps.sh.")
+          "scripts/build.sh does this; node and npm come from scripts/install-deps.sh. A build that "
+          "needs no report can configure with -DTEESPLIT_REPORT_CHARTS=OFF.")
 endif()
-
-# Writes CONTENT as a raw string literal to NAME.inc (rewritten only when it changes).
-function(_web_literal name content)
-  string(FIND "${content}" ")TSWEB\"" _clash)
-  if(NOT _clash EQUAL -1)
-    message(FATAL_ERROR "teesplit: ${name} contains the raw-string delimiter )TSWEB\"")
-  endif()
-  file(WRITE ${TEESPLIT_WEB_ASSETS_DIR}/${name}.inc.tmp "R\"TSWEB(${content})TSWEB\"\n")
-  configure_file(${TEESPLIT_WEB_ASSETS_DIR}/${name}.inc.tmp ${TEESPLIT_WEB_ASSETS_DIR}/${name}.inc
-                 COPYONLY)
-endfunction()
 
 set(_web_versions "")
 foreach(_entry ${_web_scripts})

@@ -37,6 +37,9 @@ const WebScript* web_scripts(size_t* count) {
   return kScripts;
 }
 
+bool web_scripts_built() {
+  return sizeof kVegaText > 1;
+}
 std::string_view web_versions() {
   return view(kVersionsText);
 }

@@ -11,6 +11,8 @@ struct WebScript {
   std::string_view text;  // the minified UMD script; defines a global
 };
 
+// False in a build configured with -DTEESPLIT_REPORT_CHARTS=OFF (no scripts).
+bool web_scripts_built();
 // In load order: vega, then vega-lite (needs vega), then vega-embed (needs both).
 const WebScript* web_scripts(size_t* count);
 // "vega 6.4.0\nvega-lite 6.5.0\nvega-embed 7.3.0\n"

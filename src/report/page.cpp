@@ -103,6 +103,9 @@ std::string chart_div(const std::string& id, const std::string& caption) {
 }
 
 std::string render_page(const Page& page) {
+  TS_CHECK(web_scripts_built(),
+           "this teesplit was configured with -DTEESPLIT_REPORT_CHARTS=OFF and has no chart "
+           "scripts; build it with scripts/build.sh (which installs them into web/node_modules)");
   std::set<std::string> ids;
   nlohmann::json specs = nlohmann::json::object();
   for (const Section& s : page.sections) {
