@@ -292,6 +292,29 @@ TEST(ReportPage, SingleCutShardAndNoAttacks) {
   EXPECT_NE(html.find("holds no cuts"), std::string::npos);
 }
 
+TEST(ReportPage, TabularErrorPerFeature) {
+  const std::string dir = fixture_copy();
+  json j = fixture_json(dir);
+  j["tabular"] = true;
+  j["cuts"][0]["attacks"]["cgan"]["feature_error"] = {
+      {"names", {"dur", "src_bytes", "<b>proto</b>", "dst_port", "conn_state", "dns_qtype"}},
+      {"mae", {0.5, 1.25, 0.1, 0.75, 0.2, 0.3}}};
+  write_json(dir, j);
+  const std::string html = read_file(report::write_attack_report(dir, "").path);
+  EXPECT_NE(html.find("(tabular rows shown as images)"), std::string::npos);
+  EXPECT_NE(html.find("<h2>Error per feature</h2>"), std::string::npos);
+  // The mean over the six features (0.517) and the five largest, largest first.
+  EXPECT_NE(html.find("<td class=\"num\">0.517</td><td>src_bytes 1.25, dst_port 0.75, dur 0.50, "
+                      "dns_qtype 0.30, conn_state 0.20</td>"),
+            std::string::npos);
+  j["cuts"][0]["attacks"]["cgan"]["feature_error"]["mae"] = {0.5};
+  write_json(dir, j);
+  EXPECT_NE(testing::error_of([&] {
+              report::write_attack_report(dir, "");
+            }).find("cuts[0].attacks.cgan.feature_error: 6 names but 1 errors"),
+            std::string::npos);
+}
+
 TEST(ReportPage, RefusesMalformedPages) {
   report::Page p;
   p.sections.push_back({"a", "A", "<div id=\"c1\"></div>", {{"c1", json::object()}}});
