@@ -281,6 +281,18 @@ TEST(ReportPage, SingleCutShardAndNoAttacks) {
   write_json(dir, j);
   std::string html = read_file(report::write_attack_report(dir, "").path);
   EXPECT_NE(html.find("This is shard 1/4"), std::string::npos);
+  // What attack-merge writes: not a shard.
+  j["options"]["shard"] = "merged";
+  j["merged_shards"] = {"0/2", "1/2"};
+  write_json(dir, j);
+  html = read_file(report::write_attack_report(dir, "").path);
+  EXPECT_EQ(html.find("This is shard"), std::string::npos);
+  EXPECT_NE(html.find("(merged from 2 shards: 0/2, 1/2)"), std::string::npos);
+  for (const char* whole : {"0/1", "", "3"}) {
+    report::AttackResults r;
+    r.shard = whole;
+    EXPECT_FALSE(r.is_partial_shard()) << whole;
+  }
   j["cuts"][0].erase("attacks");
   j["cuts"][0]["score"] = nullptr;
   write_json(dir, j);

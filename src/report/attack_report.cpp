@@ -352,6 +352,12 @@ Section summary_section(const AttackResults& r, const std::vector<std::string>& 
   std::string cuts = std::to_string(r.cuts.size());
   if (r.is_partial_shard())
     cuts += " <span class=\"muted\">(shard " + escape_html(r.shard) + " of a sweep)</span>";
+  if (!r.merged_shards.empty()) {
+    std::string list;
+    for (const std::string& m : r.merged_shards) list += (list.empty() ? "" : ", ") + m;
+    cuts += " <span class=\"muted\">(merged from " + std::to_string(r.merged_shards.size()) +
+            " shards: " + escape_html(list) + ")</span>";
+  }
   h += kv_row("cuts", cuts);
   if (const CutResult* c = first_near_floor(r))
     h += kv_row("first cut near the floor",

@@ -174,9 +174,11 @@ std::vector<std::string> AttackResults::attack_names() const {
 }
 
 bool AttackResults::is_partial_shard() const {
-  if (shard.empty()) return false;
   const size_t slash = shard.find('/');
-  return slash == std::string::npos || shard.substr(slash + 1) != "1";
+  if (slash == std::string::npos) return false;
+  const std::string count = shard.substr(slash + 1);
+  return !count.empty() && count.find_first_not_of("0123456789") == std::string::npos &&
+         count != "1" && count.find_first_not_of('0') != std::string::npos;
 }
 
 AttackResults parse_attack_results(std::string_view text, const std::string& where) {
@@ -218,6 +220,13 @@ AttackResults parse_attack_results(std::string_view text, const std::string& whe
           TS_CHECK(n.is_string(), "options.attacks: expected strings, got ", type_name(n));
           r.attack_order.push_back(n.get<std::string>());
         }
+      }
+    }
+    if (const json* m = top.get("merged_shards")) {
+      TS_CHECK(m->is_array(), "merged_shards: expected an array, got ", type_name(*m));
+      for (const json& n : *m) {
+        TS_CHECK(n.is_string(), "merged_shards: expected strings, got ", type_name(n));
+        r.merged_shards.push_back(n.get<std::string>());
       }
     }
     r.model_accuracy = top.number("model_accuracy");

@@ -50,8 +50,9 @@ struct AttackResults {
   bool tabular = false;
   std::string command;
   nlohmann::json options = nlohmann::json::object();  // shown as given
-  std::string shard;                                  // options.shard, e.g. "1/4"
-  std::vector<std::string> attack_order;              // options.attacks, else as found
+  std::string shard;                       // options.shard: "1/4", or "merged" by attack-merge
+  std::vector<std::string> merged_shards;  // merged_shards (attack-merge): the shards joined
+  std::vector<std::string> attack_order;   // options.attacks, else as found
   std::optional<double> model_accuracy;
   std::optional<double> floor_ssim_mean, floor_ssim_p90, floor_psnr_mean;
   std::vector<CutResult> cuts;  // graph order, shallow to deep
@@ -59,7 +60,7 @@ struct AttackResults {
   // Every attack that some cut has, known ones first (cgan, inversion,
   // optimization), then options.attacks' order, then by name.
   std::vector<std::string> attack_names() const;
-  // True when options.shard names one shard of several (not "0/1").
+  // True when options.shard is "I/N" with N > 1: one shard of several.
   bool is_partial_shard() const;
 };
 
