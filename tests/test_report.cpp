@@ -244,6 +244,9 @@ TEST(ReportPage, GridPathsStayInsideTheFolder) {
   EXPECT_NE(error_with_grid("grids/../../x.png").find("leaves the results folder"),
             std::string::npos);
   EXPECT_NE(error_with_grid("/etc/hostname").find("is an absolute path"), std::string::npos);
+  // Control characters (a terminal's escape sequences) do not reach the message.
+  const std::string esc = error_with_grid("\x1B[2J/../x.png");
+  EXPECT_NE(esc.find("'?[2J/../x.png' leaves the results folder"), std::string::npos) << esc;
   fs::create_symlink("/etc/hostname", dir + "/grids/link.png");
   EXPECT_NE(error_with_grid("grids/link.png").find("outside the results folder"),
             std::string::npos);

@@ -15,6 +15,15 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// A string from the file, for a terminal (errors, warnings): control characters
+// (escape sequences among them) become '?'.
+std::string printable(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+  return out;
+}
+
 std::string fmt_pct(const std::optional<double>& v) {
   return v ? fmt_number(*v * 100.0, 1) + "%" : "-";
 }
@@ -62,8 +71,9 @@ bool png_size(const std::string& b, uint32_t* w, uint32_t* h) {
 }
 
 // Resolves a results-relative path inside `dir`; throws Error when it escapes.
-fs::path inside(const std::string& dir, const std::string& rel, const std::string& what) {
-  const fs::path p(rel);
+fs::path inside(const std::string& dir, const std::string& rel_in_file, const std::string& what) {
+  const fs::path p(rel_in_file);
+  const std::string rel = printable(rel_in_file);
   TS_CHECK(!p.is_absolute(), what, " '", rel, "' is an absolute path; paths in attack.json are ",
            "relative to the results folder");
   for (const fs::path& part : p)
@@ -85,30 +95,31 @@ fs::path inside(const std::string& dir, const std::string& rel, const std::strin
 std::optional<Png> load_grid(const std::string& dir, const CutResult& cut, const std::string& what,
                              const ImageLimits& limits, size_t* total, std::string* why) {
   const fs::path path = inside(dir, cut.grid, what);
+  const std::string grid = printable(cut.grid);
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    *why = "grid file " + cut.grid + " is missing";
+    *why = "grid file " + grid + " is missing";
     return std::nullopt;
   }
   if (!fs::is_regular_file(path, ec)) {
-    *why = "grid " + cut.grid + " is not a regular file";
+    *why = "grid " + grid + " is not a regular file";
     return std::nullopt;
   }
   const uintmax_t size = fs::file_size(path, ec);
   if (ec || size > limits.max_bytes) {
-    *why = "grid " + cut.grid + " is " + std::to_string(size) + " bytes, more than the limit of " +
+    *why = "grid " + grid + " is " + std::to_string(size) + " bytes, more than the limit of " +
            std::to_string(limits.max_bytes) + " for one image";
     return std::nullopt;
   }
   if (*total + size > limits.max_total_bytes) {
-    *why = "grid " + cut.grid + " left out: the page's images would exceed " +
+    *why = "grid " + grid + " left out: the page's images would exceed " +
            std::to_string(limits.max_total_bytes) + " bytes";
     return std::nullopt;
   }
   Png png;
   png.bytes = read_file(path.string(), limits.max_bytes);
   if (!png_size(png.bytes, &png.width, &png.height)) {
-    *why = "grid " + cut.grid + " is not a PNG file";
+    *why = "grid " + grid + " is not a PNG file";
     return std::nullopt;
   }
   *total += png.bytes.size();
@@ -433,7 +444,7 @@ Section grids_section(const AttackResults& r, const std::string& dir,
     h += "<div class=\"grid-card\"><h3>" + escape_html(c.name) + " <span class=\"muted\">" +
          (c.depth ? fmt_pct(c.depth) + " of FLOPs" : "") + "</span></h3>";
     if (!png) {
-      warnings->push_back("cut " + c.name + ": " + why);
+      warnings->push_back("cut " + printable(c.name) + ": " + why);
       h += "<p class=\"missing\">" + escape_html(why) + "</p></div>\n";
       continue;
     }
