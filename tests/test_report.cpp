@@ -262,6 +262,15 @@ TEST(ReportPage, GridPathsStayInsideTheFolder) {
   EXPECT_NE(w.warnings[0].find("grids/missing.png is missing"), std::string::npos);
   EXPECT_NE(w.warnings[1].find("attack.json is not a PNG"), std::string::npos);
   EXPECT_EQ(w.grids, 1u);
+  // A PNG header that claims 100000 x 100000 pixels (a decompression bomb for the browser).
+  std::string bomb("\x89PNG\r\n\x1A\n\0\0\0\x0DIHDR\0\x01\x86\xA0\0\x01\x86\xA0\x08\0\0\0\0", 29);
+  write_file(dir + "/grids/bomb.png", bomb);
+  j["cuts"][1]["grid"] = "grids/bomb.png";
+  write_json(dir, j);
+  w = report::write_attack_report(dir, "");
+  ASSERT_EQ(w.warnings.size(), 2u);
+  EXPECT_NE(w.warnings[1].find("grids/bomb.png is 100000x100000 pixels"), std::string::npos)
+      << w.warnings[1];
   report::ImageLimits small;
   small.max_bytes = 5000;  // features.4.png is 4914 bytes, the other two more
   w = report::write_attack_report(dir, "", small);

@@ -122,6 +122,11 @@ std::optional<Png> load_grid(const std::string& dir, const CutResult& cut, const
     *why = "grid " + grid + " is not a PNG file";
     return std::nullopt;
   }
+  if (uint64_t(png.width) * png.height > limits.max_pixels) {
+    *why = "grid " + grid + " is " + std::to_string(png.width) + "x" + std::to_string(png.height) +
+           " pixels, more than the limit of " + std::to_string(limits.max_pixels);
+    return std::nullopt;
+  }
   *total += png.bytes.size();
   return png;
 }
@@ -564,10 +569,8 @@ std::vector<Section> attack_sections(const AttackResults& r, const std::string& 
   return out;
 }
 
-ReportWritten write_attack_report(const std::string& dir, const std::string& out,
-                                  const ImageLimits& limits) {
-  const AttackResults r = read_attack_results(dir);
-  ReportWritten w;
+Page attack_report_page(const AttackResults& r, const std::string& dir,
+                        std::vector<std::string>* warnings, const ImageLimits& limits) {
   Page page;
   page.title = "Reconstruction attacks: " + (r.model_name.empty() ? r.model_path : r.model_name);
   page.subtitle =
@@ -578,8 +581,17 @@ ReportWritten write_attack_report(const std::string& dir, const std::string& out
     page.warnings.push_back("This is shard " + r.shard +
                             " of a sweep: it holds only that shard's cuts. teesplit attack-merge "
                             "joins the shards into one result.");
-  page.sections = attack_sections(r, dir, &w.warnings, limits);
-  for (const std::string& warning : w.warnings) page.warnings.push_back(warning);
+  const size_t before = warnings->size();
+  page.sections = attack_sections(r, dir, warnings, limits);
+  page.warnings.insert(page.warnings.end(), warnings->begin() + before, warnings->end());
+  return page;
+}
+
+ReportWritten write_attack_report(const std::string& dir, const std::string& out,
+                                  const ImageLimits& limits) {
+  const AttackResults r = read_attack_results(dir);
+  ReportWritten w;
+  const Page page = attack_report_page(r, dir, &w.warnings, limits);
   for (const Section& s : page.sections)
     for (size_t at = 0; (at = s.html.find("src=\"data:image/png;base64,", at)) != std::string::npos;
          ++at)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@ namespace teesplit::report {
 struct ImageLimits {
   size_t max_bytes = size_t{8} << 20;         // one grid PNG
   size_t max_total_bytes = size_t{96} << 20;  // all grids of one page
+  uint64_t max_pixels = uint64_t{64} << 20;   // one grid's width x height (what a browser decodes)
 };
 
 // The sections for results `r` read from folder `dir`: summary, charts, image
@@ -25,6 +27,12 @@ struct ImageLimits {
 std::vector<Section> attack_sections(const AttackResults& r, const std::string& dir,
                                      std::vector<std::string>* warnings,
                                      const ImageLimits& limits = {});
+
+// The page of results `r` read from `dir`: its title, notes (a shard, no cuts,
+// each grid left out) and attack_sections(). Other builders (a profile, a plan)
+// can add their sections to it before render_page().
+Page attack_report_page(const AttackResults& r, const std::string& dir,
+                        std::vector<std::string>* warnings, const ImageLimits& limits = {});
 
 struct ReportWritten {
   std::string path;  // the file written
