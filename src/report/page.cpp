@@ -1,5 +1,6 @@
 #include "report/page.h"
 
+#include <cctype>
 #include <set>
 
 #include "core/error.h"
@@ -153,8 +154,9 @@ std::string render_page(const Page& page) {
 
   out +=
       "<details><summary>Chart scripts and their licences</summary>\n<p>The charts are drawn by "
-      "Vega, Vega-Lite and vega-embed (BSD-3-Clause), built into this page with the packages "
-      "they bundle:</p>\n<pre>" +
+      "Vega, Vega-Lite and vega-embed (BSD-3-Clause), whose scripts are built into this page. "
+      "Their licences follow, with those of every package installed with them (the scripts "
+      "bundle their dependencies):</p>\n<pre>" +
       escape_html(web_versions()) + "</pre>\n<pre>" + escape_html(web_licences()) +
       "</pre>\n</details>\n</main>\n";
   out += "<script type=\"application/json\" id=\"teesplit-charts\">" + json_for_script(specs) +
