@@ -24,20 +24,16 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <set>
 #include <sstream>
 
-#include "attest/sim_root.h"
-#include "client/client.h"
-#include "enclave/messages.h"
+#include "core/numbers.h"
 #include "graph/cuts.h"
-#include "host/enclave_process.h"
 #include "host/model.h"
 #include "host/split_io.h"
 #include "onnx/onnx_import.h"
 #include "partition/split_dir.h"
+#include "planner/secure_path.h"
 #include "runtime/session.h"
 #include "zoo/zoo.h"
 
@@ -46,52 +42,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using enclave::MsgType;
+using Sample = planner::StageSample;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// The stages of one request, milliseconds.
-struct Sample {
-  double client_seal = 0, decrypt = 0, front = 0, transfer_in = 0, back = 0, transfer_tail = 0,
-         tail = 0, seal = 0, client_open = 0, end_to_end = 0;
-  double compute() const { return front + back + tail; }
-  double secure() const { return end_to_end - compute(); }
-};
-
-// A field of /proc/PID/status in KiB ("VmHWM"), or 0.
-double status_kib(pid_t pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) return std::stod(line.substr(key.size() + 1));
-  return 0;
-}
-
-// The files a process maps (its binary and shared libraries), their total size in bytes.
-double mapped_file_bytes(pid_t pid) {
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::set<std::string> files;
-  std::string line;
-  while (std::getline(maps, line)) {
-    const size_t slash = line.find('/');
-    if (slash != std::string::npos) files.insert(line.substr(slash));
-  }
-  double total = 0;
-  for (const auto& f : files) {
-    std::error_code ec;
-    const auto n = fs::file_size(f, ec);
-    if (!ec) total += static_cast<double>(n);
-  }
-  return total;
 }
 
 // Three cuts spread over the model: the valid cuts before the tail's, at a
@@ -162,66 +116,23 @@ Row bench_cut(const Options& o, const std::string& arch, const std::string& mode
     row.whole = median(t);
   }
 
-  auto back = open_split_back(dir + "/split", {BackendKind::OneDnn, o.threads});
-  if (!back) fail(back.error());
-  EnclaveLaunch l;
-  l.binary = o.enclave;
-  l.split_dir = dir + "/split";
-  l.attestation_key = o.work_dir + "/sim-root/attestation-key.pem";
-  l.seal_root = o.work_dir + "/sim-seal/root.key";
-  l.threads = o.threads;
-  l.secret_arena_bytes = size_t{512} << 20;
-  EnclaveProcess w(l);
-  attest::Policy policy = client::policy_from_manifest(dir + "/split/manifest.json", std::nullopt);
-  policy.simulated_root = attest::sim_root_public_key(l.attestation_key);
-  policy.allow_simulated = true;
+  planner::ProbeOptions po;
+  po.split_dir = dir + "/split";
+  po.enclave_binary = o.enclave;
+  po.attestation_key = o.work_dir + "/sim-root/attestation-key.pem";
+  po.seal_root = o.work_dir + "/sim-seal/root.key";
+  po.threads = o.threads;
+  po.secret_arena_bytes = size_t{512} << 20;
+  planner::SecurePathProbe probe(po);
 
   std::vector<double> att;
-  std::unique_ptr<client::Attestation> a;
-  for (int i = 0; i < o.attestations; ++i) {
-    const auto t0 = Clock::now();
-    a = std::make_unique<client::Attestation>();
-    const channel::Frame f = w.call(MsgType::kAttest, enclave::encode(a->request()));
-    TS_CHECK(f.type == uint8_t(MsgType::kAttestReply), "attestation failed");
-    const attest::Verdict v = a->finish(enclave::decode_attest_reply(f.payload), policy);
-    TS_CHECK(v.accepted, v.to_text());
-    att.push_back(ms_since(t0));
-  }
+  for (int i = 0; i < o.attestations; ++i) att.push_back(probe.attest());
   row.attest_ms = median(att);
 
   std::vector<Sample> samples;
   for (int i = 0; i < o.warmup + o.runs; ++i) {
-    Sample s;
-    const auto t0 = Clock::now();
-    const enclave::SealedRequest req = client::seal_input(*a, x);
-    s.client_seal = ms_since(t0);
-    const auto t1 = Clock::now();
-    channel::Frame f = w.call(MsgType::kInfer, enclave::encode(req));
-    TS_CHECK(f.type == uint8_t(MsgType::kFeature),
-             "infer: ", enclave::decode_error_reply(f.payload).message);
-    const enclave::FeatureReply fr = enclave::decode_feature_reply(f.payload, m.feature_shape);
-    const double rt_in = ms_since(t1);
-    s.decrypt = fr.times.crypto_ns / 1e6;
-    s.front = fr.times.run_ns / 1e6;
-    s.transfer_in = rt_in - s.decrypt - s.front;
-    const auto t2 = Clock::now();
-    enclave::TailRequest tq;
-    tq.session = a->session_id();
-    tq.back_output = back->session->run({fr.feature})[0];
-    s.back = ms_since(t2);
-    const auto t3 = Clock::now();
-    f = w.call(MsgType::kTail, enclave::encode(tq));
-    TS_CHECK(f.type == uint8_t(MsgType::kTailReply),
-             "tail: ", enclave::decode_error_reply(f.payload).message);
-    const enclave::TailReply tr = enclave::decode_tail_reply(f.payload);
-    const double rt_tail = ms_since(t3);
-    s.tail = tr.times.run_ns / 1e6;
-    s.seal = tr.times.crypto_ns / 1e6;
-    s.transfer_tail = rt_tail - s.tail - s.seal;
-    const auto t4 = Clock::now();
-    const Tensor result = client::open_result(*a, tr.message);
-    s.client_open = ms_since(t4);
-    s.end_to_end = ms_since(t0);
+    Tensor result;
+    const Sample s = probe.run(x, i == 0 ? &result : nullptr);
     if (i == 0) {
       const Tensor want = whole.run({x})[0];
       TS_CHECK(max_relative_error(result, want) <= 1e-4, arch, " cut ", cut.name,
@@ -251,8 +162,8 @@ Row bench_cut(const Options& o, const std::string& arch, const std::string& mode
   }
   row.med["secure"] = median(secure);
   row.secure_share = median(share);
-  row.peak_mib = status_kib(w.pid(), "VmHWM") / 1024.0;
-  row.mapped_mib = mapped_file_bytes(w.pid()) / (1024.0 * 1024.0);
+  row.peak_mib = planner::process_status_bytes(probe.worker_pid(), "VmHWM") / (1024.0 * 1024.0);
+  row.mapped_mib = planner::mapped_file_bytes(probe.worker_pid()) / (1024.0 * 1024.0);
   return row;
 }
 
