@@ -2,5 +2,13 @@
 # Configures and builds teesplit into build/ (extra arguments go to cmake).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The chart scripts that teesplit report builds into the binary, as web/package-lock.json
+# pins them (cmake/web_assets.cmake reads web/node_modules); installed again only when
+# the lock file changes. --ignore-scripts: no package runs code at install time.
+if ! cmp -s web/package-lock.json web/node_modules/.teesplit-installed-lock; then
+  command -v npm >/dev/null || { echo "build.sh: npm is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
+  (cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  cp web/package-lock.json web/node_modules/.teesplit-installed-lock
+fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
 cmake --build build -j"$(nproc)"

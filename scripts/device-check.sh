@@ -36,7 +36,7 @@ T0=$(date +%s)
 if [ "${1:-}" = "--bundle" ]; then
   set -e
   cmake -S . -B "$BUILD" -DTEESPLIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90" \
-    -DTEESPLIT_BENCH=OFF -DTEESPLIT_TORCH=OFF >/dev/null
+    -DTEESPLIT_BENCH=OFF -DTEESPLIT_TORCH=OFF -DTEESPLIT_REPORT_CHARTS=OFF >/dev/null
   cmake --build "$BUILD" --target teesplit test_cuda -j"${BUNDLE_JOBS:-2}"
   rm -rf .devbundle
   mkdir -p .devbundle/bin .devbundle/lib
@@ -169,7 +169,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   [ -n "$CUDNN_INC" ] && extra+=("-DTEESPLIT_CUDNN_INCLUDE_DIR=$CUDNN_INC")
   [ -n "$CUDNN_LIB" ] && extra+=("-DTEESPLIT_CUDNN_LIBRARY=$CUDNN_LIB")
   if cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTEESPLIT_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DTEESPLIT_BENCH=OFF -DTEESPLIT_TORCH=OFF "${extra[@]}" \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DTEESPLIT_BENCH=OFF -DTEESPLIT_TORCH=OFF -DTEESPLIT_REPORT_CHARTS=OFF "${extra[@]}" \
     >"$OUTDIR/cmake.log" 2>&1 &&
     timeout 400 cmake --build "$BUILD" --target teesplit test_cuda -j"$JOBS" >"$OUTDIR/build.log" 2>&1; then
     PASS "build from source (sm_90) in $(elapsed) s"

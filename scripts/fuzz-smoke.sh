@@ -21,7 +21,8 @@ read -r -a fuzzers <<<"${FUZZERS:-front_file onnx_import input_files quote chann
 t0=$SECONDS
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DTEESPLIT_FUZZ=ON \
-  -DTEESPLIT_TESTS=OFF -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF >/dev/null
+  -DTEESPLIT_TESTS=OFF -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF \
+  -DTEESPLIT_REPORT_CHARTS=OFF >/dev/null
 cmake --build "$build" -j"${FUZZ_JOBS:-$(nproc)}" --target "${fuzzers[@]/#/fuzz_}"
 echo "fuzz-smoke: build took $((SECONDS - t0)) s"
 

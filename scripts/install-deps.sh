@@ -16,6 +16,7 @@ packages=(
   libtorch-dev libopenblas0-pthread               # training, attacks, LibTorch peer (OpenBLAS: else LibTorch uses the reference BLAS)
   dataset-fashion-mnist                           # the offline data set
   python3 python3-numpy python3-pil python3-torch python3-torchvision python3-onnx  # test oracles and fixtures
+  chromium                                        # renders the HTML report in its test (headless)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,7 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Node.js runs ONNX Runtime (npm onnxruntime-node) for the back.onnx check and the benchmarks.
+# Node.js runs ONNX Runtime (npm onnxruntime-node) for the back.onnx check and the benchmarks;
+# npm installs the report's chart scripts (web/, scripts/build.sh).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "install-deps: installing nodejs npm"
   $SUDO apt-get update -qq

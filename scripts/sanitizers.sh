@@ -38,7 +38,8 @@ for kind in "${kinds[@]}"; do
   t0=$SECONDS
   cmake -S . -B "$dir" -DTEESPLIT_SANITIZE=$flag -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" \
-    -DTEESPLIT_TESTS=ON -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF >/dev/null
+    -DTEESPLIT_TESTS=ON -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF \
+    -DTEESPLIT_REPORT_CHARTS=OFF >/dev/null
   cmake --build "$dir" -j"${SANITIZER_JOBS:-$(nproc)}" --target "${targets[@]}"
   echo "sanitizers.sh: $kind: build took $((SECONDS - t0)) s"
   t1=$SECONDS

@@ -90,7 +90,7 @@ int cli_main(int argc, char** argv) {
       add_zoo_command(app),     add_data_command(app),      add_train_command(app),
       add_keygen_command(app),  add_serve_command(app),     add_attest_command(app),
       add_infer_command(app),   add_provision_command(app), add_gramine_command(app),
-      add_profile_command(app), add_plan_command(app),
+      add_profile_command(app), add_plan_command(app),      add_report_command(app),
   };
   try {
     app.parse(argc, argv);

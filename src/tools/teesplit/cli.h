@@ -48,6 +48,7 @@ Subcommand add_provision_command(CLI::App& root);
 Subcommand add_gramine_command(CLI::App& root);  // the enclave's Gramine manifest
 Subcommand add_profile_command(CLI::App& root);  // the cut planner: measure, then choose
 Subcommand add_plan_command(CLI::App& root);
+Subcommand add_report_command(CLI::App& root);  // the HTML report of attack results
 
 // The whole CLI: parses argv and runs the subcommand (the demo when there is
 // none). Returns the process exit code; never throws.
