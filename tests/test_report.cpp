@@ -13,10 +13,12 @@
 #include <sstream>
 
 #include "core/file.h"
+#include "planner/plan.h"
 #include "report/attack_report.h"
 #include "report/attack_results.h"
 #include "report/html.h"
 #include "report/page.h"
+#include "report/plan_report.h"
 #include "support/test_support.h"
 
 namespace teesplit {
@@ -554,6 +556,110 @@ TEST(ReportRender, InjectedNameIsNeitherMarkupNorScript) {
   const Rendered c = render(fs::canonical(control).string());
   EXPECT_NE(c.dom.find("<img src=\"x\""), std::string::npos);
   EXPECT_NE(c.log.find("Content Security Policy"), std::string::npos) << c.log;
+}
+
+// ---- the cut planner's sections: profile.json (fixture) and plan.json (made by
+// the planner itself from the fixture's attack.json and profile.json) ----
+
+// Writes DIR/plan.json with the planner's own writer; `epc` in MiB (0: none).
+std::string write_plan(const std::string& dir, double epc_mib = 0) {
+  planner::PlanOptions o;
+  if (epc_mib > 0) o.epc_bytes = epc_mib * 1048576.0;
+  const planner::Plan plan =
+      planner::make_plan(read_file(dir + "/attack.json"), read_file(dir + "/profile.json"), o);
+  write_file(dir + "/plan.json", planner::plan_to_json(plan, o));
+  return dir + "/plan.json";
+}
+
+TEST(ReportPlan, ChoiceAndCostSectionsWithTheChosenCutMarked) {
+  const std::string dir = fixture_copy();
+  // The fixture: features.30 (score 0.39) and classifier.1 (0.36) are within
+  // 0.05 of the floor's p90 (0.35); classifier.1 is the faster (0.16 ms p50
+  // against 0.22 in profile.json).
+  const std::string plan_path = write_plan(dir);
+  const report::PlanView plan = report::parse_plan(read_file(plan_path), plan_path);
+  ASSERT_EQ(plan.rows.size(), 4u);
+  EXPECT_EQ(plan.chosen, "classifier.1");
+  const std::string out = dir + "/with-plan.html";
+  const auto w = report::write_report(dir, out, {dir + "/profile.json", plan_path});
+  EXPECT_EQ(w.cuts, 4u);
+  const std::string html = read_file(out);
+  EXPECT_NE(html.find("Chosen cut: classifier.1"), std::string::npos);
+  EXPECT_NE(html.find("id=\"cost\""), std::string::npos);
+  EXPECT_NE(html.find("id=\"choice\""), std::string::npos);
+
+  const Rendered r = render(fs::canonical(out).string());
+  ASSERT_FALSE(r.dom.empty());
+  EXPECT_NE(r.dom.find("data-charts=\"6/6\""), std::string::npos) << r.log;
+  EXPECT_EQ(r.log.find(":CONSOLE"), std::string::npos) << r.log;
+  const std::string latency = chart_markup(r.dom, "chart-latency");
+  const std::string footprint = chart_markup(r.dom, "chart-footprint");
+  const std::string choice = chart_markup(r.dom, "chart-choice");
+  ASSERT_FALSE(latency.empty() || footprint.empty() || choice.empty());
+  // Five stages stacked per cut (a zero-height tail bar is still a path), two
+  // end-to-end points per cut, one bar per part of the footprint per cut.
+  EXPECT_EQ(count_paths(mark_groups(latency, "latency_bars")), 5 * 4);
+  EXPECT_EQ(count_paths(mark_groups(latency, "latency_points")), 2 * 4);
+  EXPECT_EQ(count_paths(mark_groups(footprint, "footprint_bars")), 2 * 4);
+  EXPECT_EQ(count_paths(mark_groups(choice, "choice_points")), 4);
+  // The chosen cut: one marker with its label on each of the three charts.
+  for (const auto& [chart, name] :
+       {std::pair{&latency, "latency_chosen"}, std::pair{&footprint, "footprint_chosen"},
+        std::pair{&choice, "choice_chosen"}}) {
+    const auto g = mark_groups(*chart, std::string(name) + "_rule");
+    ASSERT_EQ(g.size(), 1u) << name;
+    EXPECT_EQ(count(g[0], "<line"), 1u) << name;
+    EXPECT_EQ(mark_groups(*chart, std::string(name) + "_label").size(), 1u) << name;
+  }
+  EXPECT_EQ(mark_groups(choice, "choice_limit_rule").size(), 1u);
+  EXPECT_TRUE(mark_groups(footprint, "footprint_epc_rule").empty());  // no --epc given
+}
+
+TEST(ReportPlan, NothingQualifiesIsSaidAndNothingIsMarked) {
+  const std::string dir = fixture_copy();
+  const std::string plan_path = write_plan(dir, 10.0);  // every footprint is ~50 MiB
+  const std::string out = dir + "/none.html";
+  report::write_report(dir, out, {dir + "/profile.json", plan_path});
+  const std::string html = read_file(out);
+  EXPECT_NE(html.find("No cut qualifies."), std::string::npos);
+  EXPECT_NE(html.find("memory: of the 2 cut(s) private enough"), std::string::npos);
+  EXPECT_EQ(html.find("_chosen_rule"), std::string::npos);
+  EXPECT_NE(html.find("footprint_epc_rule"), std::string::npos);
+}
+
+TEST(ReportPlan, RefusesAnotherModelsProfileAndMalformedPlans) {
+  const std::string dir = fixture_copy();
+  json p = json::parse(read_file(dir + "/profile.json"));
+  p["model"]["sha256"] = std::string(64, 'a');
+  write_file(dir + "/other.json", p.dump());
+  EXPECT_NE(testing::error_of([&] {
+              report::write_report(dir, "", {dir + "/other.json", ""});
+            }).find("is of another model"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([&] {
+              report::parse_plan("{}", "plan.json");
+            }).find("plan.json: not a teesplit plan"),
+            std::string::npos);
+  json plan = json::parse(read_file(write_plan(dir)));
+  plan["rows"][1].erase("latency_p50_ms");
+  EXPECT_NE(testing::error_of([&] {
+              report::parse_plan(plan.dump(), "plan.json");
+            }).find("plan.json rows[1]: missing 'latency_p50_ms'"),
+            std::string::npos);
+  plan = json::parse(read_file(write_plan(dir)));
+  plan["chosen"] = "nowhere";
+  EXPECT_NE(testing::error_of([&] {
+              report::parse_plan(plan.dump(), "plan.json");
+            }).find("the chosen cut is not among the rows"),
+            std::string::npos);
+  // The command takes both files.
+  int code = -1;
+  const std::string cmd_out = testing::run_command(
+      testing::binary_path("teesplit") + " report " + dir + " --profile " + dir +
+          "/profile.json --plan " + write_plan(dir) + " -o " + dir + "/cli.html",
+      &code);
+  EXPECT_EQ(code, 0) << cmd_out;
+  EXPECT_TRUE(fs::exists(dir + "/cli.html"));
 }
 
 }  // namespace

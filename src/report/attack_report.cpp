@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "report/charts.h"
 #include "report/html.h"
 
 namespace teesplit::report {
@@ -37,15 +38,9 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 // The x-axis labels: cut names, made unique (a repeated name gets " #INDEX").
 std::vector<std::string> cut_labels(const AttackResults& r) {
-  std::vector<std::string> labels;
-  std::set<std::string> seen;
-  for (size_t i = 0; i < r.cuts.size(); ++i) {
-    std::string l = r.cuts[i].name.empty() ? "(unnamed)" : r.cuts[i].name;
-    while (!seen.insert(l).second)
-      l += " #" + std::to_string(r.cuts[i].index ? *r.cuts[i].index : int64_t(i));
-    labels.push_back(l);
-  }
-  return labels;
+  std::vector<std::pair<std::string, std::optional<int64_t>>> cuts;
+  for (const CutResult& c : r.cuts) cuts.emplace_back(c.name, c.index);
+  return unique_cut_labels(cuts);
 }
 
 // ---- grids ----
@@ -145,54 +140,6 @@ json attack_color_scale(const std::vector<std::string>& attacks) {
   return {{"domain", domain}, {"range", range}};
 }
 
-json x_encoding(const std::vector<std::string>& labels) {
-  return {{"field", "cut"},
-          {"type", "ordinal"},
-          {"sort", labels},
-          {"scale", {{"domain", labels}}},
-          {"title", "cut (graph order: shallow \xE2\x86\x92 deep)"},
-          {"axis", {{"labelAngle", -35}, {"labelLimit", 140}, {"labelOverlap", "greedy"}}}};
-}
-
-// Two charts side by side up to 19 cuts; wider for more (22 px per cut, up to
-// the page's width), where Vega drops labels that would still overlap.
-int chart_width(size_t cuts) {
-  return static_cast<int>(std::clamp<size_t>(22 * cuts, 430, 1060));
-}
-
-// Where a rule's label goes: above its left end (clear of the curves there when
-// they are high, as leakage is at shallow cuts), or below its right end.
-enum class LabelAt { LeftAbove, RightBelow };
-
-// A horizontal reference line with its label; nothing when y is missing.
-void add_rule(json& layers, const std::string& name, const std::optional<double>& y,
-              const std::string& field, const std::string& label, const char* colour, bool dashed,
-              LabelAt at = LabelAt::LeftAbove) {
-  const bool left = at == LabelAt::LeftAbove;
-  if (!y) return;
-  json mark = {{"type", "rule"}, {"color", colour}, {"strokeWidth", 1.5}};
-  if (dashed) mark["strokeDash"] = {6, 4};
-  const json data = {{"values", json::array({{{field, *y}, {"label", label}}})}};
-  layers.push_back({{"name", name + "_rule"},
-                    {"data", data},
-                    {"mark", mark},
-                    {"encoding", {{"y", {{"field", field}, {"type", "quantitative"}}}}}});
-  layers.push_back({{"name", name + "_label"},
-                    {"data", data},
-                    {"mark",
-                     {{"type", "text"},
-                      {"align", left ? "left" : "right"},
-                      {"baseline", left ? "bottom" : "top"},
-                      {"dx", left ? 4 : -4},
-                      {"dy", left ? -3 : 3},
-                      {"fontSize", 11},
-                      {"color", colour}}},
-                    {"encoding",
-                     {{"x", left ? json{{"value", 0}} : json{{"value", "width"}}},
-                      {"y", {{"field", field}, {"type", "quantitative"}}},
-                      {"text", {{"field", "label"}}}}}});
-}
-
 struct Measure {
   const char* field;  // the column in the chart's data
   const char* title;  // the y axis
@@ -269,14 +216,7 @@ json attack_chart(const AttackResults& r, const std::vector<std::string>& labels
            "mean-image floor (mean)", "#666", false);
   add_rule(layers, std::string(name) + "_floor_p90", floor_p90, m.field, "mean-image floor (p90)",
            "#999", true);
-  return {{"$schema", "https://vega.github.io/schema/vega-lite/v6.json"},
-          {"width", chart_width(labels.size())},
-          {"height", 250},
-          {"data", {{"values", values}}},
-          {"layer", layers},
-          {"config",
-           {{"legend", {{"orient", "bottom"}, {"direction", "horizontal"}}},
-            {"view", {{"stroke", "#ddd"}}}}}};
+  return layered_spec(labels.size(), values, layers);
 }
 
 // The per-cut privacy score and the probe's accuracy, with the floor (p90) and
@@ -320,14 +260,7 @@ json score_chart(const AttackResults& r, const std::vector<std::string>& labels)
            "#999", true);
   add_rule(layers, "score_model_accuracy", r.model_accuracy, "value", "model accuracy", "#c0392b",
            true, LabelAt::RightBelow);
-  return {{"$schema", "https://vega.github.io/schema/vega-lite/v6.json"},
-          {"width", chart_width(labels.size())},
-          {"height", 250},
-          {"data", {{"values", values}}},
-          {"layer", layers},
-          {"config",
-           {{"legend", {{"orient", "bottom"}, {"direction", "horizontal"}}},
-            {"view", {{"stroke", "#ddd"}}}}}};
+  return layered_spec(labels.size(), values, layers);
 }
 
 // ---- sections ----
@@ -587,11 +520,10 @@ Page attack_report_page(const AttackResults& r, const std::string& dir,
   return page;
 }
 
-ReportWritten write_attack_report(const std::string& dir, const std::string& out,
-                                  const ImageLimits& limits) {
-  const AttackResults r = read_attack_results(dir);
+ReportWritten write_page(const Page& page, const std::string& dir, const std::string& out,
+                         size_t cuts, std::vector<std::string> warnings) {
   ReportWritten w;
-  const Page page = attack_report_page(r, dir, &w.warnings, limits);
+  w.warnings = std::move(warnings);
   for (const Section& s : page.sections)
     for (size_t at = 0; (at = s.html.find("src=\"data:image/png;base64,", at)) != std::string::npos;
          ++at)
@@ -600,8 +532,16 @@ ReportWritten write_attack_report(const std::string& dir, const std::string& out
   w.path = out.empty() ? (fs::path(dir) / "report.html").string() : out;
   write_file(w.path, html);
   w.bytes = html.size();
-  w.cuts = r.cuts.size();
+  w.cuts = cuts;
   return w;
+}
+
+ReportWritten write_attack_report(const std::string& dir, const std::string& out,
+                                  const ImageLimits& limits) {
+  const AttackResults r = read_attack_results(dir);
+  std::vector<std::string> warnings;
+  const Page page = attack_report_page(r, dir, &warnings, limits);
+  return write_page(page, dir, out, r.cuts.size(), std::move(warnings));
 }
 
 }  // namespace teesplit::report

@@ -41,6 +41,11 @@ struct ReportWritten {
   std::vector<std::string> warnings;
 };
 
+// Renders the page and writes it to `out` (empty: DIR/report.html) atomically;
+// counts the embedded grids. `cuts` and `warnings` are reported as given.
+ReportWritten write_page(const Page& page, const std::string& dir, const std::string& out,
+                         size_t cuts, std::vector<std::string> warnings);
+
 // Reads DIR/attack.json and writes the page to `out` (empty: DIR/report.html),
 // atomically. Throws Error with the reason.
 ReportWritten write_attack_report(const std::string& dir, const std::string& out,

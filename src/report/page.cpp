@@ -77,6 +77,7 @@ table.kv th { background: none; color: var(--muted); font-weight: normal; white-
 table.data tbody { border-bottom: 2px solid var(--line); }
 table.data tbody:nth-of-type(even) { background: #fafbfc; }
 table.data .first { border-left: 1px solid var(--line); }
+table.data tr.chosen { background: #fdecea; }
 .table-wrap { overflow-x: auto; }
 .charts { display: flex; flex-wrap: wrap; gap: 18px 28px; }
 figure { margin: 8px 0; }

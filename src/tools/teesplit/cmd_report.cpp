@@ -1,7 +1,8 @@
-// teesplit report DIR [-o FILE]: the HTML report of an attack results folder.
+// teesplit report DIR [--profile FILE] [--plan FILE] [-o FILE]: the HTML report of an
+// attack results folder, with the cut planner's cost and choice when given.
 #include <cstdio>
 
-#include "report/attack_report.h"
+#include "report/plan_report.h"
 #include "tools/teesplit/cli.h"
 
 namespace teesplit {
@@ -9,11 +10,11 @@ namespace {
 
 struct ReportArgs {
   std::string dir;
-  std::string output;
+  std::string output, profile, plan;
 };
 
 int run_report(const ReportArgs& a) {
-  const report::ReportWritten w = report::write_attack_report(a.dir, a.output);
+  const report::ReportWritten w = report::write_report(a.dir, a.output, {a.profile, a.plan});
   for (const std::string& warning : w.warnings)
     std::fprintf(stderr, "teesplit report: warning: %s\n", warning.c_str());
   std::printf("wrote %s (%zu KiB: %zu cut%s, %zu image grid%s)\n", w.path.c_str(),
@@ -32,6 +33,12 @@ Subcommand add_report_command(CLI::App& root) {
       "attack or attack-merge");
   app->add_option("dir", a->dir, "the results folder (the -o of teesplit attack): its attack.json")
       ->required();
+  app->add_option("--profile", a->profile,
+                  "profile.json (teesplit profile): latency and enclave memory against the cut")
+      ->check(CLI::ExistingFile);
+  app->add_option("--plan", a->plan,
+                  "plan.json (teesplit plan --plan-json): the constraints and the chosen cut")
+      ->check(CLI::ExistingFile);
   app->add_option("-o,--output", a->output, "the HTML file to write (default DIR/report.html)");
   return {app, [a] { return run_report(*a); }};
 }
