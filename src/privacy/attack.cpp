@@ -595,8 +595,9 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
     const double el = seconds_since(t0);
     pg.update(label + " " + bar(step, o.steps) + " step " + std::to_string(step) + "/" +
               std::to_string(o.steps) + " L1 " + fmt("%.4f", loss_avg) + " val SSIM " +
-              fmt("%.3f", best) + " " + fmt("%.0f img/s", step * batch / std::max(1e-9, el)) +
-              " ETA " + clock_str(el / step * (o.steps - step)));
+              (best > -2 ? fmt("%.3f", best) : std::string("-")) + " " +
+              fmt("%.0f img/s", step * batch / std::max(1e-9, el)) + " ETA " +
+              clock_str(el / step * (o.steps - step)));
   }
   r.train_seconds = seconds_since(t0);
   r.images_per_second =
