@@ -449,6 +449,12 @@ TEST(PrivacyCli, Errors) {
   msg = run("attack-merge " + gen_path("nothing") + " -o " + out);
   EXPECT_EQ(code, 1) << msg;
   EXPECT_NE(msg.find("attack.json"), std::string::npos) << msg;
+  msg = run("attack " + model + " --list --shard 1/2");  // blocks at positions 1, 3, ...
+  EXPECT_EQ(code, 0) << msg;
+  EXPECT_EQ(msg.rfind("features.3\nfeatures.15\n", 0), 0u) << msg;
+  msg = run("attack " + model);
+  EXPECT_EQ(code, 2) << msg;
+  EXPECT_NE(msg.find("-o DIR"), std::string::npos) << msg;
   msg = run("attack --help");
   EXPECT_EQ(code, 0) << msg;
   EXPECT_NE(msg.find("--cuts"), std::string::npos) << msg;

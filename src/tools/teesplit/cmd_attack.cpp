@@ -2,12 +2,14 @@
 // and teesplit attack-merge DIR... -o DIR (docs/privacy.md). The attacks need
 // LibTorch (TEESPLIT_HAVE_TORCH); without it both commands parse and answer
 // --help, and running them says what is missing.
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tools/teesplit/cli.h"
 #ifdef TEESPLIT_HAVE_TORCH
+#include "onnx/onnx_import.h"
 #include "privacy/attack.h"
 #endif
 
@@ -22,7 +24,7 @@ struct AttackArgs {
   double tv_weight = 0.05, l1_weight = 100;
   uint64_t seed = 0;
   int threads = 0;
-  bool no_progress = false;
+  bool no_progress = false, list = false;
   std::string command;
 };
 
@@ -45,6 +47,21 @@ std::string join_argv(int argc, char** argv) {
 
 int attack(const AttackArgs& a) {
 #ifdef TEESPLIT_HAVE_TORCH
+  if (a.list) {  // the cuts --cuts selects (and --shard takes), then exit
+    auto g = load_onnx(a.model);
+    if (!g) fail(g.error());
+    int index = 0, count = 1;
+    try {
+      parse_shard(a.shard, &index, &count);
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+    const auto cuts = select_cuts(specialize_for_cuts(g.value()), a.cuts);
+    for (size_t i = 0; i < cuts.size(); ++i)
+      if (static_cast<int>(i % static_cast<size_t>(count)) == index)
+        std::printf("%s\n", cuts[i].name.c_str());
+    return 0;
+  }
   AttackOptions o;
   o.model = a.model;
   o.dataset = a.dataset;
@@ -83,6 +100,7 @@ int attack(const AttackArgs& a) {
   o.threads =
       a.threads ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   o.progress = !a.no_progress;
+  if (a.output.empty()) throw UsageError("-o DIR is required (except with --list)");
   o.output = a.output;
   o.command = a.command;
   run_attacks(o);
@@ -162,8 +180,8 @@ Subcommand add_attack_command(CLI::App& root) {
   add_seed_option(app, &a->seed);
   add_threads_option(app, &a->threads);
   app->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
-  app->add_option("-o,--output", a->output, "the output directory (kept results are reused)")
-      ->required();
+  app->add_flag("--list", a->list, "print the cuts that --cuts and --shard select, and exit");
+  app->add_option("-o,--output", a->output, "the output directory (kept results are reused)");
   return {app, [a] {
             a->command = g_command;
             return attack(*a);
