@@ -787,6 +787,7 @@ std::vector<Cut> select_cuts(const Graph& g, const std::string& spec) {
     if (seen.insert(c.index).second) out.push_back(c);
   }
   TS_CHECK(!out.empty(), "--cuts is empty");
+  std::sort(out.begin(), out.end(), [](const Cut& a, const Cut& b) { return a.index < b.index; });
   return out;
 }
 

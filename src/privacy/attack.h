@@ -65,7 +65,7 @@ void parse_shard(const std::string& spec, int* index, int* count);
 //          map's spatial size (the end of each stage), then the last valid cut
 //          whose feature map still has a spatial extent (rank 4), then the last
 //          valid cut of the model; duplicates removed;
-//  LIST    comma-separated names or indices (resolve_cut), graph order kept as given.
+//  LIST    comma-separated names or indices (resolve_cut), put in graph order.
 // Throws Error naming an unknown cut.
 std::vector<Cut> select_cuts(const Graph& g, const std::string& spec);
 
