@@ -463,6 +463,8 @@ struct Reconstruction {
   std::string stopped;
   double best_val_ssim = NAN;
   double train_seconds = 0, images_per_second = 0;
+  double tv_weight = NAN;   // optimization: the TV weight used
+  nlohmann::json tv_tried;  // optimization: candidate -> mean SSIM on auxiliary samples
 };
 
 std::vector<torch::Tensor> module_state(torch::nn::Module& m) {
@@ -612,19 +614,20 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
 // image, loss = ||front(x) - y||^2 / ||y||^2 + tv_weight * TV(x) / range,
 // clamped to [lo, hi] after each step. A chunk stops when its loss improved by
 // less than 0.1% over the last 25 iterations (plateau) or at opt_steps (budget).
-Reconstruction optimize_inputs(const AttackOptions& o, const Model& m, TorchGraph& front,
-                               const std::string& feature, const CutData& cd, const AttackData& d,
-                               uint64_t seed, Progress& pg, const std::string& label) {
+Reconstruction optimize_inputs(const AttackOptions& o, TorchGraph& front,
+                               const std::string& feature, const torch::Tensor& targets,
+                               double tv_weight, const AttackData& d, uint64_t seed, Progress& pg,
+                               const std::string& label) {
   torch::manual_seed(seed);
   const double range = d.hi - d.lo;
   Reconstruction r;
   r.stopped = "plateau";
   std::vector<torch::Tensor> out;
-  const int64_t n = cd.victims.size(0), chunk = std::max<int64_t>(o.batch, 64);
+  const int64_t n = targets.size(0), chunk = std::max<int64_t>(o.batch, 64);
   const auto t0 = Clock::now();
   int64_t done = 0;
   for (int64_t b = 0; b < n; b += chunk) {
-    const torch::Tensor y = cd.victims.slice(0, b, std::min(n, b + chunk));
+    const torch::Tensor y = targets.slice(0, b, std::min(n, b + chunk));
     const int64_t k = y.size(0);
     const torch::Tensor ynorm = y.reshape({k, -1}).pow(2).sum(1).clamp_min(1e-12);
     torch::Tensor x = torch::full({k, d.victims.size(1), d.victims.size(2), d.victims.size(3)},
@@ -640,7 +643,7 @@ Reconstruction optimize_inputs(const AttackOptions& o, const Model& m, TorchGrap
       const torch::Tensor tv = ((x.slice(2, 1) - x.slice(2, 0, -1)).abs().mean() +
                                 (x.slice(3, 1) - x.slice(3, 0, -1)).abs().mean()) /
                                range;
-      const torch::Tensor loss = fl + o.tv_weight * tv;
+      const torch::Tensor loss = fl + tv_weight * tv;
       opt.zero_grad();
       loss.backward();
       opt.step();
@@ -672,7 +675,6 @@ Reconstruction optimize_inputs(const AttackOptions& o, const Model& m, TorchGrap
   r.train_seconds = seconds_since(t0);
   r.images_per_second = static_cast<double>(n) / std::max(1e-9, r.train_seconds);
   r.images = torch::cat(out);
-  (void)m;
   return r;
 }
 
@@ -899,7 +901,28 @@ void run_attacks(const AttackOptions& o) {
             TS_CHECK(err < 1e-3, "cut ", c.name, ": the LibTorch front differs from the engine's (",
                      "max rel error ", err, ")");
           }
-          r = optimize_inputs(o, m, full, feat, cd, d, seed, pg, label);
+          // The TV weight: given, or chosen by the attacker on its own data (the
+          // last 32 auxiliary samples) as the candidate with the best mean SSIM.
+          double tv = o.tv_weight;
+          json tried = json::object();
+          if (tv < 0) {
+            const int64_t k = std::min<int64_t>(32, o.aux);
+            const torch::Tensor ya = cd.aux.slice(0, o.aux - k), xa = d.aux.slice(0, o.aux - k);
+            double best = -2;
+            for (double cand : {0.02, 0.1, 0.5, 2.0}) {
+              const Reconstruction t = optimize_inputs(o, full, feat, ya, cand, d, seed, pg,
+                                                       label + " (tv " + fmt("%g", cand) + ")");
+              const double v = mean_ssim(t.images, xa, range);
+              tried[fmt("%g", cand)] = v;
+              if (v > best) {
+                best = v;
+                tv = cand;
+              }
+            }
+          }
+          r = optimize_inputs(o, full, feat, cd.victims, tv, d, seed, pg, label);
+          r.tv_weight = tv;
+          r.tv_tried = tried;
         } else {
           r = train_decoder(a, o, cd, d, seed, pg, label);
         }
@@ -911,6 +934,10 @@ void run_attacks(const AttackOptions& o) {
         result["best_val_ssim"] = std::isnan(r.best_val_ssim) ? json() : json(r.best_val_ssim);
         result["train_seconds"] = r.train_seconds;
         result["images_per_second"] = r.images_per_second;
+        if (!std::isnan(r.tv_weight)) {
+          result["tv_weight"] = r.tv_weight;
+          result["tv_tried"] = r.tv_tried;
+        }
         result["feature_error"] =
             m.pre.tabular ? feature_error(r.images, d.victims, m.pre.upsample, d.encoder) : json();
         write_npy(rec, from_torch(r.images.slice(0, 0, kGridColumns).contiguous()));

@@ -35,17 +35,17 @@ struct AttackOptions {
   std::string dataset = "fashion-mnist";  // open_dataset() spec
   std::string cuts = "blocks";            // "all", "blocks" or a comma list of names/indices
   std::vector<std::string> attacks = {"cgan", "inversion", "optimization"};
-  int64_t steps = 2000;     // training step budget (cgan, inversion)
-  int64_t opt_steps = 400;  // optimisation iteration budget (optimization)
-  int64_t aux = 4096;       // auxiliary samples (train split); 10% of them validate
-  int64_t victims = 256;    // victim samples (test split)
+  int64_t steps = 2000;      // training step budget (cgan, inversion)
+  int64_t opt_steps = 1000;  // optimisation iteration budget (optimization)
+  int64_t aux = 4096;        // auxiliary samples (train split); 10% of them validate
+  int64_t victims = 256;     // victim samples (test split)
   int64_t batch = 64;
   int64_t decoder_width = 128;  // channels of the decoder's first stage
   int64_t eval_every = 100;     // validation period (steps)
   int64_t patience = 5;         // plateau: no gain > min_delta in this many evaluations
   double min_delta = 0.002;
-  double l1_weight = 100;   // c-GAN: adversarial + l1_weight * L1
-  double tv_weight = 0.05;  // optimisation: total-variation prior weight
+  double l1_weight = 100;  // c-GAN: adversarial + l1_weight * L1
+  double tv_weight = -1;   // optimisation: total-variation prior weight; < 0: chosen (docs)
   uint64_t seed = 0;
   int threads = 2;
   int shard_index = 0, shard_count = 1;  // attack cuts at positions i with i % count == index

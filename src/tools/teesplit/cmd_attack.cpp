@@ -19,9 +19,9 @@ namespace {
 struct AttackArgs {
   std::string model, dataset = "fashion-mnist", cuts = "blocks",
                      attacks = "cgan,inversion,optimization", shard = "0/1", output;
-  int64_t steps = 2000, opt_steps = 400, aux = 4096, victims = 256, batch = 64, width = 128,
+  int64_t steps = 2000, opt_steps = 1000, aux = 4096, victims = 256, batch = 64, width = 128,
           eval_every = 100, patience = 5;
-  double tv_weight = 0.05, l1_weight = 100;
+  double tv_weight = -1, l1_weight = 100;
   uint64_t seed = 0;
   int threads = 0;
   bool no_progress = false, list = false;
@@ -169,8 +169,10 @@ Subcommand add_attack_command(CLI::App& root) {
                   "stop after this many evaluations without a validation SSIM gain > 0.002")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}))
       ->capture_default_str();
-  app->add_option("--tv-weight", a->tv_weight, "optimisation: total-variation prior weight")
-      ->check(CLI::Range(0.0, 1000.0))
+  app->add_option("--tv-weight", a->tv_weight,
+                  "optimisation: total-variation prior weight (< 0: the best of 0.02, 0.1, 0.5, 2 "
+                  "on 32 auxiliary samples)")
+      ->check(CLI::Range(-1.0, 1000.0))
       ->capture_default_str();
   app->add_option("--l1-weight", a->l1_weight, "c-GAN: lambda of adversarial + lambda * L1")
       ->check(CLI::Range(0.0, 1e6))
