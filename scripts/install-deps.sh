@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev      # tests, benchmarks
   libtorch-dev libopenblas0-pthread               # training, attacks, LibTorch peer (OpenBLAS: else LibTorch uses the reference BLAS)
   dataset-fashion-mnist                           # the offline data set
-  python3 python3-numpy python3-pil python3-torch python3-torchvision python3-onnx  # test oracles and fixtures
+  python3 python3-numpy python3-pil python3-torch python3-torchvision python3-onnx python3-skimage  # test oracles and fixtures
   chromium                                        # renders the HTML report in its test (headless)
 )
 missing=()

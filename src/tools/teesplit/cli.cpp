@@ -77,6 +77,7 @@ CLI::Option* add_seed_option(CLI::App* app, uint64_t* value) {
 }
 
 int cli_main(int argc, char** argv) {
+  set_attack_command_line(argc, argv);
   CLI::App app{
       "teesplit: private DNN inference split between a TEE and an accelerator.\n"
       "With no command, teesplit runs the main job (teesplit demo).",
@@ -91,6 +92,7 @@ int cli_main(int argc, char** argv) {
       add_keygen_command(app),  add_serve_command(app),     add_attest_command(app),
       add_infer_command(app),   add_provision_command(app), add_gramine_command(app),
       add_profile_command(app), add_plan_command(app),      add_report_command(app),
+      add_attack_command(app),  add_attack_merge_command(app),
   };
   try {
     app.parse(argc, argv);

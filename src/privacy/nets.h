@@ -1,0 +1,65 @@
+// The attackers' networks (LibTorch): the decoder that maps a feature map back
+// to an image (the c-GAN's generator and the inversion network) and the
+// PatchGAN discriminator of the c-GAN.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace teesplit {
+
+// conv3x3-BN-ReLU-conv3x3-BN plus the identity.
+struct ResBlockImpl : torch::nn::Module {
+  explicit ResBlockImpl(int64_t channels);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+};
+TORCH_MODULE(ResBlock);
+
+// Decoder from a feature map [N,C,h,w] (or [N,D], seen as [N,D,1,1]) to an
+// image [N,out_c,H,W] with values in [lo, hi] (a scaled sigmoid):
+//  head: when h or w < 4, a Linear layer to [ch,4,4]; else conv3x3 to ch
+//        channels; BN, ReLU, then one residual block; ch = 32 * 2^stages, at
+//        most width (32 channels at the image's resolution, doubled per factor
+//        of 2 below it, so that every stage costs about the same);
+//  one stage per factor of 2 between the head's size and H (its depth matches
+//        the cut's downsampling): nearest x2 upsampling, conv3x3 (channels
+//        halved, at least 32), BN, ReLU, a residual block;
+//  bilinear resize to H x W when the sizes are not a power-of-two apart, then
+//        conv3x3 to out_c.
+struct DecoderImpl : torch::nn::Module {
+  DecoderImpl(const std::vector<int64_t>& feature_shape, const std::vector<int64_t>& image_shape,
+              int64_t width, double lo, double hi);
+  torch::Tensor forward(torch::Tensor x);
+
+  std::vector<int64_t> feature_shape, image_shape;
+  bool linear_head = false;
+  int64_t head_side = 0, head_channels = 0;
+  double lo, hi;
+  torch::nn::Linear fc{nullptr};
+  torch::nn::Conv2d head_conv{nullptr}, out_conv{nullptr};
+  torch::nn::BatchNorm2d head_bn{nullptr};
+  ResBlock head_res{nullptr};
+  torch::nn::ModuleList stages;
+};
+TORCH_MODULE(Decoder);
+
+// PatchGAN discriminator on [feature map resized to H x W (bilinear), image]:
+// a 1x1 conv reduces the feature channels to 32, then conv4x4 stride 2 (64),
+// LeakyReLU 0.2, conv4x4 stride 2 (128), BN, LeakyReLU, conv4x4 stride 1 to one
+// logit per patch.
+struct PatchDiscriminatorImpl : torch::nn::Module {
+  PatchDiscriminatorImpl(int64_t feature_channels, int64_t image_channels);
+  torch::Tensor forward(const torch::Tensor& feature_resized, const torch::Tensor& image);
+  torch::nn::Conv2d reduce{nullptr}, c1{nullptr}, c2{nullptr}, c3{nullptr};
+  torch::nn::BatchNorm2d bn2{nullptr};
+};
+TORCH_MODULE(PatchDiscriminator);
+
+// A feature batch as [N,C,h,w] (rank-2 features become [N,D,1,1]), resized to
+// H x W (bilinear, or nearest from 1x1).
+torch::Tensor resize_features(const torch::Tensor& f, int64_t height, int64_t width);
+
+}  // namespace teesplit
