@@ -156,6 +156,28 @@ TEST(Plan, LatencyBindsNothingQualifies) {
   EXPECT_NE(p.failure.find("by 0.300 ms"), std::string::npos) << p.failure;
 }
 
+TEST(Plan, ClassMeanFloor) {
+  json a = json::parse(fake_attack(fake_cuts()));
+  PlanOptions o;
+  o.floor = "class";
+  o.epc_bytes = 30 * MiB;  // only A (leaks) and B fit
+  EXPECT_NE(error_of([&] {
+              make_plan(a.dump(), fake_profile(fake_cuts()), o);
+            }).find("no floor_class.ssim_p90"),
+            std::string::npos);
+  // The class-mean attacker reaches 0.55: B (0.50) leaks no more than the class.
+  a["floor_class"] = {{"ssim_mean", 0.4}, {"ssim_p90", 0.55}};
+  const Plan p = make_plan(a.dump(), fake_profile(fake_cuts()), o);
+  EXPECT_EQ(chosen(p), "b");
+  EXPECT_NEAR(p.privacy_limit, 0.60, 1e-12);
+  EXPECT_NE(p.privacy_rule.find("class-mean floor 0.550"), std::string::npos) << p.privacy_rule;
+  o.floor = "median";
+  EXPECT_NE(error_of([&] {
+              make_plan(a.dump(), fake_profile(fake_cuts()), o);
+            }).find("--floor must be mean or class"),
+            std::string::npos);
+}
+
 TEST(Plan, LatencyBindsOnItsOwn) {
   PlanOptions o;
   o.ssim_max = 0.6;

@@ -86,17 +86,23 @@ Plan make_plan(const std::string& attack_text, const std::string& profile_text,
            profile.model_sha256, ")");
   if (attack_sha.empty()) plan.notes.push_back("attack.json names no model sha256: not checked");
 
-  const auto floor = number(attack.value("floor", json::object()), "ssim_p90");
-  TS_CHECK(floor || o.ssim_max,
-           "attack.json has no floor.ssim_p90 (the mean-image attacker); give --ssim-max");
+  TS_CHECK(o.floor == "mean" || o.floor == "class", "--floor must be mean or class, not '", o.floor,
+           "'");
+  const char* floor_key = o.floor == "class" ? "floor_class" : "floor";
+  const auto floor = number(attack.value(floor_key, json::object()), "ssim_p90");
+  TS_CHECK(floor || o.ssim_max, "attack.json has no ", floor_key, ".ssim_p90 (the ",
+           o.floor == "class" ? "class-mean" : "mean-image",
+           " attacker; an older attack.json lacks floor_class); give --ssim-max");
   plan.floor_p90 = floor.value_or(0);
   if (o.ssim_max) {
     plan.privacy_limit = *o.ssim_max;
     plan.privacy_rule = "score <= --ssim-max " + fmt("%.3f", *o.ssim_max);
   } else {
     plan.privacy_limit = *floor + o.ssim_margin;
-    plan.privacy_rule = "score <= floor " + fmt("%.3f", *floor) + " + margin " +
-                        fmt("%.3f", o.ssim_margin) + " = " + fmt("%.3f", plan.privacy_limit);
+    plan.privacy_rule = std::string("score <= ") +
+                        (o.floor == "class" ? "class-mean floor " : "mean-image floor ") +
+                        fmt("%.3f", *floor) + " + margin " + fmt("%.3f", o.ssim_margin) + " = " +
+                        fmt("%.3f", plan.privacy_limit);
   }
 
   std::map<std::string, const json*> attacked;
@@ -246,6 +252,7 @@ std::string plan_to_json(const Plan& plan, const PlanOptions& o) {
   j["version"] = 1;
   j["model_sha256"] = plan.model_sha256;
   json opts;
+  opts["floor"] = o.floor;
   opts["ssim_margin"] = o.ssim_margin;
   opts["ssim_max"] = o.ssim_max ? json(*o.ssim_max) : json(nullptr);
   opts["epc_bytes"] = o.epc_bytes ? json(*o.epc_bytes) : json(nullptr);

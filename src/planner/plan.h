@@ -4,8 +4,9 @@
 // the enclave's footprint) and keeps the cuts that are
 //
 //   private enough: score <= floor + margin (the floor is the 90th-percentile
-//     SSIM of the trivial attacker that outputs the mean image), or score <= S
-//     when an absolute --ssim-max S is given;
+//     SSIM of the trivial attacker that outputs the mean image, or with
+//     --floor class the mean image of the predicted class), or score <= S when
+//     an absolute --ssim-max S is given;
 //   small enough:   enclave footprint <= --epc, when given;
 //   fast enough:    end-to-end p50 (with the profile's enclave slowdown) <=
 //                   --latency-budget, when given;
@@ -23,6 +24,12 @@
 namespace teesplit::planner {
 
 struct PlanOptions {
+  // The floor the margin is added to: "mean", the attacker that outputs the
+  // auxiliary set's mean image (attack.json "floor"), or "class", the attacker
+  // that outputs the mean image of the predicted class ("floor_class"): a cut
+  // that leaks no more than the class, which the host sees anyway unless the
+  // output is protected.
+  std::string floor = "mean";
   double ssim_margin = 0.05;        // privacy: score <= floor + margin
   std::optional<double> ssim_max;   // privacy: score <= this (replaces the margin)
   std::optional<double> epc_bytes;  // enclave footprint budget

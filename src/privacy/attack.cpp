@@ -840,14 +840,33 @@ void run_attacks(const AttackOptions& o) {
   for (auto& p : full.parameters()) p.requires_grad_(false);
   double model_acc;
   int64_t classes;
+  Spread fcs, fcp;  // the class-mean floor
   {
     torch::NoGradGuard ng;
     const torch::Tensor logits = full.forward(d.victims);
     TS_CHECK(logits.dim() == 2, o.model, ": the output is not [N, classes] logits");
     classes = logits.size(1);
-    model_acc = logits.argmax(1).eq(d.victim_labels).to(torch::kDouble).mean().item<double>();
+    const torch::Tensor predicted = logits.argmax(1);
+    model_acc = predicted.eq(d.victim_labels).to(torch::kDouble).mean().item<double>();
     TS_CHECK(d.aux_labels.max().item<int64_t>() < classes, o.dataset,
              ": labels exceed the model's ", classes, " classes");
+    // The trivial attacker who knows the class (the host sees the prediction,
+    // and the probe shows the feature map gives it away): for each victim, the
+    // auxiliary set's mean image of the class the model predicts (the overall
+    // mean for a class the auxiliary set lacks).
+    const torch::Tensor overall = d.aux.mean(0);
+    std::vector<torch::Tensor> class_mean(static_cast<size_t>(classes));
+    for (int64_t k = 0; k < classes; ++k) {
+      const torch::Tensor idx = d.aux_labels.eq(k).nonzero().flatten();
+      class_mean[static_cast<size_t>(k)] =
+          idx.numel() > 0 ? d.aux.index_select(0, idx).mean(0) : overall;
+    }
+    std::vector<torch::Tensor> guess;
+    for (int64_t i = 0; i < predicted.size(0); ++i)
+      guess.push_back(class_mean[static_cast<size_t>(predicted[i].item<int64_t>())]);
+    const Scores cf = score(torch::stack(guess), d.victims, range);
+    fcs = spread(cf.ssim);
+    fcp = spread(cf.psnr);
   }
 
   json cuts_out = json::array();
@@ -1005,6 +1024,11 @@ void run_attacks(const AttackOptions& o) {
       {"data_range", {{"lo", d.lo}, {"hi", d.hi}}},
       {"model_accuracy", model_acc},
       {"floor", {{"ssim_mean", fs_.mean}, {"ssim_p90", fs_.p90}, {"psnr_mean", fp.mean}}},
+      {"floor_class",
+       {{"ssim_mean", fcs.mean},
+        {"ssim_p90", fcs.p90},
+        {"psnr_mean", fcp.mean},
+        {"what", "the auxiliary mean image of the class the model predicts for each victim"}}},
       {"seconds", seconds_since(t_start)},
       {"cuts", cuts_out}};
   write_json(o.output + "/attack.json", out);

@@ -256,6 +256,8 @@ json score_chart(const AttackResults& r, const std::vector<std::string>& labels)
        {"mark", {{"type", "point"}, {"filled", true}, {"size", 40}, {"tooltip", true}}},
        {"encoding",
         {{"x", x_encoding(labels)}, {"y", y}, {"color", colour}, {"tooltip", tooltip}}}});
+  add_rule(layers, "score_class_floor_p90", r.class_floor_ssim_p90, "value",
+           "class-mean floor (p90 SSIM)", "#b279a2", true, LabelAt::RightBelow);
   add_rule(layers, "score_floor_p90", r.floor_ssim_p90, "value", "mean-image floor (p90 SSIM)",
            "#999", true);
   add_rule(layers, "score_model_accuracy", r.model_accuracy, "value", "model accuracy", "#c0392b",
@@ -295,6 +297,12 @@ Section summary_section(const AttackResults& r, const std::vector<std::string>& 
                   fmt_number(r.floor_ssim_p90, 3) + ", PSNR " + fmt_number(r.floor_psnr_mean, 1) +
                   " dB <span class=\"muted\">(an attacker that outputs the auxiliary set's mean "
                   "image)</span>");
+  if (r.class_floor_ssim_p90)
+    h += kv_row("class-mean floor",
+                "SSIM mean " + fmt_number(r.class_floor_ssim_mean, 3) + ", p90 " +
+                    fmt_number(r.class_floor_ssim_p90, 3) +
+                    " <span class=\"muted\">(an attacker that knows the predicted class and "
+                    "outputs that class's mean image)</span>");
   std::string names;
   for (const std::string& a : attacks) names += (names.empty() ? "" : ", ") + escape_html(a);
   h += kv_row("attacks", names.empty() ? "none" : names);

@@ -236,6 +236,11 @@ AttackResults parse_attack_results(std::string_view text, const std::string& whe
       r.floor_ssim_p90 = floor.number("ssim_p90");
       r.floor_psnr_mean = floor.number("psnr_mean");
     }
+    if (const json* f = top.get("floor_class")) {
+      Obj floor(*f, "floor_class");
+      r.class_floor_ssim_mean = floor.number("ssim_mean");
+      r.class_floor_ssim_p90 = floor.number("ssim_p90");
+    }
     const json* cuts = top.get("cuts");
     TS_CHECK(cuts && cuts->is_array(), "cuts: expected an array, got ",
              cuts ? type_name(*cuts) : "nothing");

@@ -55,6 +55,8 @@ struct AttackResults {
   std::vector<std::string> attack_order;   // options.attacks, else as found
   std::optional<double> model_accuracy;
   std::optional<double> floor_ssim_mean, floor_ssim_p90, floor_psnr_mean;
+  // The class-mean attacker (the predicted class's mean image): "floor_class".
+  std::optional<double> class_floor_ssim_mean, class_floor_ssim_p90;
   std::vector<CutResult> cuts;  // graph order, shallow to deep
 
   // Every attack that some cut has, known ones first (cgan, inversion,

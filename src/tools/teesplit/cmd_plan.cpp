@@ -1,5 +1,6 @@
 // teesplit plan MODEL.onnx --attacks attack.json --profile profile.json
-//               [--ssim-margin 0.05 | --ssim-max S] [--epc 90MiB] [--latency-budget MS]
+//               [--floor mean|class] [--ssim-margin 0.05 | --ssim-max S] [--epc 90MiB]
+//               [--latency-budget MS]
 //               [-o SPLIT_DIR] [--plan-json FILE] [--key FILE] [--sign KEY] [--protect-output]
 #include <cstdio>
 #include <optional>
@@ -15,13 +16,14 @@ namespace teesplit {
 namespace {
 
 struct PlanArgs {
-  std::string model, attacks, profile, output, plan_json, epc, key, sign;
+  std::string model, attacks, profile, output, plan_json, epc, key, sign, floor = "mean";
   double margin = 0.05, ssim_max = 0, latency = 0;
   bool have_ssim_max = false, protect_output = false;
 };
 
 int plan(const PlanArgs& a) {
   planner::PlanOptions o;
+  o.floor = a.floor;
   o.ssim_margin = a.margin;
   if (a.have_ssim_max) o.ssim_max = a.ssim_max;
   if (!a.epc.empty()) {
@@ -81,6 +83,11 @@ Subcommand add_plan_command(CLI::App& root) {
   app->add_option("--profile", a->profile, "profile.json from teesplit profile")
       ->required()
       ->check(CLI::ExistingFile);
+  app->add_option("--floor", a->floor,
+                  "the floor the margin is added to: mean (the mean-image attacker) or class (the "
+                  "mean image of the predicted class: leaks no more than the class)")
+      ->check(CLI::IsMember({"mean", "class"}))
+      ->capture_default_str();
   auto* margin = app->add_option("--ssim-margin", a->margin,
                                  "private enough: privacy score <= mean-image floor + margin")
                      ->check(CLI::Range(0.0, 1.0))
