@@ -135,8 +135,9 @@ TEST(Cli, UsageErrorsExitTwoWithOneLine) {
       {"zoo vgg16 --channels 0", "channels"},
       {"data", "spec"},
       {"train --arch vgg16", "--output"},
-      {"demo --runs 0", "--runs"},
+      {"demo --steps 0", "--steps"},
       {"demo --arch lenet", "--arch"},
+      {"demo --quick --full", "--full"},
   };
   for (const auto& [args, needle] : cases) {
     SCOPED_TRACE(args);
@@ -178,7 +179,7 @@ TEST(Cli, EverySubcommandAnswersHelp) {
   }
   // -h is never taken for a model path, and the demo does not run.
   const Result demo = run_cli("demo -h");
-  EXPECT_EQ(demo.out.find("writing zoo model"), std::string::npos) << demo.out;
+  EXPECT_EQ(demo.out.find("[1/7]"), std::string::npos) << demo.out;
   const Result version = run_cli("--version");
   EXPECT_EQ(version.code, 0);
   EXPECT_NE(version.out.find("teesplit 0."), std::string::npos) << version.out;
@@ -260,14 +261,23 @@ TEST(Cli, SealedSplitRunsFromTheDirectoryAlone) {
   EXPECT_EQ(r.code, 0) << r.err;
 }
 
-// The older spelling of the demo's folder, --out, still works beside -o/--output.
-TEST(Cli, DemoAcceptsOutAndOutput) {
+// The main job's smoke run (what CI's fresh-machine stage runs): every stage
+// on the shipped ResNet-50, the accuracy through the enclave equal to the
+// unsplit model's, the report written. --out is the older spelling of -o.
+TEST(Cli, DemoQuickRunsEveryStage) {
   const std::string dir = testing::generated_dir() + "/cli/demo";
   std::filesystem::remove_all(dir);
-  Result r = run_cli("demo --arch efficientnet_b0 --runs 1 --out " + dir);
-  ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_TRUE(std::filesystem::exists(dir + "/efficientnet_b0.onnx"));
-  EXPECT_NE(r.out.find("agree"), std::string::npos) << r.out;
+  Result r = run_cli("demo --quick --threads 1 --out " + dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  for (const char* stage : {"[1/7] model", "[2/7] attack", "[3/7] profile", "[4/7] plan",
+                            "[5/7] serve", "[6/7] infer", "[7/7] report"})
+    EXPECT_NE(r.out.find(stage), std::string::npos) << stage << "\n" << r.out;
+  EXPECT_NE(r.out.find("(agree)"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/resnet50/report.html"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/resnet50/split/manifest.json"));
+  // A second run reuses the attack results.
+  r = run_cli("demo --quick --threads 1 -o " + dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
 }
 
 }  // namespace

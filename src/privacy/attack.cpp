@@ -810,7 +810,6 @@ void run_attacks(const AttackOptions& o) {
 
   const Model m = load_model(o.model);
   const std::vector<Cut> selected = select_cuts(m.g1, o.cuts);
-  const std::vector<Cut> every = enumerate_cuts(m.g1);
   std::vector<Cut> mine;
   for (size_t i = 0; i < selected.size(); ++i)
     if (static_cast<int>(i % static_cast<size_t>(o.shard_count)) == o.shard_index)
@@ -877,8 +876,6 @@ void run_attacks(const AttackOptions& o) {
     fs::create_directories(dir);
     const CutData cd = cut_features(o, m, d, c, dir, pg);
     const CutStats cs = cut_stats(m.g1, c);
-    int64_t index = 0;
-    while (every[static_cast<size_t>(index)].index != c.index) ++index;
     const std::string where =
         "cut " + c.name + " (" + std::to_string(ci + 1) + "/" + std::to_string(mine.size()) + ")";
 
@@ -981,8 +978,7 @@ void run_attacks(const AttackOptions& o) {
     std::vector<int64_t> fshape(cd.aux.sizes().begin() + 1, cd.aux.sizes().end());
     const double total = cs.front_flops + cs.back_flops;
     cuts_out.push_back({{"name", c.name},
-                        {"index", index},
-                        {"node", c.index},
+                        {"index", c.index},  // as teesplit cuts prints it, what --cuts takes
                         {"depth", total > 0 ? cs.front_flops / total : 0.0},
                         {"feature_shape", fshape},
                         {"feature_bytes", cs.feature_bytes},
