@@ -19,6 +19,7 @@
 
 #include "core/file.h"
 #include "core/hash.h"
+#include "core/progress.h"
 #include "crypto/primitives.h"
 #include "data/dataset.h"
 #include "data/ton_iot.h"
@@ -57,40 +58,6 @@ std::string clock_str(double s) {
   std::snprintf(buf, sizeof buf, "%lld:%02lld", static_cast<long long>(t / 60),
                 static_cast<long long>(t % 60));
   return buf;
-}
-
-// Progress bar on stderr, as `teesplit train` draws it: in place on a terminal
-// (at most 4 updates/s), one line every 10 s when stderr is a file.
-class Progress {
- public:
-  explicit Progress(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
-  void update(const std::string& line) {
-    if (!enabled_) return;
-    if (seconds_since(last_) < (tty_ ? 0.25 : 10.0)) return;
-    last_ = Clock::now();
-    if (tty_) {
-      std::fprintf(stderr, "\r%-110s", line.c_str());
-    } else {
-      std::fprintf(stderr, "%s\n", line.c_str());
-    }
-    shown_ = true;
-    std::fflush(stderr);
-  }
-  void clear() {
-    if (enabled_ && tty_ && shown_) std::fprintf(stderr, "\r%-110s\r", "");
-    shown_ = false;
-  }
-
- private:
-  bool enabled_, tty_;
-  bool shown_ = false;
-  Clock::time_point last_ = Clock::now() - std::chrono::hours(1);
-};
-
-std::string bar(int64_t i, int64_t n, int width = 20) {
-  const auto fill = static_cast<int>(static_cast<double>(i) / std::max<int64_t>(n, 1) * width);
-  return "[" + std::string(static_cast<size_t>(std::min(fill, width)), '=') +
-         std::string(static_cast<size_t>(width - std::min(fill, width)), ' ') + "]";
 }
 
 std::vector<int64_t> torch_shape(const Shape& s) {
@@ -350,7 +317,7 @@ json feature_error(const torch::Tensor& recon, const torch::Tensor& truth, int64
 
 // The front partition of cut c run by the oneDNN Session, one sample at a time
 // (batch 1, as the enclave runs it), over every row of x.
-torch::Tensor front_features(Session& s, const torch::Tensor& x, Progress& pg,
+torch::Tensor front_features(Session& s, const torch::Tensor& x, ProgressLine& pg,
                              const std::string& what) {
   const int64_t n = x.size(0);
   Shape one = {1, x.size(1), x.size(2), x.size(3)};
@@ -368,9 +335,9 @@ torch::Tensor front_features(Session& s, const torch::Tensor& x, Progress& pg,
     std::memcpy(static_cast<char*>(out.data_ptr()) + static_cast<size_t>(i) * f.nbytes(), f.raw(),
                 f.nbytes());
     const double el = seconds_since(t0);
-    pg.update(what + " " + bar(i + 1, n) + " " + std::to_string(i + 1) + "/" + std::to_string(n) +
-              "  " + fmt("%.0f img/s", (i + 1) / std::max(el, 1e-9)) + "  ETA " +
-              clock_str(el / (i + 1) * (n - i - 1)));
+    pg.update(what + " " + progress_bar(i + 1, n) + " " + std::to_string(i + 1) + "/" +
+              std::to_string(n) + "  " + fmt("%.0f img/s", (i + 1) / std::max(el, 1e-9)) +
+              "  ETA " + clock_str(el / (i + 1) * (n - i - 1)));
   }
   return out;
 }
@@ -380,7 +347,7 @@ struct CutData {
 };
 
 CutData cut_features(const AttackOptions& o, const Model& m, const AttackData& d, const Cut& c,
-                     const std::string& dir, Progress& pg) {
+                     const std::string& dir, ProgressLine& pg) {
   const json key = {{"model_sha256", m.sha256},
                     {"dataset", o.dataset},
                     {"cut", c.name},
@@ -500,7 +467,7 @@ double mean_ssim(const torch::Tensor& r, const torch::Tensor& t, double range) {
 // most 512 samples, validate), stops at a plateau of the validation SSIM or at
 // the step budget, and decodes the victims with the best checkpoint.
 Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, const CutData& cd,
-                             const AttackData& d, uint64_t seed, Progress& pg,
+                             const AttackData& d, uint64_t seed, ProgressLine& pg,
                              const std::string& label) {
   namespace F = torch::nn::functional;
   torch::manual_seed(seed);
@@ -595,7 +562,7 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
       }
     }
     const double el = seconds_since(t0);
-    pg.update(label + " " + bar(step, o.steps) + " step " + std::to_string(step) + "/" +
+    pg.update(label + " " + progress_bar(step, o.steps) + " step " + std::to_string(step) + "/" +
               std::to_string(o.steps) + " L1 " + fmt("%.4f", loss_avg) + " val SSIM " +
               (best > -2 ? fmt("%.3f", best) : std::string("-")) + " " +
               fmt("%.0f img/s", step * batch / std::max(1e-9, el)) + " ETA " +
@@ -616,7 +583,7 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
 // less than 0.1% over the last 25 iterations (plateau) or at opt_steps (budget).
 Reconstruction optimize_inputs(const AttackOptions& o, TorchGraph& front,
                                const std::string& feature, const torch::Tensor& targets,
-                               double tv_weight, const AttackData& d, uint64_t seed, Progress& pg,
+                               double tv_weight, const AttackData& d, uint64_t seed, ProgressLine& pg,
                                const std::string& label) {
   torch::manual_seed(seed);
   const double range = d.hi - d.lo;
@@ -662,10 +629,11 @@ Reconstruction optimize_inputs(const AttackOptions& o, TorchGraph& front,
       const double el = seconds_since(t0);
       const double total = static_cast<double>(n) * o.opt_steps;
       const double now = static_cast<double>(done + k * it);
-      pg.update(label + " " + bar(b + k * it / o.opt_steps, n) + " images " + std::to_string(b) +
-                "/" + std::to_string(n) + " iter " + std::to_string(it) + " loss " +
-                fmt("%.4f", fl.item<double>()) + " " + fmt("%.0f img/s", b / std::max(1e-9, el)) +
-                " ETA " + clock_str(el / std::max(1.0, now) * (total - now)));
+      pg.update(label + " " + progress_bar(b + k * it / o.opt_steps, n) + " images " +
+                std::to_string(b) + "/" + std::to_string(n) + " iter " + std::to_string(it) +
+                " loss " + fmt("%.4f", fl.item<double>()) + " " +
+                fmt("%.0f img/s", b / std::max(1e-9, el)) + " ETA " +
+                clock_str(el / std::max(1.0, now) * (total - now)));
     }
     if (!plateau) r.stopped = "budget";
     r.steps = std::max(r.steps, std::min(it, o.opt_steps));
@@ -824,7 +792,7 @@ void run_attacks(const AttackOptions& o) {
                                           {"aux", o.aux},
                                           {"aux_rows", d.aux_index},
                                           {"victim_rows", d.victim_index}});
-  Progress pg(o.progress);
+  ProgressLine pg(o.progress);
   const auto t_start = Clock::now();
 
   // The trivial attacker: the auxiliary set's mean image.

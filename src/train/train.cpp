@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/progress.h"
 #include "host/model.h"
 #include "onnx/onnx_import.h"
 #include "runtime/session.h"
@@ -102,41 +103,6 @@ torch::Tensor augment(const torch::Tensor& x, int64_t pad, std::mt19937_64& rng)
     out[i].copy_(crop);
   }
   return out;
-}
-
-// Progress bar on stderr: in place (\r) on a terminal, at most 4 updates per
-// second; one line every 10 s when stderr is a file (a nohup log).
-class Progress {
- public:
-  explicit Progress(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
-  void update(const std::string& line, bool force = false) {
-    if (!enabled_) return;
-    const double min_gap = tty_ ? 0.25 : 10.0;
-    if (!force && seconds_since(last_) < min_gap) return;
-    last_ = Clock::now();
-    if (tty_) {
-      std::fprintf(stderr, "\r%-100s", line.c_str());
-    } else {
-      std::fprintf(stderr, "%s\n", line.c_str());
-    }
-    shown_ = true;
-    std::fflush(stderr);
-  }
-  void clear() {
-    if (enabled_ && tty_ && shown_) std::fprintf(stderr, "\r%-100s\r", "");
-    shown_ = false;
-  }
-
- private:
-  bool enabled_, tty_;
-  bool shown_ = false;
-  Clock::time_point last_ = Clock::now() - std::chrono::hours(1);
-};
-
-std::string bar(int64_t i, int64_t n, int width = 20) {
-  const auto fill = static_cast<int>(static_cast<double>(i) / std::max<int64_t>(n, 1) * width);
-  return "[" + std::string(static_cast<size_t>(fill), '=') +
-         std::string(static_cast<size_t>(width - fill), ' ') + "]";
 }
 
 std::string clock_str(double s) {
@@ -301,7 +267,7 @@ TrainResult train_model(const TrainOptions& opts) {
                  static_cast<long long>(steps_per_epoch), opts.threads);
 
   TrainResult result;
-  Progress progress(opts.progress);
+  ProgressLine progress(opts.progress, 100);
   std::vector<int64_t> order(static_cast<size_t>(train.n));
   int64_t step = 0;
   for (int64_t epoch = 1; epoch <= opts.epochs; ++epoch) {
@@ -331,7 +297,7 @@ TrainResult train_model(const TrainOptions& opts) {
       seen += static_cast<int64_t>(idx.size());
       const double el = seconds_since(t_epoch);
       progress.update("epoch " + std::to_string(epoch) + "/" + std::to_string(opts.epochs) + " " +
-                          bar(i + 1, steps_per_epoch) + " " + std::to_string(i + 1) + "/" +
+                          progress_bar(i + 1, steps_per_epoch) + " " + std::to_string(i + 1) + "/" +
                           std::to_string(steps_per_epoch) + "  loss " +
                           fmt("%.4f", loss_sum / seen) + "  acc " +
                           fmt("%.2f%%", 100.0 * correct / seen) + "  " +
@@ -388,7 +354,8 @@ TrainResult train_model(const TrainOptions& opts) {
     write_model_file(proto, opts.output);
 
     // Engine check on the written file: oneDNN session vs LibTorch eval mode.
-    auto session = open_model_session(opts.output, SessionOptions{BackendKind::OneDnn, opts.threads});
+    auto session =
+        open_model_session(opts.output, SessionOptions{BackendKind::OneDnn, opts.threads});
     if (!session) fail(session.error());
     std::vector<int64_t> idx(static_cast<size_t>(std::min<int64_t>(256, test.n)));
     std::iota(idx.begin(), idx.end(), 0);
