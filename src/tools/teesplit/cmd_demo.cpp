@@ -221,6 +221,7 @@ void stage(int i, const char* name, const std::string& what) {
 
 struct ArchResult {
   std::string arch, chosen, report;
+  bool qualified = true;  // the cut met the plan's constraints (else: the most private one)
   int64_t correct_unsplit = 0, correct_enclave = -1, total = 0;
   double seconds = 0;
 };
@@ -286,10 +287,32 @@ ArchResult run_arch(const DemoArgs& a, const DemoPlan& p, const std::string& arc
       run_self({"plan", model, "--attacks", out + "/attack/attack.json", "--profile",
                 out + "/profile.json", p.plan_privacy[0], p.plan_privacy[1], "--plan-json",
                 out + "/plan.json", "--key", key, "-o", out + "/split"});
-  if (plan_code == 1 && !fs::exists(out + "/split/manifest.json")) {
-    std::printf("      no cut qualifies (see above): nothing is served for %s\n", arch.c_str());
+  if (plan_code == 1 && !fs::exists(out + "/split/manifest.json") &&
+      fs::exists(out + "/plan.json")) {
+    // No cut meets the privacy rule. The plan refuses, and a deployment stops
+    // here; the demonstration goes on at the most private cut, and says so.
+    const auto plan = nlohmann::json::parse(read_file(out + "/plan.json", size_t{64} << 20));
+    const nlohmann::json* best = nullptr;
+    for (const auto& row : plan.at("rows"))
+      if (row.at("score").is_number() &&
+          (!best || row.at("score").get<double>() < best->at("score").get<double>()))
+        best = &row;
+    TS_CHECK(best, out, "/plan.json: no cut has a privacy score");
+    r.qualified = false;
+    std::printf(
+        "      NO CUT QUALIFIES (see above). teesplit plan refused, and a deployment stops there.\n"
+        "      For the demonstration only, the flow goes on at the most private cut, '%s' "
+        "(score %.3f, over the limit %.3f):\n",
+        best->at("name").get<std::string>().c_str(), best->at("score").get<double>(),
+        plan.at("privacy_limit").get<double>());
+    must(run_self({"split", model, "--at", std::to_string(best->at("index").get<int>()), "--key",
+                   key, "-o", out + "/split"},
+                  out + "/split.out"),
+         "teesplit split");
   } else {
     must(plan_code, "teesplit plan");
+  }
+  {
     r.chosen =
         manifest_from_json(read_file(out + "/split/manifest.json", size_t{1} << 20)).cut_name;
 
@@ -322,11 +345,10 @@ ArchResult run_arch(const DemoArgs& a, const DemoPlan& p, const std::string& arc
     TS_CHECK(std::regex_search(text, acc, std::regex("accuracy [0-9.]+% \\(([0-9]+) correct\\)")),
              "teesplit infer printed no accuracy");
     r.correct_enclave = std::stoll(acc[1]);
-    std::printf(
-        "      through the enclave %.2f%%, unsplit %.2f%%: %s\n",
-        100.0 * double(r.correct_enclave) / double(r.total),
-        100.0 * double(r.correct_unsplit) / double(r.total),
-        r.correct_enclave == r.correct_unsplit ? "the same predictions' accuracy" : "DIFFERENT");
+    std::printf("      through the enclave %.2f%%, unsplit %.2f%%: %s\n",
+                100.0 * double(r.correct_enclave) / double(r.total),
+                100.0 * double(r.correct_unsplit) / double(r.total),
+                r.correct_enclave == r.correct_unsplit ? "equal" : "DIFFERENT");
   }
 
   stage(7, "report", "attack curves, latency against cut depth, the chosen cut");
@@ -350,6 +372,11 @@ int demo(const DemoArgs& a) {
   } else {
     p.archs = {a.arch};
     p.cuts = "blocks";
+    // The two cheaper attacks: at every cut of the VGG-16 sweep (docs/privacy.md)
+    // the inversion network's p90 SSIM was above the c-GAN's or within 0.013 of
+    // it, and the c-GAN takes twice its time. --full and teesplit attack run all
+    // three.
+    p.attacks = "inversion,optimization";
     // The main job's budget, so that it ends in about ten minutes on two cores:
     // a tenth of teesplit attack's default training steps and a quarter of its
     // auxiliary set. Weaker attacks than the sweeps of docs/privacy.md (their
@@ -407,6 +434,11 @@ int demo(const DemoArgs& a) {
     }
     const bool same = r.correct_enclave == r.correct_unsplit;
     ok = ok && same;
+    if (!r.qualified)
+      std::printf(
+          "  %-16s NO CUT met the privacy rule (the plan's table above); the flow ran at "
+          "the most private cut for the demonstration only\n",
+          r.arch.c_str());
     std::printf(
         "  %-16s cut '%s': accuracy through the enclave %.2f%%, unsplit %.2f%% (%s); "
         "report %s (%.0f s)\n",
