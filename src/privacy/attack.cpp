@@ -583,8 +583,8 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
 // less than 0.1% over the last 25 iterations (plateau) or at opt_steps (budget).
 Reconstruction optimize_inputs(const AttackOptions& o, TorchGraph& front,
                                const std::string& feature, const torch::Tensor& targets,
-                               double tv_weight, const AttackData& d, uint64_t seed, ProgressLine& pg,
-                               const std::string& label) {
+                               double tv_weight, const AttackData& d, uint64_t seed,
+                               ProgressLine& pg, const std::string& label) {
   torch::manual_seed(seed);
   const double range = d.hi - d.lo;
   Reconstruction r;

@@ -86,12 +86,12 @@ int cli_main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.footer("Each command takes -h/--help. Documentation: docs/usage.md");
   std::vector<Subcommand> cmds = {
-      add_demo_command(app),    add_run_command(app),       add_bench_command(app),
-      add_info_command(app),    add_cuts_command(app),      add_split_command(app),
-      add_zoo_command(app),     add_data_command(app),      add_train_command(app),
-      add_keygen_command(app),  add_serve_command(app),     add_attest_command(app),
-      add_infer_command(app),   add_provision_command(app), add_gramine_command(app),
-      add_profile_command(app), add_plan_command(app),      add_report_command(app),
+      add_demo_command(app),    add_run_command(app),          add_bench_command(app),
+      add_info_command(app),    add_cuts_command(app),         add_split_command(app),
+      add_zoo_command(app),     add_data_command(app),         add_train_command(app),
+      add_keygen_command(app),  add_serve_command(app),        add_attest_command(app),
+      add_infer_command(app),   add_provision_command(app),    add_gramine_command(app),
+      add_profile_command(app), add_plan_command(app),         add_report_command(app),
       add_attack_command(app),  add_attack_merge_command(app),
   };
   try {

@@ -49,7 +49,7 @@ Subcommand add_gramine_command(CLI::App& root);  // the enclave's Gramine manife
 Subcommand add_profile_command(CLI::App& root);  // the cut planner: measure, then choose
 Subcommand add_plan_command(CLI::App& root);
 Subcommand add_report_command(CLI::App& root);  // the HTML report of attack results
-Subcommand add_attack_command(CLI::App& root);   // reconstruction attacks (LibTorch builds)
+Subcommand add_attack_command(CLI::App& root);  // reconstruction attacks (LibTorch builds)
 Subcommand add_attack_merge_command(CLI::App& root);
 // Keeps the command line for attack.json ("teesplit attack ...", shell-quoted).
 void set_attack_command_line(int argc, char** argv);
