@@ -331,35 +331,12 @@ TEST(PrivacyPipeline, ShardsMergeToTheUnshardedResult) {
       std::string::npos);
 }
 
-// A small TON_IoT file with the real header; attack rows repeat (identifiers are
-// not encoded), so test rows equal to auxiliary rows exist and must be skipped.
-std::string write_ton_iot_csv(int rows) {
-  const std::string path = gen_path("ton_iot.csv");
-  std::ofstream f(path);
-  f << "src_ip,src_port,dst_ip,dst_port,proto,service,duration,src_bytes,dst_bytes,conn_state,"
-       "missed_bytes,src_pkts,src_ip_bytes,dst_pkts,dst_ip_bytes,dns_query,dns_qclass,dns_qtype,"
-       "dns_rcode,dns_AA,dns_RD,dns_RA,dns_rejected,ssl_version,ssl_cipher,ssl_resumed,"
-       "ssl_established,ssl_subject,ssl_issuer,http_trans_depth,http_method,http_uri,http_version,"
-       "http_request_body_len,http_response_body_len,http_status_code,http_user_agent,"
-       "http_orig_mime_types,http_resp_mime_types,weird_name,weird_addl,weird_notice,label,type\n";
-  for (int i = 0; i < rows; ++i) {
-    const bool attack = i % 2 == 1;
-    f << "192.168.1." << i % 250 << "," << 1024 + i << ",10.0.0.1," << (attack ? 53 : 443) << ","
-      << (attack ? "udp" : "tcp") << "," << (attack ? "dns" : "-") << ","
-      << (attack ? 0.001 * (i % 7) : 2.5 + i % 11) << "," << (attack ? 60 : 2000 + 17 * i) << ","
-      << (attack ? 0 : 9000 + i) << "," << (attack ? "S0" : "SF") << ",0," << (attack ? 1 : 12)
-      << "," << (attack ? 88 : 2500) << "," << (attack ? 0 : 10) << "," << (attack ? 0 : 9400)
-      << "," << (attack ? "example.com" : "-") << ",0,0,0,-,-,-,-,-,-,-,-,-,-,-,-,-,-,0,0,0,-,-,-,"
-      << "-,-,F," << (attack ? "1,ddos" : "0,normal") << "\n";
-  }
-  return path;
-}
-
 // Tabular rows as images (generated file, real schema: no real TON_IoT data here):
 // the per-feature error in the encoder's units, and victims disjoint from the
-// auxiliary set by content.
+// auxiliary set by content. The generated attack rows repeat (identifiers are not
+// encoded), so test rows equal to auxiliary rows exist and must be skipped.
 TEST(PrivacyPipeline, TabularFeatureErrorAndDisjointVictims) {
-  const std::string csv = write_ton_iot_csv(400);
+  const std::string csv = testing::write_ton_iot_csv(gen_path("ton_iot.csv"), 400);
   DatasetOptions dopt;
   dopt.split = "train";
   const auto train = open_dataset("ton-iot:" + csv, dopt);

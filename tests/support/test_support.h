@@ -103,4 +103,8 @@ std::string infer_accuracy_line(int64_t correct, int64_t total = 10000);
 // The enclave worker processes of a server (its children named teesplit-enclave).
 std::vector<pid_t> workers_of(pid_t server);
 
+// A TON_IoT CSV with the real header (no real data is reachable here): `rows`
+// rows alternating normal (tcp/443) and attack (udp/53, "ddos"). Returns path.
+std::string write_ton_iot_csv(const std::string& path, int rows);
+
 }  // namespace teesplit::testing

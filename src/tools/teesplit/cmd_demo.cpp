@@ -80,10 +80,10 @@ std::string shell_line(const std::vector<std::string>& args) {
   return s;
 }
 
-// Runs `teesplit ARGS` (this binary); stdout to `out_file` when given, else
-// shared with ours; stderr (progress) always shared. Returns the exit status.
-int run_self(const std::vector<std::string>& args, const std::string& out_file = "") {
-  std::printf("      $ %s\n", shell_line(args).c_str());
+// Starts `teesplit ARGS` (this binary) in a child process; its stdout to
+// `out_file` and its stderr to `err_file` when given, else shared with ours.
+pid_t spawn_self(const std::vector<std::string>& args, const std::string& out_file,
+                 const std::string& err_file) {
   std::fflush(stdout);
   std::fflush(stderr);
   std::vector<std::string> argv_s = {"teesplit"};
@@ -96,9 +96,18 @@ int run_self(const std::vector<std::string>& args, const std::string& out_file =
   TS_CHECK(pid >= 0, "fork failed");
   if (pid == 0) {
     if (!out_file.empty() && !freopen(out_file.c_str(), "w", stdout)) _exit(126);
+    if (!err_file.empty() && !freopen(err_file.c_str(), "w", stderr)) _exit(126);
     execv(exe.c_str(), argv.data());
     _exit(127);
   }
+  return pid;
+}
+
+// Runs `teesplit ARGS` to its end; stdout to `out_file` when given, stderr
+// (progress) shared. Returns the exit status.
+int run_self(const std::vector<std::string>& args, const std::string& out_file = "") {
+  std::printf("      $ %s\n", shell_line(args).c_str());
+  const pid_t pid = spawn_self(args, out_file, "");
   int st = 0;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
@@ -116,20 +125,7 @@ class Server {
     out_ = dir + "/serve.out";
     err_ = dir + "/serve.err";
     std::printf("      $ %s &\n", shell_line(args).c_str());
-    std::fflush(stdout);
-    std::vector<std::string> argv_s = {"teesplit"};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string exe = self_exe();
-    pid_ = fork();
-    TS_CHECK(pid_ >= 0, "fork failed");
-    if (pid_ == 0) {
-      if (!freopen(out_.c_str(), "w", stdout) || !freopen(err_.c_str(), "w", stderr)) _exit(126);
-      execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
+    pid_ = spawn_self(args, out_, err_);
     for (int i = 0; i < 1200 && address_.empty(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       std::ifstream in(out_);
