@@ -2,7 +2,8 @@
 # Fresh-machine check: builds a minimal Debian 12 root with debootstrap, copies in a
 # clean checkout of a commit (git clone: nothing untracked or ignored comes along),
 # and inside it, as root, runs scripts/install-deps.sh, the README's main command
-# (bash scripts/main.sh), a test build and the quick tests. Each stage's wall time is
+# (bash scripts/main.sh) and the README's test command (bash scripts/test.sh, the whole
+# suite; --tests quick: a test build and the quick tests). Each stage's wall time is
 # printed, each stage keeps a log, and the last line says PASS or FAIL; the exit status
 # is non-zero on any failure. Needs root, debootstrap, chroot, git and network access
 # to the Debian archive and the npm registry. docs/testing.md, "Fresh-machine check".
@@ -24,8 +25,11 @@ usage: scripts/fresh-machine-check.sh [options]
                       http://deb.debian.org/debian)
   --main-args "ARGS"  arguments for scripts/main.sh, split on spaces (env TEESPLIT_MAIN_ARGS;
                       default none: the full main job)
-  --ctest-args "ARGS" ctest selection, split on spaces (env TEESPLIT_FRESH_CTEST_ARGS;
-                      default: every test but a few slow ones, see below)
+  --tests full|quick  full (default; env TEESPLIT_FRESH_TESTS): the README's test command,
+                      CI=true bash scripts/test.sh, the whole suite; quick: a test build and
+                      the quick tests below (faster, for checking an install step)
+  --ctest-args "ARGS" with --tests quick, the ctest selection, split on spaces (env
+                      TEESPLIT_FRESH_CTEST_ARGS; default: every test but a few slow ones)
   --tmpfs SIZE        build the root in a tmpfs of at most SIZE (e.g. 12G) instead of on
                       disk: faster install and cleanup, costs that much memory at most
   --keep-root         keep the root (unmounted) for inspection; not with --tmpfs
@@ -46,6 +50,7 @@ main_args=${TEESPLIT_MAIN_ARGS:-}
 # stage already ran demo --quick; one attack pipeline test stays); CI's full suite
 # runs them. Names that no longer exist simply match nothing.
 ctest_args=${TEESPLIT_FRESH_CTEST_ARGS:-"-E Split\.(Sample224|AllCuts|CutsPeakMemory)|vgg16|Cli\.(EverySubcommandAnswersHelp|UsageErrorsExitTwoWithOneLine|DemoQuickRunsEveryStage)|PrivacyPipeline\.(ShardsMerge|Tabular)"}
+tests_mode=${TEESPLIT_FRESH_TESTS:-full}
 keep_root=0
 tmpfs_size=""
 while [ $# -gt 0 ]; do
@@ -57,6 +62,7 @@ while [ $# -gt 0 ]; do
     --mirror) mirror=$2; shift 2 ;;
     --main-args) main_args=$2; shift 2 ;;
     --ctest-args) ctest_args=$2; shift 2 ;;
+    --tests) tests_mode=$2; shift 2 ;;
     --keep-root) keep_root=1; shift ;;
     --tmpfs) tmpfs_size=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -77,6 +83,7 @@ logs=$(cd "$logs" && pwd)
 work=$(cd "$work" && pwd)
 root=$work/root-$stamp-$$
 [ -z "$tmpfs_size" ] || [ "$keep_root" = 0 ] || die "--keep-root and --tmpfs exclude each other"
+case "$tests_mode" in full | quick) ;; *) die "--tests takes full or quick, not '$tests_mode'" ;; esac
 read -ra main_argv <<<"$main_args"
 read -ra ctest_argv <<<"$ctest_args"
 
@@ -154,6 +161,11 @@ stage() {  # stage NAME COMMAND...: runs COMMAND, output to its own log; stops t
   child=""
   secs=$(elapsed "$t0")
   summary+=("$(printf '%-11s %8s  %s' "$name" "$(fmt "$secs")" "$([ $rc = 0 ] && echo ok || echo "FAILED (exit $rc)")")")
+  # show_from=REGEX (set for the call): print the log from the first line matching REGEX
+  # on, unchanged (the tests stage: ctest's summary, its failures and the skip report).
+  if [ -n "${show_from:-}" ] && grep -qE "$show_from" "$log"; then
+    awk -v re="$show_from" 'on || $0 ~ re { on = 1; print }' "$log"
+  fi
   if [ $rc != 0 ]; then
     echo "-- last lines of $log:"
     tail -n 30 "$log" | sed 's/^/   | /'
@@ -265,20 +277,29 @@ stage build in_root 'bash scripts/build.sh -DTEESPLIT_TESTS=OFF -DTEESPLIT_BENCH
 echo "   $(grep -q '^CMAKE_CUDA_COMPILER:.*NOTFOUND' "$logs/$(printf %02d $n)-build.log" &&
   echo 'CUDA: no toolkit in the root, backend off' || echo 'CUDA: see the build log')"
 stage main in_root "bash scripts/main.sh$(quoted "${main_argv[@]}")"
-stage test-build in_root 'bash scripts/build.sh -DTEESPLIT_TESTS=ON -DTEESPLIT_BENCH=OFF'
-# As scripts/test.sh: ONNX Runtime for the back.onnx check, pinned by bench/package.json
-# (npm ci when a lock file is committed); here a failed install fails the check.
-stage npm in_root 'cd bench && if [ -f package-lock.json ]; then
-    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-  else
-    npm install --ignore-scripts --no-audit --no-fund --loglevel=error
-  fi && node --version && ls node_modules'
-# CI=true: once the skip gate is in, a skip for anything but missing hardware fails.
-stage tests in_root "export CI=true
-  ctest --test-dir build --output-on-failure -j2 --timeout 900 --output-junit /root/teesplit/build/ctest-junit.xml$(quoted "${ctest_argv[@]}")
-  if [ -f scripts/ci-skip-report.py ]; then python3 scripts/ci-skip-report.py build/ctest-junit.xml; fi"
+if [ "$tests_mode" = full ]; then
+  # The README's test command exactly: it installs (already done: apt finds nothing to
+  # do), adds the tests to the same build, installs ONNX Runtime in bench/, runs the whole
+  # suite and the skip report. CI=true: a skip for anything but missing hardware fails.
+  show_from='^[0-9]+% tests passed' stage tests in_root 'export CI=true; bash scripts/test.sh'
+  what="install, build, main job and the whole test suite"
+else
+  stage test-build in_root 'bash scripts/build.sh -DTEESPLIT_TESTS=ON -DTEESPLIT_BENCH=OFF'
+  # As scripts/test.sh: ONNX Runtime for the back.onnx check, pinned by bench/package.json
+  # (npm ci when a lock file is committed); here a failed install fails the check.
+  stage npm in_root 'cd bench && if [ -f package-lock.json ]; then
+      npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+    else
+      npm install --ignore-scripts --no-audit --no-fund --loglevel=error
+    fi && node --version && ls node_modules'
+  # CI=true: a skip for anything but missing hardware fails.
+  show_from='^[0-9]+% tests passed' stage tests in_root "export CI=true
+    ctest --test-dir build --output-on-failure -j2 --timeout 900 --output-junit /root/teesplit/build/ctest-junit.xml$(quoted "${ctest_argv[@]}")
+    python3 scripts/ci-skip-report.py build/ctest-junit.xml"
+  what="install, build, main job and quick tests"
+fi
 tests_log=$(printf '%s/%02d-tests.log' "$logs" "$n")
 summary+=("$(grep -E '^[0-9]+% tests passed' "$tests_log" || echo 'tests: no summary line')")
 skipped=$(grep -c '\*\*\*Skipped' "$tests_log" || true)
 summary+=("skipped tests: $skipped$([ "$skipped" = 0 ] || echo ' (listed in the tests log)')")
-finish PASS "install, build, main job and quick tests"
+finish PASS "$what"
