@@ -13,9 +13,9 @@
 #include <sstream>
 
 #include "core/file.h"
+#include "planner/attack_results.h"
 #include "planner/plan.h"
 #include "report/attack_report.h"
-#include "report/attack_results.h"
 #include "report/html.h"
 #include "report/page.h"
 #include "report/plan_report.h"
@@ -97,7 +97,7 @@ TEST(ReportHtml, Base64MatchesRfc4648) {
 // ---- the reader ----
 
 TEST(ReportAttackJson, ReadsTheFixture) {
-  const report::AttackResults r = report::read_attack_results(fixture_dir());
+  const planner::AttackResults r = planner::read_attack_results(fixture_dir());
   EXPECT_EQ(r.model_name, "fashion-mnist-vgg16");
   EXPECT_EQ(r.dataset, "fashion-mnist");
   ASSERT_EQ(r.cuts.size(), 4u);
@@ -118,7 +118,7 @@ TEST(ReportAttackJson, BadInputGivesClearErrors) {
   const std::string dir = fixture_copy();
   const auto error = [&](const std::string& text) {
     write_file(dir + "/attack.json", text);
-    return testing::error_of([&] { report::read_attack_results(dir); });
+    return testing::error_of([&] { planner::read_attack_results(dir); });
   };
   EXPECT_NE(error("{\"format\": ").find("not valid JSON"), std::string::npos);
   EXPECT_NE(error("[1, 2]").find("expected a JSON object"), std::string::npos);
@@ -143,10 +143,10 @@ TEST(ReportAttackJson, BadInputGivesClearErrors) {
   EXPECT_NE(error("nope").find(dir + "/attack.json"), std::string::npos);
 
   fs::remove(dir + "/attack.json");
-  const std::string missing = testing::error_of([&] { report::read_attack_results(dir); });
+  const std::string missing = testing::error_of([&] { planner::read_attack_results(dir); });
   EXPECT_NE(missing.find("attack.json: missing"), std::string::npos) << missing;
   const std::string no_dir =
-      testing::error_of([&] { report::read_attack_results(dir + "/no-such-folder"); });
+      testing::error_of([&] { planner::read_attack_results(dir + "/no-such-folder"); });
   EXPECT_NE(no_dir.find("not a folder"), std::string::npos) << no_dir;
 }
 
@@ -303,7 +303,7 @@ TEST(ReportPage, SingleCutShardAndNoAttacks) {
   EXPECT_EQ(html.find("This is shard"), std::string::npos);
   EXPECT_NE(html.find("(merged from 2 shards: 0/2, 1/2)"), std::string::npos);
   for (const char* whole : {"0/1", "", "3"}) {
-    report::AttackResults r;
+    planner::AttackResults r;
     r.shard = whole;
     EXPECT_FALSE(r.is_partial_shard()) << whole;
   }

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/numbers.h"
+#include "planner/attack_results.h"
 #include "planner/profile.h"
 
 namespace teesplit::planner {
@@ -21,40 +22,6 @@ std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
-}
-
-json parse_attack(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail("attack.json: not JSON: ", e.what());
-  }
-  TS_CHECK(j.is_object() && j.value("format", "") == "teesplit-attack",
-           "attack.json: not a teesplit attack result (format must be \"teesplit-attack\")");
-  TS_CHECK(j.value("version", 0) == 1, "attack.json: unsupported version ",
-           j.contains("version") ? j["version"].dump() : "(none)", " (this teesplit reads 1)");
-  TS_CHECK(j.contains("cuts") && j["cuts"].is_array(), "attack.json: no 'cuts' array");
-  return j;
-}
-
-// A number, or nothing when the key is absent or null.
-std::optional<double> number(const json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return std::nullopt;
-  TS_CHECK(j[key].is_number(), "attack.json: '", key, "' is not a number");
-  const double v = j[key].get<double>();
-  TS_CHECK(std::isfinite(v), "attack.json: '", key, "' is not finite");
-  return v;
-}
-
-// The privacy score of a cut: its "score", else the maximum over its attacks of ssim_p90.
-std::optional<double> cut_score(const json& c) {
-  if (auto s = number(c, "score")) return s;
-  std::optional<double> best;
-  if (c.contains("attacks") && c["attacks"].is_object())
-    for (const auto& [name, a] : c["attacks"].items())
-      if (auto p90 = number(a, "ssim_p90")) best = best ? std::max(*best, *p90) : *p90;
-  return best;
 }
 
 bool dominates(const PlanRow& a, const PlanRow& b) {
@@ -73,14 +40,12 @@ Plan make_plan(const std::string& attack_text, const std::string& profile_text,
   TS_CHECK(!o.ssim_max || (*o.ssim_max >= -1 && *o.ssim_max <= 1), "--ssim-max must be in [-1, 1]");
   TS_CHECK(!o.epc_bytes || *o.epc_bytes > 0, "--epc must be positive");
   TS_CHECK(!o.latency_budget_ms || *o.latency_budget_ms > 0, "--latency-budget must be positive");
-  const json attack = parse_attack(attack_text);
+  const AttackResults attack = parse_attack_results(attack_text, "attack.json");
   const ModelProfile profile = profile_from_json(profile_text);
 
   Plan plan;
   plan.model_sha256 = profile.model_sha256;
-  std::string attack_sha;
-  if (attack.contains("model") && attack["model"].is_object())
-    attack_sha = attack["model"].value("sha256", "");
+  const std::string& attack_sha = attack.model_sha256;
   TS_CHECK(attack_sha.empty() || attack_sha == profile.model_sha256,
            "attack.json and profile.json are of different models (sha256 ", attack_sha, " vs ",
            profile.model_sha256, ")");
@@ -88,10 +53,10 @@ Plan make_plan(const std::string& attack_text, const std::string& profile_text,
 
   TS_CHECK(o.floor == "mean" || o.floor == "class", "--floor must be mean or class, not '", o.floor,
            "'");
-  const char* floor_key = o.floor == "class" ? "floor_class" : "floor";
-  const auto floor = number(attack.value(floor_key, json::object()), "ssim_p90");
-  TS_CHECK(floor || o.ssim_max, "attack.json has no ", floor_key, ".ssim_p90 (the ",
-           o.floor == "class" ? "class-mean" : "mean-image",
+  const std::optional<double> floor =
+      o.floor == "class" ? attack.class_floor_ssim_p90 : attack.floor_ssim_p90;
+  TS_CHECK(floor || o.ssim_max, "attack.json has no ", o.floor == "class" ? "floor_class" : "floor",
+           ".ssim_p90 (the ", o.floor == "class" ? "class-mean" : "mean-image",
            " attacker; an older attack.json lacks floor_class); give --ssim-max");
   plan.floor_p90 = floor.value_or(0);
   if (o.ssim_max) {
@@ -105,12 +70,8 @@ Plan make_plan(const std::string& attack_text, const std::string& profile_text,
                         fmt("%.3f", plan.privacy_limit);
   }
 
-  std::map<std::string, const json*> attacked;
-  for (const json& c : attack["cuts"]) {
-    TS_CHECK(c.is_object() && c.contains("name") && c["name"].is_string(),
-             "attack.json: a cut without a name");
-    attacked[c["name"].get<std::string>()] = &c;
-  }
+  std::map<std::string, const CutResult*> attacked;
+  for (const CutResult& c : attack.cuts) attacked[c.name] = &c;
   std::vector<std::string> unattacked;
   for (const CutTiming& t : profile.cuts) {
     PlanRow r;
@@ -122,12 +83,11 @@ Plan make_plan(const std::string& attack_text, const std::string& profile_text,
     r.footprint_bytes = t.enclave_footprint_bytes;
     auto it = attacked.find(t.name);
     if (it != attacked.end()) {
-      const json& c = *it->second;
-      TS_CHECK(!c.contains("index") || c["index"].get<int>() == t.index, "cut '", t.name,
-               "' has index ", c["index"].dump(), " in attack.json but ", t.index,
-               " in profile.json");
-      r.score = cut_score(c);
-      if (c.contains("probe")) r.probe_accuracy = number(c["probe"], "accuracy");
+      const CutResult& c = *it->second;
+      TS_CHECK(!c.index || *c.index == t.index, "cut '", t.name, "' has index ", *c.index,
+               " in attack.json but ", t.index, " in profile.json");
+      r.score = c.privacy_score();
+      r.probe_accuracy = c.probe_accuracy;
       attacked.erase(it);
     }
     if (!r.score) unattacked.push_back(t.name);

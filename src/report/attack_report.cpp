@@ -227,7 +227,7 @@ json score_chart(const AttackResults& r, const std::vector<std::string>& labels)
   for (size_t i = 0; i < r.cuts.size(); ++i) {
     const CutResult& c = r.cuts[i];
     for (const auto& [series, v] :
-         {std::pair{score, c.score}, std::pair{probe, c.probe_accuracy}}) {
+         {std::pair{score, c.privacy_score()}, std::pair{probe, c.probe_accuracy}}) {
       if (!v) continue;
       json row = {{"cut", labels[i]}, {"series", series}, {"value", *v}};
       if (c.depth) row["depth"] = *c.depth;
@@ -275,7 +275,7 @@ std::string kv_row(const std::string& key, const std::string& value_html) {
 const CutResult* first_near_floor(const AttackResults& r) {
   if (!r.floor_ssim_p90) return nullptr;
   for (const CutResult& c : r.cuts)
-    if (c.score && *c.score <= *r.floor_ssim_p90 + 0.05) return &c;
+    if (const auto s = c.privacy_score(); s && *s <= *r.floor_ssim_p90 + 0.05) return &c;
   return nullptr;
 }
 
@@ -318,7 +318,7 @@ Section summary_section(const AttackResults& r, const std::vector<std::string>& 
   h += kv_row("cuts", cuts);
   if (const CutResult* c = first_near_floor(r))
     h += kv_row("first cut near the floor",
-                "<b>" + escape_html(c->name) + "</b>: score " + fmt_number(c->score, 3) +
+                "<b>" + escape_html(c->name) + "</b>: score " + fmt_number(c->privacy_score(), 3) +
                     " \xE2\x89\xA4 floor p90 " + fmt_number(r.floor_ssim_p90, 3) +
                     " + 0.05; probe accuracy there " + fmt_pct(c->probe_accuracy));
   else if (r.floor_ssim_p90 && !r.cuts.empty())
@@ -427,7 +427,7 @@ Section table_section(const AttackResults& r, const std::vector<std::string>& at
          escape_html(c.name) + "</b></td><td class=\"num\"" + span + ">" + fmt_pct(c.depth) +
          "</td><td" + span + ">" + shape_text(c.feature_shape) + "</td><td class=\"num\"" + span +
          ">" + fmt_pct(c.probe_accuracy) + "</td><td class=\"num\"" + span + "><b>" +
-         fmt_number(c.score, 3) + "</b></td>";
+         fmt_number(c.privacy_score(), 3) + "</b></td>";
     if (attacks.empty()) h += "<td class=\"first muted\" colspan=\"7\">no attack run</td></tr>\n";
     for (size_t k = 0; k < attacks.size(); ++k) {
       if (k > 0) h += "<tr>";

@@ -7,10 +7,19 @@
 #include <string>
 #include <vector>
 
-#include "report/attack_results.h"
+#include "planner/attack_results.h"
 #include "report/page.h"
 
 namespace teesplit::report {
+
+// attack.json is parsed by the planner, which chooses the cut from it.
+using planner::AttackResults;
+using planner::AttackScores;
+using planner::CutResult;
+using planner::FeatureError;
+using planner::kMaxAttackJsonBytes;
+using planner::parse_attack_results;
+using planner::read_attack_results;
 
 struct ImageLimits {
   size_t max_bytes = size_t{8} << 20;         // one grid PNG

@@ -11,7 +11,7 @@
 
 #include "planner/profile.h"
 #include "report/attack_report.h"
-#include "report/attack_results.h"
+#include "planner/attack_results.h"
 #include "report/page.h"
 
 namespace teesplit::report {

@@ -37,6 +37,7 @@
 #include "host/model.h"
 #include "onnx/onnx_import.h"
 #include "partition/manifest.h"
+#include "planner/attack_results.h"
 #include "tools/teesplit/cli.h"
 #include "tools/teesplit/commands.h"
 #include "zoo/zoo.h"
@@ -260,9 +261,11 @@ ArchResult run_arch(const DemoArgs& a, const DemoPlan& p, const std::string& arc
   // The attacked cuts: the profile measures the same ones.
   std::string cut_list;
   {
-    const auto j = nlohmann::json::parse(read_file(out + "/attack/attack.json", size_t{64} << 20));
-    for (const auto& c : j.at("cuts"))
-      cut_list += (cut_list.empty() ? "" : ",") + std::to_string(c.at("index").get<int>());
+    const planner::AttackResults r = planner::read_attack_results(out + "/attack");
+    for (const planner::CutResult& c : r.cuts) {
+      TS_CHECK(c.index, out, "/attack/attack.json: cut '", c.name, "' has no index");
+      cut_list += (cut_list.empty() ? "" : ",") + std::to_string(*c.index);
+    }
     TS_CHECK(!cut_list.empty(), out, "/attack/attack.json names no cut");
   }
 

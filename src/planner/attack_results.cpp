@@ -1,4 +1,4 @@
-#include "report/attack_results.h"
+#include "planner/attack_results.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/file.h"
 
-namespace teesplit::report {
+namespace teesplit::planner {
 namespace {
 
 using nlohmann::json;
@@ -151,6 +151,14 @@ CutResult parse_cut(const Obj& c) {
 
 }  // namespace
 
+std::optional<double> CutResult::privacy_score() const {
+  if (score) return score;
+  std::optional<double> best;
+  for (const auto& [name, a] : attacks)
+    if (a.ssim_p90) best = best ? std::max(*best, *a.ssim_p90) : *a.ssim_p90;
+  return best;
+}
+
 std::vector<std::string> AttackResults::attack_names() const {
   std::vector<std::string> order = {"cgan", "inversion", "optimization"};
   for (const std::string& a : attack_order)
@@ -263,4 +271,4 @@ AttackResults read_attack_results(const std::string& dir) {
   return parse_attack_results(read_file(path, kMaxAttackJsonBytes), path);
 }
 
-}  // namespace teesplit::report
+}  // namespace teesplit::planner

@@ -1,7 +1,8 @@
 // The results of `teesplit attack` as read back from DIR/attack.json
-// (format "teesplit-attack", version 1; /work/helper-notes/attack-json.md is the
-// schema, docs/usage.md "Reports" its summary). Unknown keys are ignored; every
-// number may be missing or null (std::nullopt); a cut may lack any attack.
+// (format "teesplit-attack", version 1; docs/usage.md "Reports" describes it).
+// One parser for both readers: `teesplit plan` chooses the cut from it and
+// `teesplit report` draws it. Unknown keys are ignored; every number may be
+// missing or null (std::nullopt); a cut may lack any attack.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace teesplit::report {
+namespace teesplit::planner {
 
 // The largest attack.json read (a sweep of hundreds of cuts is far below).
 constexpr size_t kMaxAttackJsonBytes = size_t{64} << 20;
@@ -41,6 +42,10 @@ struct CutResult {
   std::optional<double> score;  // max over attacks of ssim_p90, as written
   std::string grid;             // relative to the results folder; empty when none
   std::map<std::string, AttackScores> attacks;
+
+  // The cut's privacy score: `score` as written, else the maximum over its
+  // attacks of ssim_p90; nothing when neither is there.
+  std::optional<double> privacy_score() const;
 };
 
 struct AttackResults {
@@ -74,4 +79,4 @@ AttackResults parse_attack_results(std::string_view text, const std::string& whe
 // Reads DIR/attack.json (at most kMaxAttackJsonBytes).
 AttackResults read_attack_results(const std::string& dir);
 
-}  // namespace teesplit::report
+}  // namespace teesplit::planner
