@@ -2,6 +2,8 @@
 // choice, on made-up files whose right answer is known).
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -278,6 +280,13 @@ TEST_F(ProfileCli, MeasuresEachCutThroughTheWorker) {
   EXPECT_EQ(p.cuts[0].name, "conv1");
   EXPECT_EQ(p.cuts[2].name, "layer3.0");
   EXPECT_EQ(p.enclave_slowdown, 1.0);
+  // The machine's state is recorded and printed (a busy machine makes latencies noisy).
+  EXPECT_EQ(p.cpus, static_cast<int>(std::thread::hardware_concurrency()));
+  EXPECT_GE(p.load_before, 0);
+  EXPECT_GE(p.load_after, 0);
+  EXPECT_NE(out_.find("machine: " + std::to_string(p.cpus) + " CPUs, load average "),
+            std::string::npos)
+      << out_;
   double prev_depth = 0;
   for (const auto& c : p.cuts) {
     EXPECT_GT(c.depth, prev_depth) << c.name;

@@ -627,6 +627,28 @@ TEST(ReportPlan, NothingQualifiesIsSaidAndNothingIsMarked) {
   EXPECT_NE(html.find("footprint_epc_rule"), std::string::npos);
 }
 
+TEST(ReportPlan, TheMachinesLoadIsShownAndABusyMachineWarned) {
+  const std::string dir = fixture_copy();
+  // The fixture's profile predates the record: no line at all.
+  report::write_report(dir, dir + "/old.html", {dir + "/profile.json", ""});
+  EXPECT_EQ(read_file(dir + "/old.html").find("load average"), std::string::npos);
+  json p = json::parse(read_file(dir + "/profile.json"));
+  p["machine"] = {{"cpus", 2}, {"load_average_before", 0.5}, {"load_average_after", 1.25}};
+  write_file(dir + "/idle.json", p.dump());
+  report::write_report(dir, dir + "/idle.html", {dir + "/idle.json", ""});
+  const std::string idle = read_file(dir + "/idle.html");
+  EXPECT_NE(idle.find("Machine: 2 CPUs, load average 0.50 before and 1.25 after."),
+            std::string::npos);
+  EXPECT_EQ(idle.find("latencies are noisy"), std::string::npos);
+  p["machine"]["load_average_after"] = 4.5;
+  write_file(dir + "/busy.json", p.dump());
+  report::write_report(dir, dir + "/busy.html", {dir + "/busy.json", ""});
+  const std::string busy = read_file(dir + "/busy.html");
+  EXPECT_NE(busy.find("<p class=\"warning\">Machine: 2 CPUs, load average 0.50 before and "
+                      "4.50 after: above the CPU count"),
+            std::string::npos);
+}
+
 TEST(ReportPlan, RefusesAnotherModelsProfileAndMalformedPlans) {
   const std::string dir = fixture_copy();
   json p = json::parse(read_file(dir + "/profile.json"));

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "core/file.h"
 #include "core/numbers.h"
@@ -108,6 +109,8 @@ ModelProfile profile_model(const ProfileOptions& o) {
                           ? "none: measured in the simulated enclave, no SGX costs added"
                           : o.slowdown_source;
   p.enclave_runtime = "simulated (sandboxed process)";
+  p.cpus = static_cast<int>(std::thread::hardware_concurrency());
+  p.load_before = load_average_1min();
 
   fs::create_directories(o.work_dir);
   const Tensor x = probe_input(g.value(g.inputs[0]).shape);
@@ -227,7 +230,17 @@ ModelProfile profile_model(const ProfileOptions& o) {
       adjusted.push_back(e2e + (p.enclave_slowdown - 1.0) * inside);
     p.cuts[i].end_to_end_adjusted = percentiles(adjusted);
   }
+  p.load_after = load_average_1min();
   return p;
+}
+
+double load_average_1min() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (!f) return -1;
+  double v = -1;
+  if (std::fscanf(f, "%lf", &v) != 1 || !(v >= 0)) v = -1;
+  std::fclose(f);
+  return v;
 }
 
 std::string profile_to_json(const ModelProfile& p) {
@@ -243,6 +256,9 @@ std::string profile_to_json(const ModelProfile& p) {
   j["protect_output"] = p.protect_output;
   j["enclave_slowdown"] = {{"factor", p.enclave_slowdown}, {"source", p.slowdown_source}};
   j["whole_model_ms"] = p.whole_model_ms;
+  j["machine"] = {{"cpus", p.cpus},
+                  {"load_average_before", p.load_before},
+                  {"load_average_after", p.load_after}};
   j["cuts"] = json::array();
   for (const CutTiming& c : p.cuts) {
     json cj;
@@ -293,6 +309,12 @@ ModelProfile profile_from_json(const std::string& text) {
     p.enclave_slowdown = j.at("enclave_slowdown").at("factor").get<double>();
     p.slowdown_source = j.at("enclave_slowdown").value("source", "");
     p.whole_model_ms = j.value("whole_model_ms", 0.0);
+    if (j.contains("machine")) {  // absent in profiles written before it was recorded
+      const json& m = j.at("machine");
+      p.cpus = m.value("cpus", 0);
+      p.load_before = m.value("load_average_before", -1.0);
+      p.load_after = m.value("load_average_after", -1.0);
+    }
     for (const json& cj : j.at("cuts")) {
       CutTiming c;
       c.name = cj.at("name").get<std::string>();
@@ -347,7 +369,15 @@ void print_profile_table(std::FILE* out, const ModelProfile& p) {
                "(%s)\n",
                p.model_path.c_str(), p.backend.c_str(), p.threads, p.runs,
                p.enclave_runtime.c_str(), p.enclave_slowdown, p.slowdown_source.c_str());
-  std::fprintf(out, "whole model on the host: %.3f ms (median)\n\n", p.whole_model_ms);
+  std::fprintf(out, "whole model on the host: %.3f ms (median)\n", p.whole_model_ms);
+  if (p.load_before >= 0 && p.load_after >= 0 && p.cpus > 0) {
+    const double worst = std::max(p.load_before, p.load_after);
+    std::fprintf(
+        out, "machine: %d CPUs, load average %.2f before and %.2f after%s\n", p.cpus, p.load_before,
+        p.load_after,
+        worst > p.cpus ? " (above the CPU count: other work competed, latencies are noisy)" : "");
+  }
+  std::fprintf(out, "\n");
   std::fprintf(out, "%5s  %-24s %6s %10s %10s %10s %10s %10s %12s %12s %11s\n", "index", "name",
                "depth", "front p50", "back p50", "transfer", "crypto", "tail", "e2e p50/p99",
                "adjusted p50", "enclave");

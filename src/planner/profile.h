@@ -77,8 +77,16 @@ struct ModelProfile {
   double enclave_slowdown = 1.0;
   std::string slowdown_source;
   double whole_model_ms = 0;  // the unsplit model on the host backend (median)
+  // The machine while it was measured: its CPU count and the 1-minute load
+  // average (/proc/loadavg) before and after; -1 when unknown. A load above
+  // the CPU count makes every latency noisy.
+  int cpus = 0;
+  double load_before = -1, load_after = -1;
   std::vector<CutTiming> cuts;
 };
+
+// The 1-minute load average from /proc/loadavg, or -1 when it cannot be read.
+double load_average_1min();
 
 // Measures every requested cut (in graph order) as described above; throws
 // Error naming the cut when one cannot be split or run. Every cut's result is

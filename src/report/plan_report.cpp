@@ -281,6 +281,15 @@ Section cost_section(const planner::ModelProfile& p, const PlanView* plan) {
                   fmt_number(p.enclave_slowdown, 2) + ": " + escape_html(p.slowdown_source) +
                   ". The whole model on the host takes " + fmt_number(p.whole_model_ms, 3) +
                   " ms.</p>\n";
+  if (p.cpus > 0 && p.load_before >= 0 && p.load_after >= 0) {
+    const bool busy = std::max(p.load_before, p.load_after) > p.cpus;
+    h += std::string("<p class=\"") + (busy ? "warning" : "muted") +
+         "\">Machine: " + std::to_string(p.cpus) + " CPUs, load average " +
+         fmt_number(p.load_before, 2) + " before and " + fmt_number(p.load_after, 2) + " after" +
+         (busy ? ": above the CPU count, so other work competed and these latencies are noisy"
+               : "") +
+         ".</p>\n";
+  }
   if (!p.command.empty())
     h += "<p class=\"muted\">Command: <code>" + escape_html(p.command) + "</code></p>\n";
   h += "<div class=\"charts\">\n";
