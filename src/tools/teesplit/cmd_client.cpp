@@ -17,6 +17,7 @@
 #include "core/bytes.h"
 #include "core/file.h"
 #include "core/numbers.h"
+#include "core/progress.h"
 #include "crypto/ed25519.h"
 #include "data/dataset.h"
 #include "io/npy.h"
@@ -176,6 +177,8 @@ int infer_cmd(const InferArgs& a) {
   std::vector<double> total_ms, front_ms, back_ms, tail_ms;
   int64_t correct = 0, retried = 0;
   const auto t_all = std::chrono::steady_clock::now();
+  // On a terminal one line rewritten in place; in a log a line every 10 s and the last.
+  ProgressLine progress(true, 90);
   for (int64_t i = 0; i < n; ++i) {
     const Batch b = data->get_batch(i, 1);
     serve::RemoteResult t;
@@ -201,11 +204,16 @@ int infer_cmd(const InferArgs& a) {
     const float* row = out.data<float>();
     const int64_t k = out.numel();
     correct += (std::max_element(row, row + k) - row) == b.labels.data<int64_t>()[0];
-    if ((i + 1) % 500 == 0 || i + 1 == n)
-      std::fprintf(stderr, "\rinfer: %lld/%lld  accuracy %.2f%%", static_cast<long long>(i + 1),
-                   static_cast<long long>(n), 100.0 * double(correct) / double(i + 1));
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
+    char line[160];
+    std::snprintf(line, sizeof line, "infer: %s %lld/%lld  accuracy %.2f%%  %.0f s  ETA %.0f s",
+                  progress_bar(i + 1, n).c_str(), static_cast<long long>(i + 1),
+                  static_cast<long long>(n), 100.0 * double(correct) / double(i + 1), s,
+                  s / double(i + 1) * double(n - i - 1));
+    progress.update(line, i + 1 == n);
   }
-  std::fprintf(stderr, "\n");
+  progress.clear();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
   std::printf("%lld images through the enclave: accuracy %.2f%% (%lld correct), %.1f images/s\n",
