@@ -50,11 +50,7 @@ void write_json(const std::string& dir, const json& j) {
   write_file(dir + "/attack.json", j.dump(1));
 }
 
-size_t count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
-  return n;
-}
+using testing::count_of;
 
 // ---- escaping ----
 
@@ -185,7 +181,7 @@ TEST(ReportPage, CommandWritesDirReportHtmlByDefault) {
       EXPECT_TRUE(value.rfind("\"#", 0) == 0 || value.rfind("\"data:", 0) == 0) << value;
     }
   EXPECT_NE(html.find("default-src &#39;none&#39;"), std::string::npos);  // in an attribute
-  EXPECT_EQ(count(html, "<script>"), 4u);  // vega, vega-lite, vega-embed, the boot script
+  EXPECT_EQ(count_of(html, "<script>"), 4u);  // vega, vega-lite, vega-embed, the boot script
   // The model, data set, command and options.
   for (const char* text : {"fashion-mnist-vgg16", "models/fashion-mnist-vgg16.onnx",
                            "--attacks cgan,inversion,optimization", "future_option"})
@@ -225,9 +221,10 @@ TEST(ReportPage, NamesFromTheFileStayText) {
   const std::string html = read_file(report::write_attack_report(dir, "").path);
   EXPECT_EQ(html.find("<img src=x"), std::string::npos);
   EXPECT_EQ(html.find("\"quoted\""), std::string::npos);
-  EXPECT_EQ(count(html, "</script>"), count(html, "<script"));  // only the page's own
-  EXPECT_GE(count(html, "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&quot;quoted&quot;"), 6u);
-  EXPECT_GE(count(html, "\\u003c/script\\u003e\\u003cimg src=x onerror=alert(1)\\u003e"), 2u);
+  EXPECT_EQ(count_of(html, "</script>"), count_of(html, "<script"));  // only the page's own
+  EXPECT_GE(count_of(html, "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&quot;quoted&quot;"),
+            6u);
+  EXPECT_GE(count_of(html, "\\u003c/script\\u003e\\u003cimg src=x onerror=alert(1)\\u003e"), 2u);
 }
 
 TEST(ReportPage, GridPathsStayInsideTheFolder) {
@@ -456,7 +453,7 @@ std::map<SeriesKey, int> drawn_lines(const std::string& chart, const std::string
 
 int count_paths(const std::vector<std::string>& groups) {
   int n = 0;
-  for (const std::string& g : groups) n += static_cast<int>(count(g, "<path"));
+  for (const std::string& g : groups) n += static_cast<int>(count_of(g, "<path"));
   return n;
 }
 
@@ -509,7 +506,7 @@ TEST(ReportRender, ChromiumDrawsOneLinePerSeriesAndAPointPerValue) {
         std::pair{&score, "score_model_accuracy"}}) {
     const std::vector<std::string> g = mark_groups(*chart, std::string(rule) + "_rule");
     ASSERT_EQ(g.size(), 1u) << rule;
-    EXPECT_EQ(count(g[0], "<line"), 1u) << rule << ": " << g[0];
+    EXPECT_EQ(count_of(g[0], "<line"), 1u) << rule << ": " << g[0];
     EXPECT_EQ(mark_groups(*chart, std::string(rule) + "_label").size(), 1u) << rule;
   }
   EXPECT_TRUE(
@@ -521,7 +518,7 @@ TEST(ReportRender, ChromiumDrawsOneLinePerSeriesAndAPointPerValue) {
     EXPECT_NE(at, std::string::npos) << cut;
   }
   // The grids are shown.
-  EXPECT_EQ(count(r.dom, "<img alt=\"reconstructions at cut "), 3u);
+  EXPECT_EQ(count_of(r.dom, "<img alt=\"reconstructions at cut "), 3u);
 }
 
 TEST(ReportRender, InjectedNameIsNeitherMarkupNorScript) {
@@ -540,7 +537,7 @@ TEST(ReportRender, InjectedNameIsNeitherMarkupNorScript) {
   EXPECT_EQ(r.dom.find("onerror=\"alert"), std::string::npos);
   EXPECT_EQ(r.log.find("Content Security Policy"), std::string::npos) << r.log;
   // It is shown as text: in the title, the table and the chart's axis (SVG text).
-  EXPECT_GE(count(r.dom, "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"), 4u);
+  EXPECT_GE(count_of(r.dom, "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"), 4u);
   EXPECT_NE(chart_markup(r.dom, "chart-ssim").find("&lt;/script&gt;&lt;img"), std::string::npos);
 
   // Control: the same page with the name pasted in unescaped. The checks above
@@ -608,7 +605,7 @@ TEST(ReportPlan, ChoiceAndCostSectionsWithTheChosenCutMarked) {
         std::pair{&choice, "choice_chosen"}}) {
     const auto g = mark_groups(*chart, std::string(name) + "_rule");
     ASSERT_EQ(g.size(), 1u) << name;
-    EXPECT_EQ(count(g[0], "<line"), 1u) << name;
+    EXPECT_EQ(count_of(g[0], "<line"), 1u) << name;
     EXPECT_EQ(mark_groups(*chart, std::string(name) + "_label").size(), 1u) << name;
   }
   EXPECT_EQ(mark_groups(choice, "choice_limit_rule").size(), 1u);

@@ -262,4 +262,10 @@ std::string write_ton_iot_csv(const std::string& path, int rows) {
   return path;
 }
 
+size_t count_of(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
 }  // namespace teesplit::testing

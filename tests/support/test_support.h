@@ -107,4 +107,7 @@ std::vector<pid_t> workers_of(pid_t server);
 // rows alternating normal (tcp/443) and attack (udp/53, "ddos"). Returns path.
 std::string write_ton_iot_csv(const std::string& path, int rows);
 
+// How many times `what` occurs in `s` (overlapping occurrences counted).
+size_t count_of(const std::string& s, const std::string& what);
+
 }  // namespace teesplit::testing
