@@ -10,6 +10,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "core/file.h"
 #include "io/npy.h"
 #include "support/test_support.h"
 #include "zoo/zoo.h"
@@ -275,9 +278,17 @@ TEST(Cli, DemoQuickRunsEveryStage) {
   EXPECT_NE(r.out.find("(agree)"), std::string::npos) << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir + "/resnet50/report.html"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/resnet50/split/manifest.json"));
-  // A second run reuses the attack results.
+  // The two cuts were attacked by two processes (one shard each) and merged.
+  EXPECT_NE(r.out.find("--shard I/2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("teesplit attack-merge"), std::string::npos) << r.out;
+  const auto merged = nlohmann::json::parse(read_file(dir + "/resnet50/attack/attack.json"));
+  EXPECT_EQ(merged["cuts"].size(), 2u);
+  EXPECT_EQ(merged["merged_shards"], nlohmann::json({"0/2", "1/2"}));
+  EXPECT_EQ(testing::count_of(r.out, "inversion: SSIM mean"), 2u) << r.out;
+  // A second run reuses the attack results, and says so.
   r = run_cli("demo --quick --threads 1 -o " + dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(testing::count_of(r.out, "reused from"), 2u) << r.out;
 }
 
 }  // namespace

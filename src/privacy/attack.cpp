@@ -868,6 +868,12 @@ void run_attacks(const AttackOptions& o) {
       json result;
       if (fs::exists(res) && fs::exists(rec) && read_json(res).value("key", json()) == key) {
         result = read_json(res)["result"];
+        if (o.log) {
+          std::fprintf(o.log, "%s %s: SSIM mean %.3f p90 %.3f, reused from %s\n", c.name.c_str(),
+                       a.c_str(), result.value("ssim_mean", 0.0), result.value("ssim_p90", 0.0),
+                       res.c_str());
+          std::fflush(o.log);
+        }
       } else {
         const uint64_t seed = mix_seed(o.seed, static_cast<uint64_t>(c.index),
                                        static_cast<uint64_t>(a[0]) * 131 + a.size());
