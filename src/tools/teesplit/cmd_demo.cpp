@@ -52,7 +52,7 @@ using Clock = std::chrono::steady_clock;
 
 struct DemoArgs {
   std::string arch = "resnet50", model, output = "teesplit-out", cuts, attacks;
-  int threads = 0;
+  int threads = 0, model_threads = 0;
   int64_t steps = 0, opt_steps = 0, aux = 0, victims = 0, limit = 0;
   bool quick = false, full = false;
 };
@@ -66,7 +66,8 @@ struct DemoPlan {
   int64_t limit = 0;  // test images through the enclave; 0: all
   int profile_runs = 20;
   std::vector<std::string> plan_privacy = {"--floor", "class"};
-  int threads = 1;
+  int jobs = 1;           // attack processes at a time (--threads, default: the cores)
+  int model_threads = 1;  // threads of each model run: unsplit, profile, serve
 };
 
 std::string self_exe() {
@@ -340,12 +341,12 @@ ArchResult run_arch(const DemoArgs& a, const DemoPlan& p, const std::string& arc
   const std::string out = (fs::path(a.output) / arch).string();
   fs::create_directories(out);
   const std::string model = find_model(arch, a.model);
-  const std::string threads = std::to_string(p.threads);
+  const std::string threads = std::to_string(p.model_threads);
 
   stage(1, "model", model);
   {
     const auto t0 = Clock::now();
-    const auto [correct, total] = unsplit_correct(model, p.limit, p.threads);
+    const auto [correct, total] = unsplit_correct(model, p.limit, p.model_threads);
     r.correct_unsplit = correct;
     r.total = total;
     std::printf(
@@ -366,7 +367,7 @@ ArchResult run_arch(const DemoArgs& a, const DemoPlan& p, const std::string& arc
   if (p.opt_steps > 0) attack.insert(attack.end(), {"--opt-steps", std::to_string(p.opt_steps)});
   if (p.aux > 0) attack.insert(attack.end(), {"--aux", std::to_string(p.aux)});
   if (p.victims > 0) attack.insert(attack.end(), {"--victims", std::to_string(p.victims)});
-  attack_in_parallel(attack, out, p.threads);
+  attack_in_parallel(attack, out, p.jobs);
 
   // The attacked cuts: the profile measures the same ones.
   std::string cut_list;
@@ -474,7 +475,12 @@ ArchResult run_arch(const DemoArgs& a, const DemoPlan& p, const std::string& arc
 int demo(const DemoArgs& a) {
   if (a.quick && a.full) throw UsageError("--quick and --full exclude each other");
   DemoPlan p;
-  p.threads = a.threads > 0 ? a.threads : static_cast<int>(std::thread::hardware_concurrency());
+  p.jobs = a.threads > 0 ? a.threads : static_cast<int>(std::thread::hardware_concurrency());
+  // One thread per model run by default: the shipped models take about 0.1 ms an
+  // image at 32x32, too little work for a second thread, and when another job
+  // holds a core, two OpenMP threads waiting on each other made the enclave's
+  // front 500 to 4000 times slower here (docs/usage.md, the main job).
+  p.model_threads = a.model_threads > 0 ? a.model_threads : 1;
   if (a.full) {
     p.archs = {"vgg16", "resnet50", "efficientnet_b0"};
     p.cuts = "all";
@@ -486,7 +492,8 @@ int demo(const DemoArgs& a) {
     // it, and the c-GAN takes twice its time. --full and teesplit attack run all
     // three.
     p.attacks = "inversion,optimization";
-    // The main job's budget, so that it ends in about ten minutes on two cores:
+    // The main job's budget, so that it ends within ten minutes on two cores (6 min
+    // measured under load, docs/usage.md):
     // a tenth of teesplit attack's default training steps and a quarter of its
     // auxiliary set. Weaker attacks than the sweeps of docs/privacy.md (their
     // scores are lower bounds); the report says which budget ran.
@@ -522,11 +529,11 @@ int demo(const DemoArgs& a) {
     throw UsageError("--model names one model; --full runs three");
 
   std::printf(
-      "teesplit main job: %s on Fashion-MNIST, cuts %s, attacks %s, %d thread(s); "
-      "output in %s\n",
+      "teesplit main job: %s on Fashion-MNIST, cuts %s, attacks %s; %d attack process(es) at "
+      "a time, %d thread(s) per model run; output in %s\n",
       a.model.empty() ? (p.archs.size() > 1 ? "three shipped models" : "the shipped model")
                       : a.model.c_str(),
-      p.cuts.c_str(), p.attacks.c_str(), p.threads, a.output.c_str());
+      p.cuts.c_str(), p.attacks.c_str(), p.jobs, p.model_threads, a.output.c_str());
   const auto t0 = Clock::now();
   std::vector<ArchResult> results;
   for (const std::string& arch : p.archs) {
@@ -576,7 +583,14 @@ Subcommand add_demo_command(CLI::App& root) {
                   "the folder to write into (attack results "
                   "there are reused by the next run)")
       ->capture_default_str();
-  add_threads_option(app, &a->threads);
+  app->add_option("--threads", a->threads,
+                  "attack processes at a time, one cut and one thread each (0: the cores)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  app->add_option("--model-threads", a->model_threads,
+                  "threads of each model run: unsplit, profile, serve (0: 1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   auto* quick =
       app->add_flag("--quick", a->quick, "a smoke run of every stage in under a minute (for CI)");
   app->add_flag("--full", a->full, "all three architectures, every cut")->excludes(quick);
