@@ -12,6 +12,8 @@
 #include "crypto/ed25519.h"
 #include "enclave/messages.h"
 #include "host/split_io.h"
+#include "serve/back_endpoint.h"
+#include "serve/remote.h"
 #include "teesplit/v1/serving.grpc.pb.h"
 
 namespace teesplit::serve {
@@ -43,10 +45,9 @@ struct WorkerSlot {
 struct Server::Impl final : public pb::Enclave::Service {
   ServeOptions opts;
   SplitManifest manifest;
-  std::unique_ptr<Session> back;
-  Shape output_shape;           // the back partition's, from its warm-up run
-  bool protect_output = false;  // a tail partition in the enclave seals the result
-  std::mutex back_mu;
+  std::unique_ptr<BackEndpoint> back;  // in process, or a KServe v2 server
+  Shape output_shape;                  // the back partition's, from its warm-up run
+  bool protect_output = false;         // a tail partition in the enclave seals the result
   std::vector<std::unique_ptr<WorkerSlot>> workers;
   std::atomic<uint64_t> next_worker{0};
   std::mutex sessions_mu;
@@ -60,12 +61,10 @@ struct Server::Impl final : public pb::Enclave::Service {
     SessionOptions so;
     so.backend = opts.backend;
     so.threads = opts.threads;
-    auto opened = open_split_back(opts.split_dir, so);
-    if (!opened) fail(opened.error());
-    manifest = opened->manifest;
-    back = std::move(opened->session);
-    // Compile the back partition now, not on the first request.
-    output_shape = back->run({Tensor(DType::F32, manifest.feature_shape)})[0].shape();
+    back = open_back(opts.back, opts.split_dir, so, &manifest);
+    // Compile the back partition now, not on the first request (a remote one:
+    // check that it answers).
+    output_shape = back->run(Tensor(DType::F32, manifest.feature_shape)).shape();
     opts.worker.split_dir = opts.split_dir;
     const std::string state = opts.state_dir.empty()
                                   ? (fs::path(opts.split_dir) / ".teesplit-state").string()
@@ -82,10 +81,10 @@ struct Server::Impl final : public pb::Enclave::Service {
     TS_CHECK(info.has_tail == protect_output, "the enclave worker ",
              info.has_tail ? "runs" : "has no", " tail partition, but ", opts.split_dir,
              "/manifest.json says the opposite");
-    std::fprintf(stderr, "teesplit serve: %d worker(s), measurement %s, %s; %s\n", opts.workers,
-                 crypto::to_hex(info.measurement).c_str(),
+    std::fprintf(stderr, "teesplit serve: %d worker(s), measurement %s, %s; %s; back: %s\n",
+                 opts.workers, crypto::to_hex(info.measurement).c_str(),
                  info.provisioned ? "provisioned" : "NOT provisioned (teesplit provision)",
-                 info.lockdown.c_str());
+                 info.lockdown.c_str(), back->describe().c_str());
     if (protect_output)
       std::fprintf(stderr,
                    "teesplit serve: --protect-output split: the enclave runs the tail and "
@@ -183,7 +182,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     for (int64_t d : manifest.input_shape) r->add_input_shape(d);
     for (int64_t d : output_shape) r->add_output_shape(d);
     r->set_workers(static_cast<uint32_t>(workers.size()));
-    r->set_back_backend(backend_kind_name(opts.backend));
+    r->set_back_backend(back->describe());
     r->set_protect_output(protect_output);
     if (protect_output) {
       r->clear_output_shape();
@@ -262,9 +261,13 @@ struct Server::Impl final : public pb::Enclave::Service {
     }
     const auto t1 = Clock::now();
     Tensor out;
-    {
-      std::lock_guard<std::mutex> lock(back_mu);
-      out = back->run({fr.feature})[0];
+    try {
+      out = back->run(fr.feature);
+    } catch (const RemoteError& e) {
+      return Status(e.retryable() ? StatusCode::UNAVAILABLE : StatusCode::INTERNAL,
+                    std::string("the back partition's server: ") + e.what());
+    } catch (const Error& e) {
+      return Status(StatusCode::INTERNAL, std::string("the back partition: ") + e.what());
     }
     r->set_back_us(us_since(t1));
     r->set_front_us(front_us);

@@ -22,6 +22,10 @@ struct ServeOptions {
   // Where the sealed front key is kept (it is ciphertext bound to the
   // measurement); default: SPLIT_DIR/.teesplit-state.
   std::string state_dir;
+  // Where the back partition runs: "" in this process on `backend`;
+  // kserve://HOST:PORT/MODEL on a KServe v2 server (Triton, teesplit serve-back;
+  // serve/kserve.h), and `backend` and `threads` are not used.
+  std::string back;
 };
 
 class Server {

@@ -2,6 +2,7 @@
 // [--user NAME]: the untrusted host (src/serve/server.h). It prints "listening
 // on HOST:PORT" once it serves, and stops cleanly on SIGINT or SIGTERM. Started
 // as root with --user, it drops to NAME before anything else (host/privileges.h).
+// --back kserve://HOST:PORT/MODEL runs the back partition on a KServe v2 server.
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@ namespace {
 struct ServeArgs {
   std::string split, listen = "127.0.0.1:50051", backend = "auto", sim_root, dev_key, state_dir;
   std::string enclave_binary, enclave_transport = "socketpair", enclave_loader, user, seal_root;
+  std::string back;
   int workers = 1, threads = 0, enclave_threads = 1;
   bool insecure = false;
   size_t secret_mib = 256;
@@ -46,6 +48,7 @@ int serve_cmd(const ServeArgs& a) {
   o.listen = a.listen;
   o.workers = a.workers;
   o.backend = parse_backend(a.backend);
+  o.back = a.back;
   o.threads = a.threads;
   o.state_dir = a.state_dir;
   o.worker.binary = a.enclave_binary;
@@ -85,7 +88,11 @@ Subcommand add_serve_command(CLI::App& root) {
   app->add_option("--workers", a->workers, "enclave worker processes")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  add_backend_option(app, &a->backend, "the back partition's backend");
+  add_backend_option(app, &a->backend, "the back partition's backend (without --back)");
+  app->add_option("--back", a->back,
+                  "run the back partition on a KServe v2 gRPC server instead: "
+                  "kserve://HOST:PORT/MODEL[/VERSION] (NVIDIA Triton, or teesplit serve-back; "
+                  "docs/deploy.md)");
   add_threads_option(app, &a->threads);
   app->add_option("--enclave-threads", a->enclave_threads, "oneDNN threads in each worker")
       ->check(CLI::Range(1, 256))
