@@ -11,6 +11,7 @@
 #include "host/split_io.h"
 #include "kserve/v2/inference.grpc.pb.h"
 #include "serve/remote.h"
+#include "serve/status_name.h"
 
 namespace teesplit::serve {
 
@@ -23,33 +24,6 @@ namespace {
 constexpr const char* kScheme = "kserve://";
 constexpr const char* kFp32 = "FP32";
 constexpr const char* kVersion = "1";  // the one version serve-back serves
-
-const char* code_name(StatusCode c) {
-  switch (c) {
-    case StatusCode::OK:
-      return "OK";
-    case StatusCode::CANCELLED:
-      return "CANCELLED";
-    case StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case StatusCode::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case StatusCode::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case StatusCode::INTERNAL:
-      return "INTERNAL";
-    case StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    default:
-      return "error";
-  }
-}
 
 std::string shape_with_batch(const Shape& s) {
   std::string out = "[";
@@ -133,7 +107,7 @@ namespace {
   const StatusCode c = s.error_code();
   const bool retryable = c == StatusCode::UNAVAILABLE || c == StatusCode::DEADLINE_EXCEEDED ||
                          c == StatusCode::RESOURCE_EXHAUSTED;
-  throw RemoteError(a.url() + ": " + call + ": " + code_name(c) + ": " + s.error_message() +
+  throw RemoteError(a.url() + ": " + call + ": " + status_code_name(c) + ": " + s.error_message() +
                         (retryable ? " (retryable)" : ""),
                     retryable);
 }

@@ -13,7 +13,9 @@
 #include "enclave/messages.h"
 #include "host/split_io.h"
 #include "serve/back_endpoint.h"
+#include "serve/metrics.h"
 #include "serve/remote.h"
+#include "serve/status_name.h"
 #include "teesplit/v1/serving.grpc.pb.h"
 
 namespace teesplit::serve {
@@ -55,6 +57,8 @@ struct Server::Impl final : public pb::Enclave::Service {
   std::string sealed_key_path;
   std::unique_ptr<grpc::Server> server;
   std::string address;
+  Metrics metrics;
+  std::unique_ptr<MetricsHttpServer> metrics_http;  // --metrics-listen
 
   explicit Impl(const ServeOptions& o) : opts(o) {
     TS_CHECK(opts.workers >= 1 && opts.workers <= 64, "--workers must be 1..64");
@@ -108,6 +112,8 @@ struct Server::Impl final : public pb::Enclave::Service {
     server = b.BuildAndStart();
     TS_CHECK(server && port > 0, "cannot listen on ", opts.listen);
     address = opts.listen.substr(0, opts.listen.rfind(':')) + ":" + std::to_string(port);
+    if (!opts.metrics_listen.empty())
+      metrics_http = std::make_unique<MetricsHttpServer>(opts.metrics_listen, metrics);
   }
 
   // Restarts a worker that died (under its slot's lock).
@@ -123,7 +129,11 @@ struct Server::Impl final : public pb::Enclave::Service {
   Status call(size_t index, MsgType type, const std::vector<uint8_t>& payload,
               channel::Frame& out) {
     WorkerSlot& w = *workers[index];
-    std::lock_guard<std::mutex> lock(w.mu);
+    std::unique_lock<std::mutex> lock(w.mu, std::defer_lock);
+    {
+      const Metrics::Queued waiting = metrics.queued();
+      lock.lock();
+    }
     try {
       out = w.proc->call(type, payload);
       return Status::OK;
@@ -135,6 +145,7 @@ struct Server::Impl final : public pb::Enclave::Service {
         return Status(StatusCode::INTERNAL,
                       std::string("cannot restart the enclave worker: ") + e2.what());
       }
+      metrics.enclave_restarted();
       return Status(StatusCode::UNAVAILABLE,
                     "the enclave worker died and was restarted: attest again, then retry");
     }
@@ -172,7 +183,32 @@ struct Server::Impl final : public pb::Enclave::Service {
     return Status::OK;
   }
 
-  Status Info(grpc::ServerContext*, const pb::InfoRequest*, pb::InfoReply* r) override {
+  // Every RPC is counted (requests, errors by status, in flight) around its handler.
+  template <class F>
+  Status counted(const char* rpc, F&& handler) {
+    Status s;
+    {
+      const Metrics::Queued busy = metrics.in_flight();
+      s = handler();
+    }
+    metrics.answered(rpc, status_code_name(s.error_code()));
+    return s;
+  }
+  Status Info(grpc::ServerContext*, const pb::InfoRequest* q, pb::InfoReply* r) override {
+    return counted("Info", [&] { return info(q, r); });
+  }
+  Status Attest(grpc::ServerContext*, const pb::AttestRequest* q, pb::AttestReply* r) override {
+    return counted("Attest", [&] { return attest(q, r); });
+  }
+  Status Provision(grpc::ServerContext*, const pb::SealedMessage* q,
+                   pb::ProvisionReply* r) override {
+    return counted("Provision", [&] { return provision(q, r); });
+  }
+  Status Infer(grpc::ServerContext*, const pb::SealedMessage* q, pb::InferReply* r) override {
+    return counted("Infer", [&] { return infer(q, r); });
+  }
+
+  Status info(const pb::InfoRequest*, pb::InfoReply* r) {
     std::lock_guard<std::mutex> lock(workers[0]->mu);
     const auto& info = workers[0]->proc->info();
     r->set_measurement(std::string(info.measurement.begin(), info.measurement.end()));
@@ -191,7 +227,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     return Status::OK;
   }
 
-  Status Attest(grpc::ServerContext*, const pb::AttestRequest* q, pb::AttestReply* r) override {
+  Status attest(const pb::AttestRequest* q, pb::AttestReply* r) {
     if (q->nonce().size() != 32 || q->client_public_key().size() != 32)
       return Status(StatusCode::INVALID_ARGUMENT, "nonce and client public key have 32 bytes each");
     enclave::AttestRequest req;
@@ -221,8 +257,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     return s;
   }
 
-  Status Provision(grpc::ServerContext*, const pb::SealedMessage* q,
-                   pb::ProvisionReply* r) override {
+  Status provision(const pb::SealedMessage* q, pb::ProvisionReply* r) {
     size_t index = 0;
     if (Status s = find(q->session(), index); !s.ok()) return s;
     channel::Frame f;
@@ -245,7 +280,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     return Status::OK;
   }
 
-  Status Infer(grpc::ServerContext*, const pb::SealedMessage* q, pb::InferReply* r) override {
+  Status infer(const pb::SealedMessage* q, pb::InferReply* r) {
     size_t index = 0;
     if (Status s = find(q->session(), index); !s.ok()) return s;
     const auto t0 = Clock::now();
@@ -253,6 +288,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     if (Status s = call(index, MsgType::kInfer, enclave::encode(sealed(q)), f); !s.ok()) return s;
     if (f.type != uint8_t(MsgType::kFeature)) return from_worker_error(f);
     const uint64_t front_us = us_since(t0);
+    metrics.stage("front", static_cast<double>(front_us) * 1e-6);
     enclave::FeatureReply fr;
     try {
       fr = enclave::decode_feature_reply(f.payload, manifest.feature_shape);
@@ -270,6 +306,8 @@ struct Server::Impl final : public pb::Enclave::Service {
       return Status(StatusCode::INTERNAL, std::string("the back partition: ") + e.what());
     }
     r->set_back_us(us_since(t1));
+    metrics.stage("back", static_cast<double>(r->back_us()) * 1e-6);
+    metrics.back_batch(fr.feature.shape().empty() ? 1 : fr.feature.shape()[0]);
     r->set_front_us(front_us);
     if (protect_output) {
       // The enclave's tail runs on the back's output and seals the result.
@@ -288,6 +326,7 @@ struct Server::Impl final : public pb::Enclave::Service {
       if (tr.session != q->session())
         return Status(StatusCode::INTERNAL, "the enclave's tail reply names another session");
       r->set_tail_us(us_since(t2));
+      metrics.stage("tail", static_cast<double>(r->tail_us()) * 1e-6);
       r->set_sealed_output(std::string(tr.message.begin(), tr.message.end()));
       return Status::OK;
     }
@@ -303,6 +342,9 @@ Server::~Server() {
 }
 const std::string& Server::address() const {
   return impl_->address;
+}
+std::string Server::metrics_address() const {
+  return impl_->metrics_http ? impl_->metrics_http->address() : std::string();
 }
 void Server::wait() {
   impl_->server->Wait();

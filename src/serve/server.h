@@ -26,6 +26,8 @@ struct ServeOptions {
   // kserve://HOST:PORT/MODEL on a KServe v2 server (Triton, teesplit serve-back;
   // serve/kserve.h), and `backend` and `threads` are not used.
   std::string back;
+  // HOST:PORT for GET /metrics (Prometheus text format; serve/metrics.h); "": none.
+  std::string metrics_listen;
 };
 
 class Server {
@@ -34,6 +36,8 @@ class Server {
   ~Server();
   // "127.0.0.1:PORT" as bound.
   const std::string& address() const;
+  // "HOST:PORT" of /metrics as bound, or "" without ServeOptions::metrics_listen.
+  std::string metrics_address() const;
   // Blocks until shutdown() (from another thread or a signal handler's thread).
   void wait();
   void shutdown();
