@@ -218,7 +218,8 @@ struct Server::Impl final : public pb::Enclave::Service {
     for (int64_t d : manifest.input_shape) r->add_input_shape(d);
     for (int64_t d : output_shape) r->add_output_shape(d);
     r->set_workers(static_cast<uint32_t>(workers.size()));
-    r->set_back_backend(back->describe());
+    // A remote back is named by its kind only: its address is the operator's business.
+    r->set_back_backend(opts.back.empty() ? backend_kind_name(opts.backend) : "kserve");
     r->set_protect_output(protect_output);
     if (protect_output) {
       r->clear_output_shape();
