@@ -10,6 +10,7 @@ packages=(
   libssl-dev                                      # crypto
   libseccomp-dev                                  # the enclave worker's seccomp allow-list
   libgrpc++-dev protobuf-compiler-grpc            # serving: teesplit serve, infer (gRPC)
+  libcpp-httplib-dev                              # serve --metrics-listen: /metrics over HTTP
   nlohmann-json3-dev libcli11-dev                 # manifests and JSON; the command line
   libpng-dev libjpeg-dev zlib1g-dev               # images, gzip
   libgtest-dev libgmock-dev libbenchmark-dev      # tests, benchmarks

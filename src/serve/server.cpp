@@ -12,6 +12,10 @@
 #include "crypto/ed25519.h"
 #include "enclave/messages.h"
 #include "host/split_io.h"
+#include "serve/back_endpoint.h"
+#include "serve/metrics.h"
+#include "serve/remote.h"
+#include "serve/status_name.h"
 #include "teesplit/v1/serving.grpc.pb.h"
 
 namespace teesplit::serve {
@@ -43,10 +47,9 @@ struct WorkerSlot {
 struct Server::Impl final : public pb::Enclave::Service {
   ServeOptions opts;
   SplitManifest manifest;
-  std::unique_ptr<Session> back;
-  Shape output_shape;           // the back partition's, from its warm-up run
-  bool protect_output = false;  // a tail partition in the enclave seals the result
-  std::mutex back_mu;
+  std::unique_ptr<BackEndpoint> back;  // in process, or a KServe v2 server
+  Shape output_shape;                  // the back partition's, from its warm-up run
+  bool protect_output = false;         // a tail partition in the enclave seals the result
   std::vector<std::unique_ptr<WorkerSlot>> workers;
   std::atomic<uint64_t> next_worker{0};
   std::mutex sessions_mu;
@@ -54,18 +57,18 @@ struct Server::Impl final : public pb::Enclave::Service {
   std::string sealed_key_path;
   std::unique_ptr<grpc::Server> server;
   std::string address;
+  Metrics metrics;
+  std::unique_ptr<MetricsHttpServer> metrics_http;  // --metrics-listen
 
   explicit Impl(const ServeOptions& o) : opts(o) {
     TS_CHECK(opts.workers >= 1 && opts.workers <= 64, "--workers must be 1..64");
     SessionOptions so;
     so.backend = opts.backend;
     so.threads = opts.threads;
-    auto opened = open_split_back(opts.split_dir, so);
-    if (!opened) fail(opened.error());
-    manifest = opened->manifest;
-    back = std::move(opened->session);
-    // Compile the back partition now, not on the first request.
-    output_shape = back->run({Tensor(DType::F32, manifest.feature_shape)})[0].shape();
+    back = open_back(opts.back, opts.split_dir, so, &manifest);
+    // Compile the back partition now, not on the first request (a remote one:
+    // check that it answers).
+    output_shape = back->run(Tensor(DType::F32, manifest.feature_shape)).shape();
     opts.worker.split_dir = opts.split_dir;
     const std::string state = opts.state_dir.empty()
                                   ? (fs::path(opts.split_dir) / ".teesplit-state").string()
@@ -82,10 +85,10 @@ struct Server::Impl final : public pb::Enclave::Service {
     TS_CHECK(info.has_tail == protect_output, "the enclave worker ",
              info.has_tail ? "runs" : "has no", " tail partition, but ", opts.split_dir,
              "/manifest.json says the opposite");
-    std::fprintf(stderr, "teesplit serve: %d worker(s), measurement %s, %s; %s\n", opts.workers,
-                 crypto::to_hex(info.measurement).c_str(),
+    std::fprintf(stderr, "teesplit serve: %d worker(s), measurement %s, %s; %s; back: %s\n",
+                 opts.workers, crypto::to_hex(info.measurement).c_str(),
                  info.provisioned ? "provisioned" : "NOT provisioned (teesplit provision)",
-                 info.lockdown.c_str());
+                 info.lockdown.c_str(), back->describe().c_str());
     if (protect_output)
       std::fprintf(stderr,
                    "teesplit serve: --protect-output split: the enclave runs the tail and "
@@ -109,6 +112,8 @@ struct Server::Impl final : public pb::Enclave::Service {
     server = b.BuildAndStart();
     TS_CHECK(server && port > 0, "cannot listen on ", opts.listen);
     address = opts.listen.substr(0, opts.listen.rfind(':')) + ":" + std::to_string(port);
+    if (!opts.metrics_listen.empty())
+      metrics_http = std::make_unique<MetricsHttpServer>(opts.metrics_listen, metrics);
   }
 
   // Restarts a worker that died (under its slot's lock).
@@ -124,7 +129,11 @@ struct Server::Impl final : public pb::Enclave::Service {
   Status call(size_t index, MsgType type, const std::vector<uint8_t>& payload,
               channel::Frame& out) {
     WorkerSlot& w = *workers[index];
-    std::lock_guard<std::mutex> lock(w.mu);
+    std::unique_lock<std::mutex> lock(w.mu, std::defer_lock);
+    {
+      const Metrics::Queued waiting = metrics.queued();
+      lock.lock();
+    }
     try {
       out = w.proc->call(type, payload);
       return Status::OK;
@@ -136,6 +145,7 @@ struct Server::Impl final : public pb::Enclave::Service {
         return Status(StatusCode::INTERNAL,
                       std::string("cannot restart the enclave worker: ") + e2.what());
       }
+      metrics.enclave_restarted();
       return Status(StatusCode::UNAVAILABLE,
                     "the enclave worker died and was restarted: attest again, then retry");
     }
@@ -173,7 +183,32 @@ struct Server::Impl final : public pb::Enclave::Service {
     return Status::OK;
   }
 
-  Status Info(grpc::ServerContext*, const pb::InfoRequest*, pb::InfoReply* r) override {
+  // Every RPC is counted (requests, errors by status, in flight) around its handler.
+  template <class F>
+  Status counted(const char* rpc, F&& handler) {
+    Status s;
+    {
+      const Metrics::Queued busy = metrics.in_flight();
+      s = handler();
+    }
+    metrics.answered(rpc, status_code_name(s.error_code()));
+    return s;
+  }
+  Status Info(grpc::ServerContext*, const pb::InfoRequest* q, pb::InfoReply* r) override {
+    return counted("Info", [&] { return info(q, r); });
+  }
+  Status Attest(grpc::ServerContext*, const pb::AttestRequest* q, pb::AttestReply* r) override {
+    return counted("Attest", [&] { return attest(q, r); });
+  }
+  Status Provision(grpc::ServerContext*, const pb::SealedMessage* q,
+                   pb::ProvisionReply* r) override {
+    return counted("Provision", [&] { return provision(q, r); });
+  }
+  Status Infer(grpc::ServerContext*, const pb::SealedMessage* q, pb::InferReply* r) override {
+    return counted("Infer", [&] { return infer(q, r); });
+  }
+
+  Status info(const pb::InfoRequest*, pb::InfoReply* r) {
     std::lock_guard<std::mutex> lock(workers[0]->mu);
     const auto& info = workers[0]->proc->info();
     r->set_measurement(std::string(info.measurement.begin(), info.measurement.end()));
@@ -183,7 +218,8 @@ struct Server::Impl final : public pb::Enclave::Service {
     for (int64_t d : manifest.input_shape) r->add_input_shape(d);
     for (int64_t d : output_shape) r->add_output_shape(d);
     r->set_workers(static_cast<uint32_t>(workers.size()));
-    r->set_back_backend(backend_kind_name(opts.backend));
+    // A remote back is named by its kind only: its address is the operator's business.
+    r->set_back_backend(opts.back.empty() ? backend_kind_name(opts.backend) : "kserve");
     r->set_protect_output(protect_output);
     if (protect_output) {
       r->clear_output_shape();
@@ -192,7 +228,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     return Status::OK;
   }
 
-  Status Attest(grpc::ServerContext*, const pb::AttestRequest* q, pb::AttestReply* r) override {
+  Status attest(const pb::AttestRequest* q, pb::AttestReply* r) {
     if (q->nonce().size() != 32 || q->client_public_key().size() != 32)
       return Status(StatusCode::INVALID_ARGUMENT, "nonce and client public key have 32 bytes each");
     enclave::AttestRequest req;
@@ -222,8 +258,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     return s;
   }
 
-  Status Provision(grpc::ServerContext*, const pb::SealedMessage* q,
-                   pb::ProvisionReply* r) override {
+  Status provision(const pb::SealedMessage* q, pb::ProvisionReply* r) {
     size_t index = 0;
     if (Status s = find(q->session(), index); !s.ok()) return s;
     channel::Frame f;
@@ -246,7 +281,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     return Status::OK;
   }
 
-  Status Infer(grpc::ServerContext*, const pb::SealedMessage* q, pb::InferReply* r) override {
+  Status infer(const pb::SealedMessage* q, pb::InferReply* r) {
     size_t index = 0;
     if (Status s = find(q->session(), index); !s.ok()) return s;
     const auto t0 = Clock::now();
@@ -254,6 +289,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     if (Status s = call(index, MsgType::kInfer, enclave::encode(sealed(q)), f); !s.ok()) return s;
     if (f.type != uint8_t(MsgType::kFeature)) return from_worker_error(f);
     const uint64_t front_us = us_since(t0);
+    metrics.stage("front", static_cast<double>(front_us) * 1e-6);
     enclave::FeatureReply fr;
     try {
       fr = enclave::decode_feature_reply(f.payload, manifest.feature_shape);
@@ -262,11 +298,17 @@ struct Server::Impl final : public pb::Enclave::Service {
     }
     const auto t1 = Clock::now();
     Tensor out;
-    {
-      std::lock_guard<std::mutex> lock(back_mu);
-      out = back->run({fr.feature})[0];
+    try {
+      out = back->run(fr.feature);
+    } catch (const RemoteError& e) {
+      return Status(e.retryable() ? StatusCode::UNAVAILABLE : StatusCode::INTERNAL,
+                    std::string("the back partition's server: ") + e.what());
+    } catch (const Error& e) {
+      return Status(StatusCode::INTERNAL, std::string("the back partition: ") + e.what());
     }
     r->set_back_us(us_since(t1));
+    metrics.stage("back", static_cast<double>(r->back_us()) * 1e-6);
+    metrics.back_batch(fr.feature.shape().empty() ? 1 : fr.feature.shape()[0]);
     r->set_front_us(front_us);
     if (protect_output) {
       // The enclave's tail runs on the back's output and seals the result.
@@ -285,6 +327,7 @@ struct Server::Impl final : public pb::Enclave::Service {
       if (tr.session != q->session())
         return Status(StatusCode::INTERNAL, "the enclave's tail reply names another session");
       r->set_tail_us(us_since(t2));
+      metrics.stage("tail", static_cast<double>(r->tail_us()) * 1e-6);
       r->set_sealed_output(std::string(tr.message.begin(), tr.message.end()));
       return Status::OK;
     }
@@ -300,6 +343,9 @@ Server::~Server() {
 }
 const std::string& Server::address() const {
   return impl_->address;
+}
+std::string Server::metrics_address() const {
+  return impl_->metrics_http ? impl_->metrics_http->address() : std::string();
 }
 void Server::wait() {
   impl_->server->Wait();

@@ -22,6 +22,12 @@ struct ServeOptions {
   // Where the sealed front key is kept (it is ciphertext bound to the
   // measurement); default: SPLIT_DIR/.teesplit-state.
   std::string state_dir;
+  // Where the back partition runs: "" in this process on `backend`;
+  // kserve://HOST:PORT/MODEL on a KServe v2 server (Triton, teesplit serve-back;
+  // serve/kserve.h), and `backend` and `threads` are not used.
+  std::string back;
+  // HOST:PORT for GET /metrics (Prometheus text format; serve/metrics.h); "": none.
+  std::string metrics_listen;
 };
 
 class Server {
@@ -30,6 +36,8 @@ class Server {
   ~Server();
   // "127.0.0.1:PORT" as bound.
   const std::string& address() const;
+  // "HOST:PORT" of /metrics as bound, or "" without ServeOptions::metrics_listen.
+  std::string metrics_address() const;
   // Blocks until shutdown() (from another thread or a signal handler's thread).
   void wait();
   void shutdown();

@@ -94,6 +94,9 @@ int cli_main(int argc, char** argv) {
       add_profile_command(app), add_plan_command(app),         add_report_command(app),
       add_attack_command(app),  add_attack_merge_command(app),
   };
+  // The back partition on a KServe v2 server (serve --back): serving it, and Triton's repository.
+  cmds.push_back(add_serve_back_command(app));
+  cmds.push_back(add_triton_repo_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

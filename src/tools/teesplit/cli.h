@@ -41,8 +41,10 @@ Subcommand add_data_command(CLI::App& root);
 Subcommand add_train_command(CLI::App& root);  // LibTorch builds; else explains
 Subcommand add_demo_command(CLI::App& root);
 Subcommand add_keygen_command(CLI::App& root);
-Subcommand add_serve_command(CLI::App& root);   // the untrusted host (gRPC)
-Subcommand add_attest_command(CLI::App& root);  // the client's commands
+Subcommand add_serve_command(CLI::App& root);        // the untrusted host (gRPC)
+Subcommand add_serve_back_command(CLI::App& root);   // a back partition over KServe v2
+Subcommand add_triton_repo_command(CLI::App& root);  // the back partition for Triton
+Subcommand add_attest_command(CLI::App& root);       // the client's commands
 Subcommand add_infer_command(CLI::App& root);
 Subcommand add_provision_command(CLI::App& root);
 Subcommand add_gramine_command(CLI::App& root);  // the enclave's Gramine manifest

@@ -2,6 +2,7 @@
 // [--user NAME]: the untrusted host (src/serve/server.h). It prints "listening
 // on HOST:PORT" once it serves, and stops cleanly on SIGINT or SIGTERM. Started
 // as root with --user, it drops to NAME before anything else (host/privileges.h).
+// --back kserve://HOST:PORT/MODEL runs the back partition on a KServe v2 server.
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@ namespace {
 struct ServeArgs {
   std::string split, listen = "127.0.0.1:50051", backend = "auto", sim_root, dev_key, state_dir;
   std::string enclave_binary, enclave_transport = "socketpair", enclave_loader, user, seal_root;
+  std::string back, metrics_listen;
   int workers = 1, threads = 0, enclave_threads = 1;
   bool insecure = false;
   size_t secret_mib = 256;
@@ -46,6 +48,8 @@ int serve_cmd(const ServeArgs& a) {
   o.listen = a.listen;
   o.workers = a.workers;
   o.backend = parse_backend(a.backend);
+  o.back = a.back;
+  o.metrics_listen = a.metrics_listen;
   o.threads = a.threads;
   o.state_dir = a.state_dir;
   o.worker.binary = a.enclave_binary;
@@ -59,6 +63,8 @@ int serve_cmd(const ServeArgs& a) {
   o.worker.loader = split_loader(a.enclave_loader);
   serve::Server server(o);
   std::printf("listening on %s\n", server.address().c_str());
+  if (!server.metrics_address().empty())
+    std::printf("metrics on http://%s/metrics\n", server.metrics_address().c_str());
   std::fflush(stdout);
   std::thread waiter([&] {
     int sig = 0;
@@ -85,7 +91,14 @@ Subcommand add_serve_command(CLI::App& root) {
   app->add_option("--workers", a->workers, "enclave worker processes")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  add_backend_option(app, &a->backend, "the back partition's backend");
+  add_backend_option(app, &a->backend, "the back partition's backend (without --back)");
+  app->add_option("--back", a->back,
+                  "run the back partition on a KServe v2 gRPC server instead: "
+                  "kserve://HOST:PORT/MODEL[/VERSION] (NVIDIA Triton, or teesplit serve-back; "
+                  "docs/deploy.md)");
+  app->add_option("--metrics-listen", a->metrics_listen,
+                  "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT; port 0 picks a "
+                  "free one)");
   add_threads_option(app, &a->threads);
   app->add_option("--enclave-threads", a->enclave_threads, "oneDNN threads in each worker")
       ->check(CLI::Range(1, 256))

@@ -1,0 +1,208 @@
+// Prometheus metrics of `teesplit serve` (serve/metrics.h): the text format
+// against hand-written expectations, and /metrics of a running server, scraped
+// over HTTP, against what the test did to it (requests, errors by kind, a
+// restarted worker, stage latencies, batch sizes).
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "attest/sim_root.h"
+#include "client/client.h"
+#include "core/file.h"
+#include "serve/metrics.h"
+#include "serve/remote.h"
+#include "support/test_support.h"
+#include "teesplit/v1/serving.grpc.pb.h"
+
+namespace teesplit {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::binary_path;
+using testing::run_command;
+
+// The sample lines of a text exposition: "NAME{LABELS}" -> value.
+std::map<std::string, double> samples(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t sp = line.rfind(' ');
+    const std::string v = line.substr(sp + 1);
+    out[line.substr(0, sp)] = v == "+Inf" ? INFINITY : std::stod(v);
+  }
+  return out;
+}
+
+TEST(Metrics, TextFormat) {
+  serve::Metrics m;
+  m.answered("Infer", "OK");
+  m.answered("Infer", "OK");
+  m.answered("Infer", "UNAVAILABLE");
+  m.answered("Attest", "PERMISSION_DENIED");
+  m.enclave_restarted();
+  m.stage("front", 0.003);
+  m.stage("front", 20.0);
+  m.stage("back", 0.0005);  // on a bound: counted in it (le)
+  m.back_batch(3);
+  m.back_batch(1);
+  const std::string text = m.render();
+  auto s = samples(text);
+  EXPECT_EQ(s["teesplit_requests_total{rpc=\"Infer\"}"], 3);
+  EXPECT_EQ(s["teesplit_requests_total{rpc=\"Attest\"}"], 1);
+  EXPECT_EQ(s["teesplit_errors_total{rpc=\"Infer\",kind=\"UNAVAILABLE\"}"], 1);
+  EXPECT_EQ(s["teesplit_errors_total{rpc=\"Attest\",kind=\"PERMISSION_DENIED\"}"], 1);
+  EXPECT_EQ(s.count("teesplit_errors_total{rpc=\"Infer\",kind=\"OK\"}"), 0u);
+  EXPECT_EQ(s["teesplit_enclave_restarts_total"], 1);
+  EXPECT_EQ(s["teesplit_queue_depth"], 0);
+  EXPECT_EQ(s["teesplit_stage_seconds_bucket{stage=\"front\",le=\"0.0025\"}"], 0);
+  EXPECT_EQ(s["teesplit_stage_seconds_bucket{stage=\"front\",le=\"0.005\"}"], 1);
+  EXPECT_EQ(s["teesplit_stage_seconds_bucket{stage=\"front\",le=\"10\"}"], 1);
+  EXPECT_EQ(s["teesplit_stage_seconds_bucket{stage=\"front\",le=\"+Inf\"}"], 2);
+  EXPECT_DOUBLE_EQ(s["teesplit_stage_seconds_sum{stage=\"front\"}"], 20.003);
+  EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"front\"}"], 2);
+  EXPECT_EQ(s["teesplit_stage_seconds_bucket{stage=\"back\",le=\"0.0005\"}"], 1);
+  EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"tail\"}"], 0);
+  EXPECT_EQ(s["teesplit_back_batch_size_bucket{le=\"1\"}"], 1);
+  EXPECT_EQ(s["teesplit_back_batch_size_bucket{le=\"2\"}"], 1);
+  EXPECT_EQ(s["teesplit_back_batch_size_bucket{le=\"4\"}"], 2);
+  EXPECT_EQ(s["teesplit_back_batch_size_sum"], 4);
+  EXPECT_EQ(s["teesplit_back_batch_size_count"], 2);
+  {
+    auto q = m.queued();
+    EXPECT_EQ(samples(m.render())["teesplit_queue_depth"], 1);
+  }
+  EXPECT_EQ(samples(m.render())["teesplit_queue_depth"], 0);
+
+  // Every sample line is NAME{LABELS} VALUE, and every family has its HELP and
+  // TYPE lines before its samples.
+  const std::regex line_re(R"(^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.eInf]+$)");
+  std::set<std::string> typed;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      typed.insert(line.substr(7, line.find(' ', 7) - 7));
+      continue;
+    }
+    if (line.rfind("# HELP ", 0) == 0) continue;
+    std::smatch mt;
+    ASSERT_TRUE(std::regex_match(line, mt, line_re)) << line;
+    std::string family = mt[1].str();
+    for (const char* suffix : {"_bucket", "_sum", "_count"})
+      if (!typed.count(family) && family.size() > strlen(suffix) &&
+          family.compare(family.size() - strlen(suffix), strlen(suffix), suffix) == 0)
+        family.resize(family.size() - strlen(suffix));
+    EXPECT_TRUE(typed.count(family)) << "no TYPE line before " << line;
+  }
+  EXPECT_EQ(serve::escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
+
+TEST(Metrics, ServeCountsWhatTheTestDid) {
+  const std::string dir = testing::generated_dir() + "/metrics/serve";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  int code = 0;
+  const std::string out =
+      run_command(binary_path("teesplit") + " split " +
+                      testing::source_path("models/fashion-mnist-resnet50.onnx") +
+                      " --at layer2.0 -o " + dir + "/split",
+                  &code);
+  ASSERT_EQ(code, 0) << out;
+  testing::ServeProcess server(dir + "/split", dir, 1, {"--metrics-listen", "127.0.0.1:0"});
+  ASSERT_FALSE(server.address().empty()) << server.log();
+  // "metrics on http://HOST:PORT/metrics", the second line of its output.
+  std::string metrics_host;
+  int metrics_port = 0;
+  {
+    std::ifstream in(dir + "/serve.out");
+    std::string line;
+    std::smatch mt;
+    while (std::getline(in, line))
+      if (std::regex_match(line, mt,
+                           std::regex(R"(metrics on http://([0-9.]+):([0-9]+)/metrics)"))) {
+        metrics_host = mt[1];
+        metrics_port = std::stoi(mt[2]);
+      }
+  }
+  ASSERT_GT(metrics_port, 0) << read_file(dir + "/serve.out");
+
+  attest::Policy policy = client::policy_from_manifest(dir + "/split/manifest.json", std::nullopt);
+  policy.simulated_root = attest::sim_root_public_key(dir + "/sim-root.pem");
+  policy.allow_simulated = true;
+  serve::RemoteEnclave remote(server.address());
+  const serve::RemoteInfo info = remote.info();  // Info: 1
+  client::Attestation a;
+  ASSERT_TRUE(remote.attest(a, policy).accepted);  // Attest: 1
+  const Tensor x = testing::random_tensor(info.input_shape, 5);
+  constexpr int kOk = 5, kUnknownSession = 2;
+  for (int i = 0; i < kOk; ++i) remote.infer(a, x);  // Infer: 5 OK
+  {
+    auto stub = ::teesplit::v1::Enclave::NewStub(
+        grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+    for (int i = 0; i < kUnknownSession; ++i) {  // Infer: 2 FAILED_PRECONDITION
+      ::teesplit::v1::SealedMessage q;
+      q.set_session(0xdeadbeef);
+      q.set_message("not a session");
+      ::teesplit::v1::InferReply r;
+      grpc::ClientContext c;
+      EXPECT_EQ(stub->Infer(&c, q, &r).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    }
+  }
+  // The worker dies; the next request restarts it and fails: Infer UNAVAILABLE 1.
+  const std::vector<pid_t> workers = testing::workers_of(server.pid());
+  ASSERT_EQ(workers.size(), 1u);
+  kill(workers[0], SIGKILL);
+  for (int i = 0; i < 100 && fs::exists("/proc/" + std::to_string(workers[0]) + "/exe"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  try {
+    remote.infer(a, x);
+    FAIL() << "a request reached a killed worker";
+  } catch (const serve::RemoteError& e) {
+    EXPECT_TRUE(e.retryable()) << e.what();
+  }
+
+  httplib::Client http(metrics_host, metrics_port);
+  const auto res = http.Get("/metrics");
+  ASSERT_TRUE(res) << "no answer from /metrics";
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  auto s = samples(res->body);
+  EXPECT_EQ(s["teesplit_requests_total{rpc=\"Info\"}"], 1) << res->body;
+  EXPECT_EQ(s["teesplit_requests_total{rpc=\"Attest\"}"], 1);
+  EXPECT_EQ(s["teesplit_requests_total{rpc=\"Infer\"}"], kOk + kUnknownSession + 1);
+  EXPECT_EQ(s["teesplit_errors_total{rpc=\"Infer\",kind=\"FAILED_PRECONDITION\"}"],
+            kUnknownSession);
+  EXPECT_EQ(s["teesplit_errors_total{rpc=\"Infer\",kind=\"UNAVAILABLE\"}"], 1);
+  EXPECT_EQ(s.count("teesplit_errors_total{rpc=\"Attest\",kind=\"UNAVAILABLE\"}"), 0u);
+  EXPECT_EQ(s["teesplit_enclave_restarts_total"], 1);
+  EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"front\"}"], kOk);
+  EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"back\"}"], kOk);
+  EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"tail\"}"], 0);
+  EXPECT_GT(s["teesplit_stage_seconds_sum{stage=\"front\"}"], 0);
+  EXPECT_EQ(s["teesplit_back_batch_size_count"], kOk);
+  EXPECT_EQ(s["teesplit_back_batch_size_sum"], kOk);  // one sample per call today
+  EXPECT_EQ(s["teesplit_queue_depth"], 0);
+  EXPECT_EQ(s["teesplit_requests_in_flight"], 0);
+  EXPECT_EQ(http.Get("/other")->status, 404);
+}
+
+TEST(Metrics, ABadListenAddressIsRefused) {
+  serve::Metrics m;
+  for (const char* bad : {"nohost", "127.0.0.1:x", "127.0.0.1:70000"}) {
+    const std::string e = testing::error_of([&] { serve::MetricsHttpServer s(bad, m); });
+    EXPECT_NE(e.find("--metrics-listen"), std::string::npos) << bad << ": " << e;
+  }
+}
+
+}  // namespace
+}  // namespace teesplit
