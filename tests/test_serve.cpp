@@ -104,6 +104,24 @@ TEST(Serve, WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel) {
   EXPECT_NE(out.find("p99"), std::string::npos) << out;
 }
 
+// SIGTERM (and SIGINT) shut the host down in order: it says so, stops its
+// workers and exits 0, rather than dying of the signal (exit 143).
+TEST(Serve, SigtermShutsDownCleanly) {
+  const std::string dir = make_split("sigterm");
+  ServeProcess server(dir + "/split", dir, 2);
+  ASSERT_FALSE(server.address().empty()) << server.log();
+  const std::vector<pid_t> workers = workers_of(server.pid());
+  ASSERT_EQ(workers.size(), 2u);
+  const int st = server.stop();
+  ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << (WIFSIGNALED(st) ? WTERMSIG(st) : 0) << "\n"
+                             << server.log();
+  EXPECT_EQ(WEXITSTATUS(st), 0) << server.log();
+  EXPECT_NE(server.log().find("teesplit serve: Terminated: shutting down"), std::string::npos)
+      << server.log();
+  // Its workers are gone with it (reaped by the host, so no zombie either).
+  for (pid_t w : workers) EXPECT_NE(::kill(w, 0), 0) << "worker " << w << " outlived its host";
+}
+
 // Sample i of a batch, as a batch of one.
 Tensor sample(const Tensor& t, int64_t i) {
   Shape s = t.shape();

@@ -178,6 +178,9 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
   if (pid_ < 0) fail("fork: ", std::strerror(errno));
   if (pid_ == 0) {
     // The child: only async-signal-safe calls until exec.
+    // Its own process group: a Ctrl-C at the terminal goes to the host, which
+    // then stops its workers in order; they never die of it first.
+    ::setpgid(0, 0);
     if (!tcp) ::dup2(sv[1], 3);
     ::dup2(err[1], 2);
     struct rlimit rl = {memlock, memlock};

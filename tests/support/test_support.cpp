@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -216,11 +217,17 @@ ServeProcess::ServeProcess(const std::string& split, const std::string& dir, int
 }
 
 ServeProcess::~ServeProcess() {
-  if (pid_ > 0) {
-    kill(pid_, SIGTERM);
-    int st;
-    waitpid(pid_, &st, 0);
+  stop();
+}
+
+int ServeProcess::stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int st = 0;
+  while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
   }
+  pid_ = -1;
+  return st;
 }
 
 std::string ServeProcess::log() const {

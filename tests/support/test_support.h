@@ -69,6 +69,8 @@ class ServeProcess {
   const std::string& address() const { return address_; }
   pid_t pid() const { return pid_; }
   std::string log() const;
+  // SIGTERM, then its wait status (-1 when it was not running).
+  int stop();
 
  private:
   pid_t pid_ = -1;

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -67,5 +68,23 @@ std::string version_string();
 CLI::Option* add_backend_option(CLI::App* app, std::string* value, const std::string& what);
 CLI::Option* add_threads_option(CLI::App* app, int* value);
 CLI::Option* add_seed_option(CLI::App* app, uint64_t* value);
+
+// For the servers (serve, serve-back): on the first SIGINT or SIGTERM, says
+// "WHO: SIGNAL: shutting down" on stderr and calls `stop` once, from a thread
+// of its own. A handler that writes to a pipe, not a blocked mask and sigwait:
+// libraries start threads before the mask could be set (gRPC's, OpenMP's), and
+// a signal sent to the process lands on any thread that does not block it,
+// which then died of it (exit 143) instead of shutting down. One at a time;
+// the destructor stops waiting and joins.
+class StopOnSignal {
+ public:
+  StopOnSignal(std::string who, std::function<void()> stop);
+  ~StopOnSignal();
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+ private:
+  std::thread waiter_;
+};
 
 }  // namespace teesplit

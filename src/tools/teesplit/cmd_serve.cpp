@@ -36,13 +36,6 @@ int serve_cmd(const ServeArgs& a) {
                  "teesplit serve: running as root: root can ptrace the workers and read their "
                  "ordinary memory; --user NAME runs the host and its workers as NAME\n");
   }
-  // Signals are taken by one thread, which shuts the server down.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
   serve::ServeOptions o;
   o.split_dir = a.split;
   o.listen = a.listen;
@@ -66,16 +59,8 @@ int serve_cmd(const ServeArgs& a) {
   if (!server.metrics_address().empty())
     std::printf("metrics on http://%s/metrics\n", server.metrics_address().c_str());
   std::fflush(stdout);
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    std::fprintf(stderr, "teesplit serve: %s: shutting down\n", strsignal(sig));
-    server.shutdown();
-  });
+  StopOnSignal on_signal("teesplit serve", [&] { server.shutdown(); });
   server.wait();
-  // The server stopped; wake the signal thread if it is still waiting.
-  pthread_kill(waiter.native_handle(), SIGTERM);
-  waiter.join();
   return 0;
 }
 

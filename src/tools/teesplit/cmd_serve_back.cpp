@@ -24,26 +24,7 @@ struct ServeBackArgs {
   int64_t max_batch = 64;
 };
 
-// SIGINT and SIGTERM write their number to this pipe; a thread reads it and
-// shuts the server down. A handler, not a blocked mask and sigwait: libraries
-// start threads before main (gRPC's), and a signal sent to the process may
-// land on any of them.
-int g_signal_pipe[2] = {-1, -1};
-
-extern "C" void on_stop_signal(int sig) {
-  const unsigned char b = static_cast<unsigned char>(sig);
-  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &b, 1);
-}
-
 int serve_back_cmd(const ServeBackArgs& a) {
-  TS_CHECK(::pipe2(g_signal_pipe, O_CLOEXEC) == 0, "pipe2: ", std::strerror(errno));
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-
   serve::BackServerOptions o;
   o.split_dir = a.split;
   o.listen = a.listen;
@@ -58,17 +39,8 @@ int serve_back_cmd(const ServeBackArgs& a) {
                static_cast<long long>(a.max_batch));
   std::printf("listening on %s\n", server.address().c_str());
   std::fflush(stdout);
-  std::thread waiter([&] {
-    unsigned char sig = 0;
-    while (::read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
-    }
-    if (sig == 0) return;  // the server stopped by itself
-    std::fprintf(stderr, "teesplit serve-back: %s: shutting down\n", strsignal(sig));
-    server.shutdown();
-  });
+  StopOnSignal on_signal("teesplit serve-back", [&] { server.shutdown(); });
   server.wait();
-  on_stop_signal(0);  // wakes the waiter if no signal did
-  waiter.join();
   return 0;
 }
 

@@ -1,8 +1,13 @@
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -10,6 +15,7 @@
 #include "host/model.h"
 #include "io/image.h"
 #include "io/npy.h"
+#include "tools/teesplit/cli.h"
 #include "tools/teesplit/commands.h"
 
 namespace teesplit {
@@ -96,6 +102,47 @@ size_t peak_rss_bytes() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<size_t>(ru.ru_maxrss) * 1024;
+}
+
+namespace {
+int g_stop_pipe[2] = {-1, -1};
+
+extern "C" void on_stop_signal(int sig) {
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] const ssize_t n = ::write(g_stop_pipe[1], &b, 1);
+}
+}  // namespace
+
+StopOnSignal::StopOnSignal(std::string who, std::function<void()> stop) {
+  TS_CHECK(g_stop_pipe[0] < 0, "StopOnSignal: one at a time");
+  TS_CHECK(::pipe2(g_stop_pipe, O_CLOEXEC) == 0, "pipe2: ", std::strerror(errno));
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  waiter_ = std::thread([who = std::move(who), stop = std::move(stop)] {
+    unsigned char sig = 0;
+    while (::read(g_stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    if (sig == 0) return;  // released by the destructor
+    std::fprintf(stderr, "%s: %s: shutting down\n", who.c_str(), strsignal(sig));
+    stop();
+  });
+}
+
+StopOnSignal::~StopOnSignal() {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  on_stop_signal(0);  // wakes the waiter if no signal did
+  waiter_.join();
+  ::close(g_stop_pipe[0]);
+  ::close(g_stop_pipe[1]);
+  g_stop_pipe[0] = g_stop_pipe[1] = -1;
 }
 
 }  // namespace teesplit
