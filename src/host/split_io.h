@@ -31,6 +31,11 @@ struct SplitWriteOptions {
   // host never sees the prediction (graph/cuts.h: tail_cut). Sealed with `key`
   // like the front; without a key the host can read the tail's weights.
   bool protect_output = false;
+  // Precision::BF16: front.tsf stores the weights of the nodes that compute in
+  // bf16 (graph/precision.h) as bfloat16 and says so (format version 2, bf16
+  // flag; manifest front.precision "bf16"); the enclave runs the front in bf16.
+  // The tail partition stays fp32.
+  Precision precision = Precision::F32;
 };
 
 // Writes DIR/front.tsf, DIR/back.onnx, with protect_output DIR/tail.tsf, and,
