@@ -156,7 +156,10 @@ Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& op
     Graph front = load_split_front(files, key);
     OpenedSplit out;
     out.manifest = files.manifest;
-    out.runner = std::make_unique<SplitRunner>(std::move(front), parse_back(files), opts);
+    // The front runs in the precision its file was written for, whatever opts say.
+    SplitRunOptions o = opts;
+    o.front_precision = parse_precision(files.manifest.precision);
+    out.runner = std::make_unique<SplitRunner>(std::move(front), parse_back(files), o);
     if (files.manifest.tail) out.runner->set_tail(load_split_tail(files, key));
     return out;
   });

@@ -56,7 +56,8 @@ struct OpenedSplit {
 // (partition/split_dir.h), and, when model_path is not empty, that model's
 // SHA-256 too; with owner_public_key, that the manifest carries a valid
 // signature by that key (verify_manifest_signature), before anything is loaded;
-// then loads and compiles both partitions. Errors name the file.
+// then loads and compiles both partitions, the front in the manifest's precision
+// (opts.front_precision is ignored). Errors name the file.
 Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& opts,
                                const FrontKey* key = nullptr, const std::string& model_path = "",
                                const crypto::Bytes32* owner_public_key = nullptr);
