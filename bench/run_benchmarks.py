@@ -2,7 +2,8 @@
 """Compare teesplit with ONNX Runtime, OpenCV DNN and LibTorch; write docs/benchmarks.md.
 
   /usr/bin/python3 bench/run_benchmarks.py [--models vgg16,resnet50,efficientnet_b0]
-      [--batches 1,8] [--threads 1,2] [--peers teesplit,onnxruntime,opencv,libtorch]
+      [--batches 1,8] [--threads 1,2]
+      [--peers teesplit,teesplit-bf16,onnxruntime,opencv,libtorch]
       [--rounds 3] [--runs-scale 1.0] [--build-dir build] [--teesplit PATH] [--no-build]
       [--max-wait 20]
       [--doc docs/benchmarks.md] [--results build/bench/results.jsonl]
@@ -23,6 +24,12 @@ can be rebuilt with --report-only. A peer that cannot be built or fails is
 reported and left out; the other peers go on. --check instead runs each peer
 runner once per model at batch 1 and compares its output with PyTorch's and
 with ONNX Runtime's (same weights, same seeded input), exit code 1 on mismatch.
+
+The peer teesplit-bf16 is `teesplit bench --precision bf16` (docs/usage.md,
+"Precision"); the report gives it its own table, its speed-up over ONNX Runtime
+fp32 from the same run, and whether the issue's targets are met (4x on VGG-16
+and ResNet-50, 1.4x on EfficientNet-B0). On a CPU without bf16 it fails and is
+left out with the reason.
 """
 
 import argparse
@@ -39,9 +46,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 ALL_MODELS = ("vgg16", "resnet50", "efficientnet_b0")
-ALL_PEERS = ("teesplit", "onnxruntime", "opencv", "libtorch")
-PEER_TITLES = {"teesplit": "teesplit", "onnxruntime": "ONNX Runtime", "opencv": "OpenCV DNN",
-               "libtorch": "LibTorch"}
+ALL_PEERS = ("teesplit", "teesplit-bf16", "onnxruntime", "opencv", "libtorch")
+PEER_TITLES = {"teesplit": "teesplit", "teesplit-bf16": "teesplit bf16",
+               "onnxruntime": "ONNX Runtime", "opencv": "OpenCV DNN", "libtorch": "LibTorch"}
+# The fp32 comparison table leaves bf16 out; it has its own table.
+FP32_PEERS = ("teesplit", "onnxruntime", "opencv", "libtorch")
+# Speed-up over ONNX Runtime fp32 that issue 14 asks of bf16.
+BF16_TARGETS = {"vgg16": 4.0, "resnet50": 4.0, "efficientnet_b0": 1.4}
 MODEL_TITLES = {"vgg16": "VGG-16", "resnet50": "ResNet-50", "efficientnet_b0": "EfficientNet-B0"}
 # (warm-up, timed runs) per process, by model and batch; about 1-4 s of work per
 # process for the fast peers on 2 threads. Batches not listed use batch 8's.
@@ -186,7 +197,8 @@ def build_targets(build_dir, peers):
     rc, out, err = run_cmd(cmd)
     if rc != 0:
         log(f"cmake configure failed:\n{err[-2000:]}")
-    targets = {"teesplit": "teesplit", "opencv": "opencv_runner", "libtorch": "libtorch_runner"}
+    targets = {"teesplit": "teesplit", "teesplit-bf16": "teesplit", "opencv": "opencv_runner",
+               "libtorch": "libtorch_runner"}
     ok = set(p for p in peers if p not in targets)
     for peer in peers:
         if peer not in targets:
@@ -254,9 +266,10 @@ def peer_command(peer, build_dir, models_dir, model, batch, threads, warmup, run
     common = ["--batch", str(batch), "--threads", str(threads), "--warmup", str(warmup),
               "--runs", str(runs)]
     onnx = os.path.join(models_dir, model + ".onnx")
-    if peer == "teesplit":
+    if peer in ("teesplit", "teesplit-bf16"):
+        precision = "bf16" if peer == "teesplit-bf16" else "fp32"
         return [TEESPLIT_BIN or os.path.join(build_dir, "teesplit"), "bench", onnx] + common + [
-            "--json"]
+            "--precision", precision, "--json"]
     if peer == "onnxruntime":
         return ["node", os.path.join(BENCH, "ort_runner.js"), onnx] + common
     if peer == "opencv":
@@ -283,6 +296,10 @@ def parse_result(stdout, peer, batch, threads, runs):
             continue
         obj = json.loads(line)
         times = obj.get("times_ms")
+        if peer == "teesplit-bf16" and obj.get("peer") == "teesplit":
+            if obj.get("precision") != "bf16":
+                raise ValueError(f"precision is {obj.get('precision')!r}, expected 'bf16'")
+            obj["peer"] = peer
         if obj.get("peer") != peer:
             raise ValueError(f"peer is {obj.get('peer')!r}, expected {peer!r}")
         if obj.get("batch") != batch or obj.get("threads") != threads:
@@ -305,8 +322,8 @@ def add_record(obj, samples, memory):
     memory figures teesplit reports, to memory[(threads, model, batch)]."""
     key = (obj["threads"], obj["model"], obj["batch"], obj["peer"])
     samples.setdefault(key, []).extend(obj["times_ms"])
-    if obj["peer"] == "teesplit":
-        m = memory.setdefault(key[:3], {})
+    if obj["peer"] in ("teesplit", "teesplit-bf16"):
+        m = memory.setdefault(key, {})
         for k in MEMORY_KEYS:
             if isinstance(obj.get(k), (int, float)):
                 m[k] = max(m.get(k, 0), obj[k])
@@ -376,7 +393,7 @@ def check_peers(args, peers, models):
     for model in models:
         ref = np.load(os.path.join(args.models_dir, model + ".output.npy"))
         random_out = {}
-        for peer in [p for p in peers if p != "teesplit"]:
+        for peer in [p for p in peers if not p.startswith("teesplit")]:
             for what in ("reference", "random"):
                 out = os.path.join(tmp, f"{model}.{peer}.{what}.npy")
                 if os.path.exists(out):
@@ -427,7 +444,7 @@ def fmt_ms(x):
 
 def write_report(path, meta, samples, memory, failures):
     stats = summarize(samples)
-    peers = [p for p in ALL_PEERS if p in meta["peers"]]
+    peers = [p for p in FP32_PEERS if p in meta["peers"]]
     base = "teesplit" if "teesplit" in peers else "onnxruntime"
     lines = []
     w = lines.append
@@ -502,20 +519,23 @@ def write_report(path, meta, samples, memory, failures):
                     cells.append("—")
             w("| " + " | ".join(cells) + " |")
         w("")
+    if "teesplit-bf16" in meta["peers"]:
+        write_bf16_section(w, stats)
     if memory:
         w("## teesplit memory")
         w("")
         w("As reported by `teesplit bench`: peak activation memory (the runtime's plan), weights,")
         w("and the process's peak resident set, in MiB.")
         w("")
-        w("| threads | model | batch | peak activations | weights | peak RSS |")
-        w("|---:|---|---:|---:|---:|---:|")
+        w("| threads | model | batch | precision | peak activations | weights | peak RSS |")
+        w("|---:|---|---:|---|---:|---:|---:|")
         for key in sorted(memory, key=lambda k: (k[0], ALL_MODELS.index(k[1]) if k[1] in
-                                                 ALL_MODELS else 99, k[2])):
+                                                 ALL_MODELS else 99, k[2], k[3])):
             m = memory[key]
             cells = [f"{m[k] / 2**20:.1f}" if k in m else "—" for k in MEMORY_KEYS]
-            w(f"| {key[0]} | {MODEL_TITLES.get(key[1], key[1])} | {key[2]} | " + " | ".join(cells)
-              + " |")
+            precision = "bf16" if key[3] == "teesplit-bf16" else "fp32"
+            w(f"| {key[0]} | {MODEL_TITLES.get(key[1], key[1])} | {key[2]} | {precision} | "
+              + " | ".join(cells) + " |")
         w("")
     w("## Spread")
     w("")
@@ -552,6 +572,36 @@ def write_report(path, meta, samples, memory, failures):
 
 
 GPU_MARKER = "<!-- GPU section: kept as is by bench/run_benchmarks.py -->"
+
+
+def write_bf16_section(w, stats):
+    """The bf16 table: teesplit bf16 beside teesplit fp32 and ONNX Runtime fp32 of the
+    same run, the speed-ups, and the issue's targets (met or not, per configuration)."""
+    w("## bf16 (`teesplit bench --precision bf16`)")
+    w("")
+    w("teesplit's bf16 path (docs/usage.md, \"Precision\") beside teesplit fp32 and ONNX")
+    w("Runtime fp32, all from this run. Speed-up = ONNX Runtime's median / teesplit bf16's.")
+    w("Targets (issue 14): at least 4x on VGG-16 and ResNet-50, 1.4x on EfficientNet-B0.")
+    w("")
+    w("| threads | model | batch | teesplit bf16 ms | teesplit fp32 ms | ONNX Runtime ms | "
+      "bf16 / fp32 speed-up | bf16 / ONNX Runtime speed-up | target | met |")
+    w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    keys = sorted({(k[0], k[1], k[2]) for k in stats if k[3] == "teesplit-bf16"},
+                  key=lambda k: (k[0], ALL_MODELS.index(k[1]) if k[1] in ALL_MODELS else 99,
+                                 k[2]))
+    for threads, model, batch in keys:
+        b = stats[(threads, model, batch, "teesplit-bf16")]["median"]
+        f = stats.get((threads, model, batch, "teesplit"))
+        o = stats.get((threads, model, batch, "onnxruntime"))
+        target = BF16_TARGETS.get(model)
+        up_f = f"{f['median'] / b:.2f}" if f else "—"
+        up_o = o["median"] / b if o else None
+        met = "—" if up_o is None or target is None else ("yes" if up_o >= target else "no")
+        w(f"| {threads} | {MODEL_TITLES.get(model, model)} | {batch} | {fmt_ms(b)} | "
+          f"{fmt_ms(f['median']) if f else '—'} | {fmt_ms(o['median']) if o else '—'} | {up_f} | "
+          f"{f'{up_o:.2f}' if up_o is not None else '—'} | "
+          f"{f'{target:.1f}' if target else '—'} | {met} |")
+    w("")
 
 
 def read_results(path):
@@ -618,11 +668,13 @@ def main(argv):
     peers = list(args.peers)
     if not args.no_build:
         built = build_targets(args.build_dir, [p for p in peers
-                                               if not (p == "teesplit" and TEESPLIT_BIN)])
-        peers = [p for p in peers if p in built or (p == "teesplit" and TEESPLIT_BIN)]
-    if TEESPLIT_BIN and "teesplit" in peers and not os.access(TEESPLIT_BIN, os.X_OK):
-        log(f"{TEESPLIT_BIN} is not an executable; peer teesplit left out")
-        peers.remove("teesplit")
+                                               if not (p.startswith("teesplit") and TEESPLIT_BIN)])
+        peers = [p for p in peers if p in built or (p.startswith("teesplit") and TEESPLIT_BIN)]
+    if TEESPLIT_BIN and not os.access(TEESPLIT_BIN, os.X_OK):
+        for p in ("teesplit", "teesplit-bf16"):
+            if p in peers:
+                log(f"{TEESPLIT_BIN} is not an executable; peer {p} left out")
+                peers.remove(p)
     if "onnxruntime" in peers and not ensure_ort():
         log("onnxruntime-node is not installed; peer onnxruntime left out")
         peers.remove("onnxruntime")
@@ -648,7 +700,7 @@ def main(argv):
         "cpu": cpu_model(), "cpus": cpu_count(),
         "kernel": f"Linux {platform.release()}",
         "load_start": loadavg(),
-        "teesplit": git_revision() if "teesplit" in peers else None,
+        "teesplit": git_revision() if any(p.startswith("teesplit") for p in peers) else None,
         "onnxruntime": ort_version(),
         "opencv": dpkg_version("libopencv-dev"),
         "libtorch": dpkg_version("libtorch-dev"),

@@ -101,7 +101,7 @@ TEST(FrontFile, RoundTripRunsIdentically) {
   const Graph& g = front_graph();
   const std::string bytes = serialize_front(g);
   ASSERT_EQ(bytes.compare(0, 8, std::string("\x89TSF\r\n\x1a\n", 8)), 0);
-  EXPECT_EQ(get<uint32_t>(bytes, kVersionAt), kFrontFormatVersion);
+  EXPECT_EQ(get<uint32_t>(bytes, kVersionAt), kFrontFormatVersionFp32);  // fp32: version 1
   EXPECT_EQ(get<uint32_t>(bytes, kFlagsAt), 0u);
   EXPECT_EQ(get<uint64_t>(bytes, kBodySizeAt), bytes.size() - kHeader);
   auto r = parse_front(bytes);
@@ -198,8 +198,8 @@ TEST(FrontFile, RefusesWrongMagicVersionFlagsDtype) {
   EXPECT_TRUE(contains(error_of(b), "wrong magic")) << error_of(b);
   EXPECT_TRUE(contains(error_of("short"), "shorter than")) << error_of("short");
   b = good;
-  put<uint32_t>(b, kVersionAt, 2);
-  EXPECT_TRUE(contains(error_of(b), "unknown format version 2")) << error_of(b);
+  put<uint32_t>(b, kVersionAt, kFrontFormatVersion + 1);
+  EXPECT_TRUE(contains(error_of(b), "unknown format version 3")) << error_of(b);
   b = good;
   put<uint32_t>(b, kFlagsAt, 0x10);
   EXPECT_TRUE(contains(error_of(b), "unknown flags")) << error_of(b);

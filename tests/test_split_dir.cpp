@@ -226,10 +226,16 @@ TEST(SplitDir, EditedManifestsAreRefused) {
   EXPECT_TRUE(contains(e, mp) && contains(e, "differs from the front partition's output")) << e;
 
   j = good;  // a front format version this build does not read
+  j["front"]["format_version"] = 3;
+  write_manifest(dir, j);
+  e = open_error(dir);
+  EXPECT_TRUE(contains(e, mp) && contains(e, "front format version 3")) << e;
+
+  j = good;  // a version the file does not have
   j["front"]["format_version"] = 2;
   write_manifest(dir, j);
   e = open_error(dir);
-  EXPECT_TRUE(contains(e, mp) && contains(e, "front format version 2")) << e;
+  EXPECT_TRUE(contains(e, mp) && contains(e, "front format version 2 but")) << e;
 
   j = good;  // a manifest version from the future
   j["version"] = 3;

@@ -5,6 +5,16 @@
 
 namespace teesplit {
 
+const char* precision_name(Precision p) {
+  return p == Precision::BF16 ? "bf16" : "fp32";
+}
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32" || name == "f32" || name == "float32") return Precision::F32;
+  if (name == "bf16" || name == "bfloat16") return Precision::BF16;
+  fail("unknown precision '", name, "'; expected fp32 or bf16");
+}
+
 std::string first_unsupported(const Backend& backend, const Graph& g) {
   for (const Node& n : g.nodes) {
     std::string why = backend.unsupported_reason(g, n);

@@ -13,9 +13,21 @@
 
 namespace teesplit {
 
+// Arithmetic precision of the compute-heavy nodes (graph/precision.h has the
+// per-node rule). Graph inputs and outputs stay float32 in both.
+enum class Precision : uint8_t { F32, BF16 };
+
+// "fp32" or "bf16".
+const char* precision_name(Precision p);
+// "fp32"|"f32"|"float32" or "bf16"|"bfloat16"; throws Error naming the value otherwise.
+Precision parse_precision(const std::string& name);
+
 struct CompileOptions {
   int threads = 0;    // 0: the backend's default (all cores)
   bool tf32 = false;  // GPU backends: allow TF32 tensor cores for conv/GEMM (~1e-3 rel. error)
+  // BF16: only the oneDNN backend, on a CPU with AVX512_BF16 or AMX; every other
+  // backend, and oneDNN on a CPU without bf16, refuses it (never a silent fp32 run).
+  Precision precision = Precision::F32;
 };
 
 struct RunStats {
@@ -36,6 +48,10 @@ class Executable {
   // Forgets the per-step times a *_PROFILE switch collected so far (bench calls
   // it after the warm-up runs, whose first-run costs would skew the profile).
   virtual void reset_profile() {}
+  // One line per step as compiled ("node 'c1' (Conv): convolution bf16
+  // brgconv:avx512_core_amx"), for checks on the implementations chosen; empty
+  // where the backend does not say.
+  virtual std::vector<std::string> step_labels() const { return {}; }
 };
 
 class Backend {

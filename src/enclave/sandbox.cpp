@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -487,6 +489,28 @@ int drop_to_user_keeping_ipc_lock(uid_t uid, gid_t gid) noexcept {
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_IPC_LOCK, 0, 0) != 0) return errno;
   if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return errno;
   return 0;
+}
+
+AmxPermission request_amx_permission() {
+  AmxPermission r;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
+    r.cpu_has_amx = (edx >> 24 & 1u) && (edx >> 22 & 1u);
+  if (!r.cpu_has_amx) {
+    r.detail = "this CPU has no AMX (bf16 runs on AVX512_BF16 where the CPU has it)";
+    return r;
+  }
+  constexpr int kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXtileData = 18;
+  const long req = syscall(SYS_arch_prctl, kArchReqXcompPerm, kXtileData);
+  const int req_errno = errno;
+  unsigned long bits = 0;
+  const long got = syscall(SYS_arch_prctl, kArchGetXcompPerm, &bits);
+  r.granted = got == 0 && (bits >> kXtileData & 1ul);
+  r.detail = r.granted ? std::string("AMX tile data permitted (arch_prctl ARCH_REQ_XCOMP_PERM)")
+                       : std::string("AMX permission refused: arch_prctl(ARCH_REQ_XCOMP_PERM) ") +
+                             (req == 0 ? "succeeded but XTILEDATA is not permitted"
+                                       : std::string("failed: ") + std::strerror(req_errno));
+  return r;
 }
 
 }  // namespace teesplit::enclave

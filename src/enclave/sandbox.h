@@ -70,6 +70,17 @@ struct LockdownReport {
 // on the first failure unless opts.insecure. Not reentrant (one lockdown per process).
 LockdownReport lock_down(const LockdownOptions& opts = {});
 
+// AMX's tile data is off until a process asks the kernel for it
+// (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)); the seccomp allow
+// list has no arch_prctl, so the worker asks before its lockdown. Without
+// permission oneDNN silently runs bf16 on AVX-512 instead of AMX.
+struct AmxPermission {
+  bool cpu_has_amx = false;  // CPUID.(7,0):EDX bits 24 (AMX-TILE) and 22 (AMX-BF16)
+  bool granted = false;      // ARCH_GET_XCOMP_PERM reports XTILEDATA
+  std::string detail;        // one line for logs
+};
+AmxPermission request_amx_permission();
+
 // True when `probe` (default: Gramine's /dev/attestation/attestation_type) exists.
 bool running_under_gramine(const std::string& probe = "/dev/attestation/attestation_type");
 

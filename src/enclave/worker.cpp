@@ -62,8 +62,12 @@ class Worker {
 
   // Everything that needs files or the JIT, before the lockdown.
   void prepare() {
+    // Before oneDNN creates its first primitive and long before the lockdown
+    // (which forbids arch_prctl): AMX's tile data needs the kernel's permission.
+    const AmxPermission amx = request_amx_permission();
     files_ = read_split_files(opts_.split_dir, /*with_back=*/false);
     const SplitManifest& m = files_.manifest;
+    const Precision precision = parse_precision(m.precision);
     const bool has_tail = m.tail.has_value();
     // The running binary as the kernel loaded it (its path may have changed).
     const std::string binary = read_file("/proc/self/exe", size_t{1} << 30);
@@ -100,7 +104,10 @@ class Worker {
       if (key) secure_wipe(key->data(), key->size());
       CompileOptions co;
       co.threads = opts_.threads;
-      front_ = make_onednn_backend()->compile(front, co);  // the front file is specialised
+      CompileOptions front_co = co;
+      front_co.precision = precision;                            // the tail stays fp32
+      front_ = make_onednn_backend()->compile(front, front_co);  // the front file is specialised
+      if (precision == Precision::BF16) check_bf16_on_amx(amx);
       // Warm-up: oneDNN's JIT code and the OpenMP threads exist from now on.
       Tensor zeros(DType::F32, m.input_shape);
       front_->run({zeros});
@@ -119,6 +126,26 @@ class Worker {
     // SIMULATED attestation: the machine's simulated root signs the quotes.
     quotes_ = make_quote_source(gramine, opts_.attestation_key);
     mr_signer_ = quotes_->mr_signer();
+  }
+
+  // bf16 must not silently run on AVX-512 where the CPU has AMX: every bf16
+  // step's implementation is checked, and what ran where goes to the log.
+  void check_bf16_on_amx(const AmxPermission& amx) {
+    size_t bf16_steps = 0, on_amx = 0;
+    for (const std::string& label : front_->step_labels()) {
+      if (label.find(" bf16 ") == std::string::npos) continue;
+      ++bf16_steps;
+      if (label.find("amx") != std::string::npos) ++on_amx;
+    }
+    log_line("front in bf16 on oneDNN ISA " + onednn_cpu_isa() + ": " + std::to_string(on_amx) +
+             " of " + std::to_string(bf16_steps) + " bf16 steps on AMX; " + amx.detail);
+    if (!amx.cpu_has_amx) return;
+    TS_CHECK(amx.granted, "bf16 front: the CPU has AMX but ", amx.detail,
+             "; refusing to run bf16 on an AVX-512 fallback");
+    TS_CHECK(bf16_steps == 0 || on_amx > 0,
+             "bf16 front: the CPU has AMX and the kernel permits "
+             "it, but none of the ",
+             bf16_steps, " bf16 steps runs on AMX (oneDNN ISA ", onednn_cpu_isa(), ")");
   }
 
   // OpenSSL reads its configuration file on first use, and every primitive

@@ -78,7 +78,8 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
              tail_bad);
   }
 
-  const std::string front_bytes = serialize_front(front, opts.key);
+  const bool bf16 = opts.precision == Precision::BF16;
+  const std::string front_bytes = serialize_front(front, opts.key, bf16);
   const std::string back_bytes = export_onnx(back);
   const std::string tail_bytes = tail ? serialize_front(*tail, opts.key) : std::string();
   std::error_code ec;
@@ -107,6 +108,8 @@ SplitManifest write_split(const std::string& model_path, const std::string& cut_
   m.back_sha256 = sha256_hex(back_bytes.data(), back_bytes.size());
   m.back_backend = back_backend->name();
   m.encrypted = opts.key != nullptr;
+  m.precision = precision_name(opts.precision);
+  m.front_format_version = bf16 ? kFrontFormatVersion : kFrontFormatVersionFp32;
   if (tail) {
     TailPartition t;
     t.sha256 = sha256_hex(tail_bytes.data(), tail_bytes.size());
@@ -153,7 +156,10 @@ Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& op
     Graph front = load_split_front(files, key);
     OpenedSplit out;
     out.manifest = files.manifest;
-    out.runner = std::make_unique<SplitRunner>(std::move(front), parse_back(files), opts);
+    // The front runs in the precision its file was written for, whatever opts say.
+    SplitRunOptions o = opts;
+    o.front_precision = parse_precision(files.manifest.precision);
+    out.runner = std::make_unique<SplitRunner>(std::move(front), parse_back(files), o);
     if (files.manifest.tail) out.runner->set_tail(load_split_tail(files, key));
     return out;
   });

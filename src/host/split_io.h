@@ -31,6 +31,11 @@ struct SplitWriteOptions {
   // host never sees the prediction (graph/cuts.h: tail_cut). Sealed with `key`
   // like the front; without a key the host can read the tail's weights.
   bool protect_output = false;
+  // Precision::BF16: front.tsf stores the weights of the nodes that compute in
+  // bf16 (graph/precision.h) as bfloat16 and says so (format version 2, bf16
+  // flag; manifest front.precision "bf16"); the enclave runs the front in bf16.
+  // The tail partition stays fp32.
+  Precision precision = Precision::F32;
 };
 
 // Writes DIR/front.tsf, DIR/back.onnx, with protect_output DIR/tail.tsf, and,
@@ -51,7 +56,8 @@ struct OpenedSplit {
 // (partition/split_dir.h), and, when model_path is not empty, that model's
 // SHA-256 too; with owner_public_key, that the manifest carries a valid
 // signature by that key (verify_manifest_signature), before anything is loaded;
-// then loads and compiles both partitions. Errors name the file.
+// then loads and compiles both partitions, the front in the manifest's precision
+// (opts.front_precision is ignored). Errors name the file.
 Result<OpenedSplit> open_split(const std::string& dir, const SplitRunOptions& opts,
                                const FrontKey* key = nullptr, const std::string& model_path = "",
                                const crypto::Bytes32* owner_public_key = nullptr);

@@ -12,6 +12,7 @@
 
 #include "core/file.h"
 #include "graph/passes.h"
+#include "graph/precision.h"
 #include "ops/op.h"
 
 namespace teesplit {
@@ -19,7 +20,12 @@ namespace {
 
 constexpr uint8_t kMagic[8] = {0x89, 'T', 'S', 'F', '\r', '\n', 0x1a, '\n'};
 constexpr uint32_t kFlagEncrypted = 1u;
-constexpr uint32_t kKnownFlags = kFlagEncrypted;
+constexpr uint32_t kFlagBf16Weights = 2u;  // version 2 on
+constexpr uint32_t kKnownFlagsV1 = kFlagEncrypted;
+constexpr uint32_t kKnownFlags = kFlagEncrypted | kFlagBf16Weights;
+// Tensor-table dtype code of bfloat16 storage (version 2 with the bf16 flag);
+// the value it backs is float32 in the graph.
+constexpr uint32_t kBf16Code = 5;
 constexpr size_t kContentHeaderSize = 64;
 constexpr size_t kTensorEntrySize = 88;
 constexpr size_t kMaxRank = 8;
@@ -98,13 +104,21 @@ class Writer {
   }
 };
 
-std::string serialize_content(const Graph& g) {
+std::string serialize_content(const Graph& g, bool bf16_weights) {
   std::vector<const Tensor*> tensors;
+  std::vector<char> as_bf16;  // per tensor: stored as bfloat16
+  std::vector<char> bf16_value(g.values.size(), 0);
+  if (bf16_weights)
+    for (const Node& n : g.nodes) {
+      const int w = bf16_weight_value(g, n);
+      if (w >= 0) bf16_value[static_cast<size_t>(w)] = 1;
+    }
   std::vector<int32_t> value_tensor(g.values.size(), -1);
   for (size_t i = 0; i < g.values.size(); ++i)
     if (g.values[i].constant) {
       value_tensor[i] = static_cast<int32_t>(tensors.size());
       tensors.push_back(&*g.values[i].constant);
+      as_bf16.push_back(bf16_value[i]);
     }
   // Attribute tensors follow the value tensors, in node order.
   std::vector<std::vector<int32_t>> attr_tensor(g.nodes.size());
@@ -113,6 +127,7 @@ std::string serialize_content(const Graph& g) {
       if (const Tensor* t = std::get_if<Tensor>(&a)) {
         attr_tensor[k].push_back(static_cast<int32_t>(tensors.size()));
         tensors.push_back(t);
+        as_bf16.push_back(0);
       }
 
   Writer gs;  // graph section
@@ -178,10 +193,12 @@ std::string serialize_content(const Graph& g) {
   size_t data_offset = graph_offset + gs.buf.size();
   data_offset = (data_offset + kDataAlign - 1) / kDataAlign * kDataAlign;
   size_t data_size = 0;
-  std::vector<size_t> offsets;
-  for (const Tensor* t : tensors) {
+  std::vector<size_t> offsets, stored;  // stored: bytes on disk
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor* t = tensors[i];
+    stored.push_back(as_bf16[i] ? static_cast<size_t>(t->numel()) * 2 : t->nbytes());
     offsets.push_back(data_size);
-    data_size += (t->nbytes() + kDataAlign - 1) / kDataAlign * kDataAlign;
+    data_size += (stored.back() + kDataAlign - 1) / kDataAlign * kDataAlign;
   }
   w.put<uint64_t>(table_offset);
   w.put<uint64_t>(graph_offset);
@@ -192,17 +209,22 @@ std::string serialize_content(const Graph& g) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = *tensors[i];
     TS_CHECK(t.shape().size() <= kMaxRank, "a constant has rank ", t.shape().size());
-    w.put<uint32_t>(dtype_code(t.dtype()));
+    w.put<uint32_t>(as_bf16[i] ? kBf16Code : dtype_code(t.dtype()));
     w.put<uint32_t>(static_cast<uint32_t>(t.shape().size()));
     w.put<uint64_t>(offsets[i]);
-    w.put<uint64_t>(t.nbytes());
+    w.put<uint64_t>(stored[i]);
     for (size_t d = 0; d < kMaxRank; ++d) w.put<int64_t>(d < t.shape().size() ? t.shape()[d] : 0);
   }
   w.buf += gs.buf;
   w.pad_to(kDataAlign);
   TS_CHECK(w.buf.size() == data_offset, "internal: data offset");
   for (size_t i = 0; i < tensors.size(); ++i) {
-    w.buf.append(static_cast<const char*>(tensors[i]->raw()), tensors[i]->nbytes());
+    if (as_bf16[i]) {
+      const float* f = tensors[i]->data<float>();
+      for (int64_t j = 0; j < tensors[i]->numel(); ++j) w.put<uint16_t>(float_to_bf16(f[j]));
+    } else {
+      w.buf.append(static_cast<const char*>(tensors[i]->raw()), tensors[i]->nbytes());
+    }
     w.pad_to(kDataAlign);
   }
   TS_CHECK(w.buf.size() == data_offset + data_size, "internal: data size");
@@ -297,6 +319,7 @@ struct TensorEntry {
   DType dtype;
   Shape shape;
   uint64_t offset, nbytes;
+  bool bf16 = false;  // stored as bfloat16, widened to float32 (dtype F32)
 };
 
 bool region_ok(uint64_t off, uint64_t size, uint64_t limit) {
@@ -305,7 +328,24 @@ bool region_ok(uint64_t off, uint64_t size, uint64_t limit) {
 
 }  // namespace
 
-Graph parse_front_content(const uint8_t* data, size_t size) {
+uint16_t float_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu) != 0)
+    return static_cast<uint16_t>((u >> 16) | 0x0040u);  // NaN stays a (quiet) NaN
+  const uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>((u + rounding) >> 16);
+}
+
+float bf16_to_float(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+Graph parse_front_content(const uint8_t* data, size_t size, bool allow_bf16, size_t* bf16_bytes) {
+  if (bf16_bytes) *bf16_bytes = 0;
   TS_CHECK(size >= kContentHeaderSize, "content is ", size, " bytes, shorter than its ",
            kContentHeaderSize, "-byte header");
   const uint32_t n_tensors = rd_u32(data + 0);
@@ -334,8 +374,16 @@ Graph parse_front_content(const uint8_t* data, size_t size) {
     const size_t at = table_offset + static_cast<size_t>(i) * kTensorEntrySize;
     const uint8_t* p = data + at;
     TensorEntry& e = entries[i];
-    TS_CHECK(dtype_from_code(rd_u32(p), &e.dtype), "tensor ", i, " (content offset ", at,
-             "): unknown dtype code ", rd_u32(p));
+    if (rd_u32(p) == kBf16Code) {
+      TS_CHECK(
+          allow_bf16, "tensor ", i, " (content offset ", at,
+          "): bfloat16 data (dtype code 5) in a file without the bf16 flag (header offset 12)");
+      e.dtype = DType::F32;
+      e.bf16 = true;
+    } else {
+      TS_CHECK(dtype_from_code(rd_u32(p), &e.dtype), "tensor ", i, " (content offset ", at,
+               "): unknown dtype code ", rd_u32(p));
+    }
     const uint32_t rank = rd_u32(p + 4);
     TS_CHECK(rank <= kMaxRank, "tensor ", i, " (content offset ", at, "): rank ", rank, " exceeds ",
              kMaxRank);
@@ -351,9 +399,11 @@ Graph parse_front_content(const uint8_t* data, size_t size) {
       numel *= static_cast<uint64_t>(dim);
       e.shape.push_back(dim);
     }
-    TS_CHECK(e.nbytes == numel * dtype_size(e.dtype), "tensor ", i, " (content offset ", at,
-             "): holds ", e.nbytes, " bytes, its shape ", shape_str(e.shape), " of ",
-             dtype_name(e.dtype), " needs ", numel * dtype_size(e.dtype));
+    const uint64_t elem = e.bf16 ? 2 : dtype_size(e.dtype);
+    TS_CHECK(e.nbytes == numel * elem, "tensor ", i, " (content offset ", at, "): holds ", e.nbytes,
+             " bytes, its shape ", shape_str(e.shape), " of ",
+             e.bf16 ? std::string_view("bfloat16") : dtype_name(e.dtype), " needs ", numel * elem);
+    if (e.bf16 && bf16_bytes) *bf16_bytes += e.nbytes;
     TS_CHECK(region_ok(e.offset, e.nbytes, data_size), "tensor ", i, " (content offset ", at,
              "): data [", e.offset, ", +", e.nbytes, ") lies outside the data region (", data_size,
              " bytes at content offset ", data_offset, ")");
@@ -363,7 +413,17 @@ Graph parse_front_content(const uint8_t* data, size_t size) {
              " out of range (", n_tensors, " tensors)");
     const TensorEntry& e = entries[static_cast<size_t>(idx)];
     Tensor t(e.dtype, e.shape);
-    if (e.nbytes) std::memcpy(t.raw(), data + data_offset + e.offset, e.nbytes);
+    if (e.bf16) {
+      const uint8_t* src = data + data_offset + e.offset;
+      float* dst = t.data<float>();
+      for (uint64_t j = 0; j < e.nbytes / 2; ++j) {
+        uint16_t b;
+        std::memcpy(&b, src + 2 * j, 2);
+        dst[j] = bf16_to_float(b);
+      }
+    } else if (e.nbytes) {
+      std::memcpy(t.raw(), data + data_offset + e.offset, e.nbytes);
+    }
     if (e.dtype == DType::Bool) {  // only 0/1 are valid bools
       auto* b = static_cast<uint8_t*>(t.raw());
       for (uint64_t j = 0; j < e.nbytes; ++j) b[j] = b[j] ? 1 : 0;
@@ -510,13 +570,13 @@ Graph parse_front_content(const uint8_t* data, size_t size) {
   return g;
 }
 
-std::string serialize_front(const Graph& g, const FrontKey* key) {
+std::string serialize_front(const Graph& g, const FrontKey* key, bool bf16_weights) {
   g.validate();
-  std::string content = serialize_content(g);
+  std::string content = serialize_content(g, bf16_weights);
   Writer h;
   h.buf.append(reinterpret_cast<const char*>(kMagic), sizeof kMagic);
-  h.put<uint32_t>(kFrontFormatVersion);
-  h.put<uint32_t>(key ? kFlagEncrypted : 0u);
+  h.put<uint32_t>(bf16_weights ? kFrontFormatVersion : kFrontFormatVersionFp32);
+  h.put<uint32_t>((key ? kFlagEncrypted : 0u) | (bf16_weights ? kFlagBf16Weights : 0u));
   h.put<uint32_t>(dtype_code(DType::F32));
   h.put<uint32_t>(static_cast<uint32_t>(kFrontHeaderSize));
   const size_t body_size = key ? kNonceSize + content.size() + kTagSize : content.size();
@@ -537,8 +597,8 @@ std::string serialize_front(const Graph& g, const FrontKey* key) {
   return h.buf + body;
 }
 
-Result<Graph> parse_front(const std::string& bytes, const FrontKey* key,
-                          const std::string& origin) {
+Result<Graph> parse_front(const std::string& bytes, const FrontKey* key, const std::string& origin,
+                          FrontFileInfo* info) {
   return capture([&]() -> Graph {
     try {
       const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
@@ -548,11 +608,20 @@ Result<Graph> parse_front(const std::string& bytes, const FrontKey* key,
       TS_CHECK(std::memcmp(p, kMagic, sizeof kMagic) == 0,
                "not a front file: wrong magic at offset 0");
       const uint32_t version = rd_u32(p + 8);
-      TS_CHECK(version == kFrontFormatVersion, "unknown format version ", version,
-               " at offset 8 (this reader knows version ", kFrontFormatVersion, ")");
+      TS_CHECK(version >= kFrontFormatVersionFp32 && version <= kFrontFormatVersion,
+               "unknown format version ", version, " at offset 8 (this reader knows versions ",
+               kFrontFormatVersionFp32, " to ", kFrontFormatVersion, ")");
       const uint32_t flags = rd_u32(p + 12);
-      TS_CHECK((flags & ~kKnownFlags) == 0, "unknown flags 0x", std::hex, flags & ~kKnownFlags,
-               std::dec, " at offset 12");
+      const uint32_t known = version >= 2 ? kKnownFlags : kKnownFlagsV1;
+      TS_CHECK((flags & ~known) == 0, "unknown flags 0x", std::hex, flags & ~known, std::dec,
+               " at offset 12 (format version ", version, ")");
+      const bool bf16 = flags & kFlagBf16Weights;
+      if (info) {
+        info->version = version;
+        info->encrypted = flags & kFlagEncrypted;
+        info->bf16_weights = bf16;
+      }
+      size_t* bf16_bytes = info ? &info->bf16_tensor_bytes : nullptr;
       const uint32_t dtype = rd_u32(p + 16);
       TS_CHECK(dtype == dtype_code(DType::F32), "dtype code ", dtype,
                " at offset 16 is not supported (0 = float32)");
@@ -573,7 +642,7 @@ Result<Graph> parse_front(const std::string& bytes, const FrontKey* key,
       auto md = sha256(body, body_size);
       TS_CHECK(CRYPTO_memcmp(md.data(), p + 32, 32) == 0,
                "content hash mismatch (SHA-256 at offset 32): the file is corrupt or was modified");
-      if (!encrypted) return parse_front_content(body, body_size);
+      if (!encrypted) return parse_front_content(body, body_size, bf16, bf16_bytes);
 
       TS_CHECK(body_size >= kNonceSize + kTagSize, "encrypted body of ", body_size,
                " bytes is shorter than nonce and tag");
@@ -614,7 +683,7 @@ Result<Graph> parse_front(const std::string& bytes, const FrontKey* key,
       }
       Graph g;
       try {
-        g = parse_front_content(plain.data(), plain.size());
+        g = parse_front_content(plain.data(), plain.size(), bf16, bf16_bytes);
       } catch (...) {
         OPENSSL_cleanse(plain.data(), plain.size());
         throw;
@@ -627,8 +696,9 @@ Result<Graph> parse_front(const std::string& bytes, const FrontKey* key,
   });
 }
 
-void write_front_file(const std::string& path, const Graph& g, const FrontKey* key) {
-  write_file(path, serialize_front(g, key));
+void write_front_file(const std::string& path, const Graph& g, const FrontKey* key,
+                      bool bf16_weights) {
+  write_file(path, serialize_front(g, key, bf16_weights));
 }
 
 Result<Graph> read_front_file(const std::string& path, const FrontKey* key) {

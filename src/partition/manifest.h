@@ -47,8 +47,9 @@ struct SplitManifest {
   Shape feature_shape;
   std::string front_sha256;
   bool encrypted = false;
-  uint32_t front_format_version = kFrontFormatVersion;
-  std::string precision = "fp32";  // of the front's weights; "bf16" is reserved
+  // 1 for an fp32 front, 2 for a bf16 one (front_file.h).
+  uint32_t front_format_version = kFrontFormatVersionFp32;
+  std::string precision = "fp32";  // "fp32" or "bf16": how the enclave runs the front
   std::string back_sha256;
   std::string back_backend;  // the backend whose capability split checked ("" in version 1)
   // The measurement a client must see in the enclave's quote (64 hex), when known.

@@ -35,11 +35,13 @@ SplitFiles read_split_files(const std::string& dir, bool with_back) {
     fail(f.manifest_path, ": ", e.what());
   }
   const SplitManifest& m = f.manifest;
-  TS_CHECK(m.front_format_version == kFrontFormatVersion, f.manifest_path,
-           ": front format version ", m.front_format_version,
-           " is not supported (this build reads version ", kFrontFormatVersion, ")");
-  TS_CHECK(m.precision == "fp32", f.manifest_path, ": front precision '", m.precision,
-           "' is not supported by this build (fp32 only)");
+  TS_CHECK(m.front_format_version >= kFrontFormatVersionFp32 &&
+               m.front_format_version <= kFrontFormatVersion,
+           f.manifest_path, ": front format version ", m.front_format_version,
+           " is not supported (this build reads versions ", kFrontFormatVersionFp32, " to ",
+           kFrontFormatVersion, ")");
+  TS_CHECK(m.precision == "fp32" || m.precision == "bf16", f.manifest_path, ": front precision '",
+           m.precision, "' is not supported by this build (fp32 or bf16)");
   f.front_bytes = read_file(f.front_path, kPartitionMaxBytes);
   check_hash(f.front_path, f.front_bytes, m.front_sha256, f.manifest_path);
   if (m.tail) {
@@ -63,9 +65,15 @@ Graph load_split_front(const SplitFiles& files, const FrontKey* key) {
            ": the front partition is encrypted; give its key (--key FILE)");
   TS_CHECK(m.encrypted || !key, files.front_path, ": a key was given but ", files.manifest_path,
            " says the front partition is not encrypted");
-  auto front = parse_front(files.front_bytes, key, files.front_path);
+  FrontFileInfo info;
+  auto front = parse_front(files.front_bytes, key, files.front_path, &info);
   if (!front) fail(front.error());
   Graph g = std::move(front).value();
+  TS_CHECK(info.version == m.front_format_version, files.manifest_path, ": front format version ",
+           m.front_format_version, " but ", files.front_path, " is version ", info.version);
+  TS_CHECK(info.bf16_weights == (m.precision == "bf16"), files.manifest_path, ": front precision '",
+           m.precision, "' but ", files.front_path, info.bf16_weights ? " has" : " lacks",
+           " the bf16 flag");
   TS_CHECK(g.outputs.size() == 1, files.front_path, ": the front partition has ", g.outputs.size(),
            " outputs; a split front has one");
   TS_CHECK(g.inputs.size() == 1, files.front_path, ": the front partition has ", g.inputs.size(),

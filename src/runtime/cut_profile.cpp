@@ -3,11 +3,12 @@
 namespace teesplit {
 
 std::vector<CutProfile> profile_cuts(const Graph& g, BackendKind front_kind, BackendKind back_kind,
-                                     int threads) {
+                                     int threads, Precision front_precision) {
   std::unique_ptr<Backend> front = make_backend(front_kind);
   std::unique_ptr<Backend> back = make_backend(back_kind);
   CompileOptions co;
   co.threads = threads;
+  co.precision = front_precision;
   std::vector<CutProfile> out;
   for (const Cut& c : enumerate_cuts(g)) {
     CutProfile p;

@@ -26,7 +26,9 @@ struct CutProfile {
 // compiled on `front` and its RunStats give the peak memory, exactly what
 // SplitRunner allocates for that front; the back partition is checked node by
 // node against `back` (Backend::unsupported_reason), without compiling it.
+// front_precision: the precision the front is compiled in (bf16 weights and
+// activations count their bf16 bytes), as the enclave would run it.
 std::vector<CutProfile> profile_cuts(const Graph& specialized, BackendKind front, BackendKind back,
-                                     int threads = 0);
+                                     int threads = 0, Precision front_precision = Precision::F32);
 
 }  // namespace teesplit

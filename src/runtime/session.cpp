@@ -65,6 +65,7 @@ Session::Compiled& Session::prepare(const std::vector<Shape>& input_shapes) {
   CompileOptions co;
   co.threads = opts_.threads;
   co.tf32 = opts_.tf32;
+  co.precision = opts_.precision;
   c.exe = backend_->compile(c.graph, co);
   return cache_.emplace(input_shapes, std::move(c)).first->second;
 }

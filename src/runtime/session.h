@@ -30,8 +30,9 @@ bool cuda_device_available(std::string* why = nullptr);
 
 struct SessionOptions {
   BackendKind backend = BackendKind::OneDnn;
-  int threads = 0;    // 0: all cores
-  bool tf32 = false;  // CUDA: allow TF32 tensor cores (CompileOptions::tf32)
+  int threads = 0;                       // 0: all cores
+  bool tf32 = false;                     // CUDA: allow TF32 tensor cores (CompileOptions::tf32)
+  Precision precision = Precision::F32;  // CompileOptions::precision
 };
 
 class Session {

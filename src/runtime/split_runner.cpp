@@ -49,7 +49,10 @@ SplitRunner::SplitRunner(Graph front, Graph back, const SplitRunOptions& opts)
   co.threads = threads_ = opts.threads;
   co.tf32 = tf32_ = opts.tf32;
   batch_back_ = opts.batch_back;
-  front_exe_ = front_backend_->compile(front_, co);
+  front_precision_ = opts.front_precision;
+  CompileOptions fco = co;
+  fco.precision = front_precision_;
+  front_exe_ = front_backend_->compile(front_, fco);
   back_exe_ = back_backend_->compile(back_, co);
 }
 

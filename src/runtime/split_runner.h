@@ -22,6 +22,8 @@ struct SplitRunOptions {
   int threads = 0;         // CPU threads (front, and a CPU back partition)
   bool tf32 = false;       // CUDA back partition: allow TF32 tensor cores
   bool batch_back = true;  // run() gives the back partition the whole batch when it can
+  // The front partition's precision; the back and tail partitions stay fp32.
+  Precision front_precision = Precision::F32;
 };
 
 class SplitRunner {
@@ -79,6 +81,7 @@ class SplitRunner {
   bool batch_back_ = true;
   int threads_ = 0;
   bool tf32_ = false;
+  Precision front_precision_ = Precision::F32;
 };
 
 }  // namespace teesplit

@@ -290,6 +290,8 @@ class CudaBackend : public Backend {
     return cuda::unsupported_reason(g, n);
   }
   std::unique_ptr<Executable> compile(const Graph& g, const CompileOptions& opts) override {
+    TS_CHECK(opts.precision == Precision::F32, "cuda: precision ", precision_name(opts.precision),
+             " is not implemented on the GPU backend (fp32, optionally --tf32)");
     return compile_plan(make_plan(g), opts);
   }
 };

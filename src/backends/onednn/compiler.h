@@ -23,8 +23,18 @@ namespace teesplit::onednn {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-// Physical layout of a 4-D activation (other ranks are always Plain).
-enum class Layout : uint8_t { Plain, Blocked16, Blocked8 };
+// Physical layout and element type of an activation. The float32 layouts:
+// Plain (any rank), Blocked16 / Blocked8 (4-D nChw16c / nChw8c). The bf16 ones
+// (--precision bf16 only): PlainBf16 (any rank), NhwcBf16 (4-D channels-last,
+// the layout of oneDNN's brgemm bf16 convolutions on AMX and AVX512_BF16).
+enum class Layout : uint8_t { Plain, Blocked16, Blocked8, PlainBf16, NhwcBf16 };
+// True for the layouts that need a 4-D shape.
+constexpr bool layout_is_4d(Layout l) {
+  return l == Layout::Blocked16 || l == Layout::Blocked8 || l == Layout::NhwcBf16;
+}
+constexpr bool layout_is_bf16(Layout l) {
+  return l == Layout::PlainBf16 || l == Layout::NhwcBf16;
+}
 
 // One buffer the executable reads or writes: an activation in the arena, a view
 // of another buffer (same bytes, other shape or descriptor), or a constant.
@@ -32,8 +42,8 @@ struct TensorSlot {
   DType dtype = DType::F32;
   Shape shape;
   Layout layout = Layout::Plain;
-  memory::desc md;                 // oneDNN descriptor (f32 only; zero desc otherwise)
-  int root = -1;                   // the slot whose storage this one shares; -1: own storage
+  memory::desc md;  // oneDNN descriptor (f32 values only, stored as f32 or bf16; zero otherwise)
+  int root = -1;    // the slot whose storage this one shares; -1: own storage
   std::optional<Tensor> constant;  // storage is this constant tensor, not the arena
   int first = -1, last = -1;       // steps that touch the storage (kept on the root)
   std::vector<int> bound_values;   // graph values mapped onto this storage (on the root)
@@ -88,6 +98,7 @@ class Compiler {
   std::vector<TensorSlot> slots;
   std::vector<Step> steps;
   size_t weight_bytes = 0;
+  bool bf16 = false;  // CompileOptions::precision == BF16
 
   std::string where(const Node& n) const;  // "node 'x' (Conv)"
   static memory::desc make_md(const Shape& s, Layout l);
@@ -132,7 +143,9 @@ class Compiler {
   bool lower_batchnorm(int ni);
   // Emits node ni as a convolution of x with constant weights (OIHW) and bias,
   // fusing the activation / residual-sum chain after the node's output.
-  void emit_conv(int ni, int x, const ConvParams& p, const Tensor& weights, const Tensor* bias);
+  // in_bf16: bf16 source and weights (fp32 accumulation), bf16 destination.
+  void emit_conv(int ni, int x, const ConvParams& p, const Tensor& weights, const Tensor* bias,
+                 bool in_bf16 = false);
   bool lower_pool(int ni);
   bool lower_eltwise(int ni);
   bool lower_binary(int ni);

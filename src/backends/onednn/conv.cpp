@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "backends/onednn/compiler.h"
+#include "graph/precision.h"
 
 namespace teesplit::onednn {
 
@@ -21,7 +22,8 @@ bool Compiler::lower_conv(int ni) {
   if (bv >= 0)
     TS_CHECK(val(bv).constant->numel() == p.oc, "onednn: ", where(n), ": bias has ",
              val(bv).constant->numel(), " values for ", p.oc, " output channels");
-  emit_conv(ni, x, p, *val(wv).constant, bv >= 0 ? &*val(bv).constant : nullptr);
+  emit_conv(ni, x, p, *val(wv).constant, bv >= 0 ? &*val(bv).constant : nullptr,
+            bf16 && computes_in_bf16(g, n));
   return true;
 }
 
@@ -66,7 +68,7 @@ bool Compiler::lower_batchnorm(int ni) {
 }
 
 void Compiler::emit_conv(int ni, int x, const ConvParams& p, const Tensor& weights,
-                         const Tensor* bias) {
+                         const Tensor* bias, bool in_bf16) {
   const Node& n = node(ni);
   const int out = n.outputs[0];
   const Shape os = p.out_shape();
@@ -80,7 +82,12 @@ void Compiler::emit_conv(int ni, int x, const ConvParams& p, const Tensor& weigh
   };
   std::vector<Cand> cands;
   const Layout cur = slots[static_cast<size_t>(slot_of(x))].layout;
-  if (tuning.blocked) {
+  if (in_bf16) {
+    // bf16 source, weights and destination, fp32 accumulation: brgemm kernels
+    // (AMX or AVX512_BF16) want channels-last. No fp32 fallback: precision bf16
+    // never turns into a silent fp32 run.
+    cands.push_back({algorithm::convolution_direct, Layout::NhwcBf16, Layout::NhwcBf16});
+  } else if (tuning.blocked) {
     const bool wino = tuning.winograd && p.kh == 3 && p.kw == 3 && p.stride_h == 1 &&
                       p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 && p.group == 1 &&
                       p.c >= 64 && p.oc >= 64 && p.oh >= 14 && p.ow >= 14;
@@ -90,13 +97,14 @@ void Compiler::emit_conv(int ni, int x, const ConvParams& p, const Tensor& weigh
       cands.push_back({algorithm::convolution_direct, Layout::Plain, Layout::Blocked16});
     cands.push_back({algorithm::convolution_direct, Layout::Blocked16, Layout::Blocked16});
   }
-  cands.push_back({algorithm::convolution_direct, Layout::Plain, Layout::Plain});
+  if (!in_bf16) cands.push_back({algorithm::convolution_direct, Layout::Plain, Layout::Plain});
 
   memory::dims wdims = p.group == 1
                            ? memory::dims{p.oc, p.c, p.kh, p.kw}
                            : memory::dims{p.group, p.oc / p.group, p.c / p.group, p.kh, p.kw};
   const Tag wtag = p.group == 1 ? Tag::oihw : Tag::goihw;
-  const memory::desc w_any(wdims, memory::data_type::f32, Tag::any);
+  const memory::desc w_any(wdims, in_bf16 ? memory::data_type::bf16 : memory::data_type::f32,
+                           Tag::any);
   const memory::desc b_md({p.oc}, memory::data_type::f32, Tag::x);
   const memory::dims strides{p.stride_h, p.stride_w}, dil{p.dil_h - 1, p.dil_w - 1},
       pad_l{p.pad_top, p.pad_left}, pad_r{p.pad_bottom, p.pad_right};
@@ -162,7 +170,7 @@ void Compiler::emit_conv(int ni, int x, const ConvParams& p, const Tensor& weigh
   const memory::desc w_plain(wdims, memory::data_type::f32, wtag);
   fixed.emplace_back(DNNL_ARG_WEIGHTS, constant_memory(weights, w_plain, pd->weights_desc()));
   if (bias) fixed.emplace_back(DNNL_ARG_BIAS, constant_memory(*bias, b_md, b_md));
-  std::string label = where(n) + ": convolution " + pd->impl_info_str();
+  std::string label = where(n) + ": convolution " + (in_bf16 ? "bf16 " : "") + pd->impl_info_str();
   if (po.len() > 0) label += " + " + std::to_string(po.len()) + " post-op(s)";
   std::vector<std::pair<int, int>> args{{DNNL_ARG_SRC, sx}, {DNNL_ARG_DST, dst}};
   add_prim(label, dnnl::convolution_forward(*pd), std::move(args), std::move(fixed),

@@ -130,8 +130,10 @@ bool Compiler::lower_binary(int ni) {
 
   // Squeeze-excitation: x[1,C,H,W] * s[1,C,1,1] as a depthwise 1x1 convolution
   // whose weights are s itself (C % 16 == 0 makes Goihw16g the plain layout).
+  // (Not on bf16 activations: the generic binary below keeps them bf16.)
   if (n.op == "Mul" && tuning.se_depthwise && os.size() == 4 && os[0] == 1 && os[1] % 16 == 0 &&
-      bs == Shape{1, os[1], 1, 1} && !val(b).constant) {
+      bs == Shape{1, os[1], 1, 1} && !val(b).constant &&
+      !layout_is_bf16(slots[static_cast<size_t>(slot_of(a))].layout)) {
     const int64_t C = os[1];
     int sx = tuning.blocked ? slot_in_layout(a, Layout::Blocked16) : slot_of(a);
     int ss = slot_of(b);

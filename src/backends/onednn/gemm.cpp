@@ -1,6 +1,7 @@
 // Gemm and MatMul with a constant right-hand side as inner_product with bias
 // and activation post-ops.
 #include "backends/onednn/compiler.h"
+#include "graph/precision.h"
 
 namespace teesplit::onednn {
 
@@ -50,9 +51,13 @@ bool Compiler::lower_gemm(int ni) {
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   attr.set_post_ops(po);
 
-  const memory::desc src_md = make_md({M, K}, Layout::Plain);
+  // bf16: bf16 source and weights, fp32 accumulation and fp32 destination.
+  const bool in_bf16 = bf16 && computes_in_bf16(g, n);
+  const Layout src_layout = in_bf16 ? Layout::PlainBf16 : Layout::Plain;
+  const memory::desc src_md = make_md({M, K}, src_layout);
   const memory::desc dst_md = make_md({M, N}, Layout::Plain);
-  const memory::desc w_any({N, K}, memory::data_type::f32, Tag::any);
+  const memory::desc w_any({N, K}, in_bf16 ? memory::data_type::bf16 : memory::data_type::f32,
+                           Tag::any);
   const memory::desc b_md({N}, memory::data_type::f32, Tag::x);
   dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, src_md, w_any,
                                       cv >= 0 ? b_md : memory::desc(), dst_md);
@@ -79,10 +84,11 @@ bool Compiler::lower_gemm(int ni) {
     }
     fixed.emplace_back(DNNL_ARG_BIAS, constant_memory(bias, b_md, b_md));
   }
-  const int sa = slot_in_layout(a, Layout::Plain);
+  const int sa = slot_in_layout(a, src_layout);
   const int dst = new_slot_md({M, N}, dst_md, Layout::Plain);
-  add_prim(where(n) + ": inner_product " + pd.impl_info_str(), dnnl::inner_product_forward(pd),
-           {{DNNL_ARG_SRC, sa}, {DNNL_ARG_DST, dst}}, std::move(fixed), pd.scratchpad_desc());
+  add_prim(where(n) + ": inner_product " + (in_bf16 ? "bf16 " : "") + pd.impl_info_str(),
+           dnnl::inner_product_forward(pd), {{DNNL_ARG_SRC, sa}, {DNNL_ARG_DST, dst}},
+           std::move(fixed), pd.scratchpad_desc());
   bind_value(v, dst);
   return true;
 }

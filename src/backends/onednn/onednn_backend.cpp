@@ -91,6 +91,12 @@ class OneDnnExecutable : public Executable {
 
   RunStats stats() const override { return st; }
 
+  std::vector<std::string> step_labels() const override {
+    std::vector<std::string> out;
+    for (const Step& s : steps) out.push_back(s.label);
+    return out;
+  }
+
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) override {
     if (threads > 0) omp_set_num_threads(threads);
     TS_CHECK(inputs.size() == input_info.size(), "the model takes ", input_info.size(),
@@ -197,6 +203,7 @@ Compiler::Compiler(const Graph& graph, const CompileOptions& opts)
       eng(dnnl::engine::kind::cpu, 0),
       strm(eng),
       tuning(Tuning::from_env()),
+      bf16(opts.precision == Precision::BF16),
       opts_(opts) {
   consumers = g.consumers();
   is_output.assign(g.values.size(), 0);
@@ -234,7 +241,8 @@ memory::desc Compiler::make_md(const Shape& s, Layout l) {
   Tag tag = plain_tag(d.size());
   if (l == Layout::Blocked16) tag = Tag::aBcd16b;
   if (l == Layout::Blocked8) tag = Tag::aBcd8b;
-  return memory::desc(d, memory::data_type::f32, tag);
+  if (l == Layout::NhwcBf16) tag = Tag::acdb;
+  return memory::desc(d, layout_is_bf16(l) ? memory::data_type::bf16 : memory::data_type::f32, tag);
 }
 
 int Compiler::new_slot(DType dt, const Shape& s, Layout l) {
@@ -292,7 +300,7 @@ int Compiler::slot_in_layout(int v, Layout l) {
   int s = slot_of(v);
   if (slots[static_cast<size_t>(s)].layout == l) return s;
   const Shape& shape = slots[static_cast<size_t>(s)].shape;
-  if (l != Layout::Plain) TS_CHECK(shape.size() == 4, "onednn: blocked layout needs 4-D");
+  if (layout_is_4d(l)) TS_CHECK(shape.size() == 4, "onednn: blocked layout needs 4-D");
   return slot_with_md(v, make_md(shape, l), l);
 }
 
@@ -582,12 +590,60 @@ class OneDnnBackend : public Backend {
       std::string why = unsupported_reason(g, n);
       TS_CHECK(why.empty(), "onednn: node '", n.name, "' (", n.op, "): ", why);
     }
+    if (opts.precision == Precision::BF16) {
+      const std::string why = onednn_bf16_unavailable();
+      TS_CHECK(why.empty(), "onednn: ", why);
+    }
     onednn::Compiler c(g, opts);
     return c.compile();
   }
 };
 
 }  // namespace
+
+std::string onednn_cpu_isa() {
+  using dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case cpu_isa::sse41:
+      return "sse41";
+    case cpu_isa::avx:
+      return "avx";
+    case cpu_isa::avx2:
+      return "avx2";
+    case cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case cpu_isa::avx512_mic:
+      return "avx512_mic";
+    case cpu_isa::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case cpu_isa::avx512_core:
+      return "avx512_core";
+    case cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "unknown (" + std::to_string(static_cast<int>(dnnl::get_effective_cpu_isa())) + ")";
+  }
+}
+
+bool onednn_has_amx() {
+  return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+}
+
+std::string onednn_bf16_unavailable() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return {};
+  const char* limit = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!limit || !*limit) limit = std::getenv("DNNL_MAX_CPU_ISA");
+  return "precision bf16 needs a CPU with AVX512_BF16 or AMX, and oneDNN's ISA here is " +
+         onednn_cpu_isa() +
+         (limit && *limit ? std::string(" (limited by ONEDNN_MAX_CPU_ISA=") + limit + ")"
+                          : std::string()) +
+         "; use --precision fp32";
+}
 
 std::unique_ptr<Backend> make_onednn_backend() {
   return std::make_unique<OneDnnBackend>();

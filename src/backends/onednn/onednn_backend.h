@@ -11,11 +11,22 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "backends/backend.h"
 
 namespace teesplit {
 
 std::unique_ptr<Backend> make_onednn_backend();
+
+// oneDNN's effective CPU ISA (after ONEDNN_MAX_CPU_ISA and the kernel's AMX
+// permission), e.g. "avx512_core_amx", "avx512_core_bf16", "avx2".
+std::string onednn_cpu_isa();
+// Empty when oneDNN runs bf16 convolutions and inner products natively here
+// (ISA avx512_core_bf16 or avx512_core_amx), else the reason it cannot, which
+// compile() with Precision::BF16 raises as its error.
+std::string onednn_bf16_unavailable();
+// True when oneDNN's effective ISA includes AMX (avx512_core_amx).
+bool onednn_has_amx();
 
 }  // namespace teesplit

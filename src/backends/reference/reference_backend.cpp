@@ -108,7 +108,10 @@ class ReferenceBackend : public Backend {
   std::string unsupported_reason(const Graph&, const Node& n) const override {
     return find_op(n.op) ? std::string() : "operator " + n.op + " has no reference kernel";
   }
-  std::unique_ptr<Executable> compile(const Graph& g, const CompileOptions&) override {
+  std::unique_ptr<Executable> compile(const Graph& g, const CompileOptions& opts) override {
+    TS_CHECK(opts.precision == Precision::F32,
+             "the reference backend computes in fp32 only; precision ",
+             precision_name(opts.precision), " needs the onednn backend");
     for (const Node& n : g.nodes) {
       std::string why = unsupported_reason(g, n);
       TS_CHECK(why.empty(), "node '", n.name, "': ", why);

@@ -69,6 +69,13 @@ CLI::Option* add_threads_option(CLI::App* app, int* value) {
       ->capture_default_str();
 }
 
+CLI::Option* add_precision_option(CLI::App* app, std::string* value, const std::string& what) {
+  *value = "fp32";
+  return app->add_option("--precision", *value, what)
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+
 CLI::Option* add_seed_option(CLI::App* app, uint64_t* value) {
   *value = 0;
   return app->add_option("--seed", *value, "random seed (runs are repeatable)")

@@ -68,6 +68,8 @@ std::string version_string();
 CLI::Option* add_backend_option(CLI::App* app, std::string* value, const std::string& what);
 CLI::Option* add_threads_option(CLI::App* app, int* value);
 CLI::Option* add_seed_option(CLI::App* app, uint64_t* value);
+// --precision fp32|bf16 (default fp32); parse with parse_precision().
+CLI::Option* add_precision_option(CLI::App* app, std::string* value, const std::string& what);
 
 // For the servers (serve, serve-back): on the first SIGINT or SIGTERM, says
 // "WHO: SIGNAL: shutting down" on stderr and calls `stop` once, from a thread

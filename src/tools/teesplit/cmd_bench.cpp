@@ -11,7 +11,7 @@ namespace teesplit {
 namespace {
 
 struct BenchArgs {
-  std::string model, backend;
+  std::string model, backend, precision;
   int threads = 0;
   int64_t batch = 1, warmup = 3, runs = 10;
   uint64_t seed = 0;
@@ -24,6 +24,7 @@ int bench(const BenchArgs& a) {
   so.backend = parse_backend(a.backend);
   so.tf32 = a.tf32;
   so.threads = a.threads;
+  so.precision = parse_precision(a.precision);
   const int64_t batch = a.batch, warmup = a.warmup, runs = a.runs;
   auto session = open_session(path, so);
   Tensor input = make_input(session->graph(), "", batch, a.seed);
@@ -49,8 +50,9 @@ int bench(const BenchArgs& a) {
   if (a.json) {
     std::printf(
         "{\"peer\":\"teesplit\",\"model\":\"%s\",\"batch\":%lld,\"threads\":%d,"
-        "\"backend\":\"%s\",\"times_ms\":[",
-        model.c_str(), static_cast<long long>(batch), so.threads, backend_kind_name(so.backend));
+        "\"backend\":\"%s\",\"precision\":\"%s\",\"times_ms\":[",
+        model.c_str(), static_cast<long long>(batch), so.threads, backend_kind_name(so.backend),
+        precision_name(so.precision));
     for (size_t i = 0; i < ms.size(); ++i) std::printf("%s%.4f", i ? "," : "", ms[i]);
     std::printf(
         "],\"median_ms\":%.4f,\"compute_median_ms\":%.4f,\"peak_activation_bytes\":%zu,"
@@ -59,9 +61,10 @@ int bench(const BenchArgs& a) {
     return 0;
   }
   std::printf(
-      "%s  batch %lld  threads %s  backend %s  (%lld warm-up, %lld timed runs)\n", path.c_str(),
-      static_cast<long long>(batch), so.threads ? std::to_string(so.threads).c_str() : "all",
-      backend_kind_name(so.backend), static_cast<long long>(warmup), static_cast<long long>(runs));
+      "%s  batch %lld  threads %s  backend %s  precision %s  (%lld warm-up, %lld timed runs)\n",
+      path.c_str(), static_cast<long long>(batch),
+      so.threads ? std::to_string(so.threads).c_str() : "all", backend_kind_name(so.backend),
+      precision_name(so.precision), static_cast<long long>(warmup), static_cast<long long>(runs));
   std::printf("latency ms: median %.3f  min %.3f  max %.3f\n", median_ms, sorted.front(),
               sorted.back());
   if (compute_median >= 0)
@@ -83,6 +86,8 @@ Subcommand add_bench_command(CLI::App& root) {
       ->check(CLI::Range(int64_t{1}, int64_t{4096}))
       ->capture_default_str();
   add_threads_option(app, &a->threads);
+  add_precision_option(app, &a->precision,
+                       "bf16: convolutions and GEMMs in bf16 on oneDNN (AMX / AVX512_BF16)");
   app->add_option("--warmup", a->warmup, "untimed runs first")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}))
       ->capture_default_str();

@@ -1,4 +1,5 @@
 // teesplit cuts MODEL.onnx [--json] [--backend B] [--front-backend cpu|reference] [--threads N]
+//                [--precision fp32|bf16]
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -13,7 +14,7 @@ namespace teesplit {
 namespace {
 
 struct CutsArgs {
-  std::string model, backend, front_backend = "cpu";
+  std::string model, backend, front_backend = "cpu", precision;
   int threads = 0;
   bool json = false;
 };
@@ -24,7 +25,8 @@ int cuts(const CutsArgs& a) {
   auto loaded = load_onnx(a.model);
   if (!loaded) fail(loaded.error());
   const Graph g = specialize_for_cuts(loaded.value());
-  const std::vector<CutProfile> rows = profile_cuts(g, front, back, a.threads);
+  const Precision precision = parse_precision(a.precision);
+  const std::vector<CutProfile> rows = profile_cuts(g, front, back, a.threads, precision);
   const Shape in_shape = g.inputs.empty() ? Shape{} : g.value(g.inputs[0]).shape;
   const char* front_name = backend_kind_name(front);
   const char* back_name = backend_kind_name(back);
@@ -33,6 +35,7 @@ int cuts(const CutsArgs& a) {
     nlohmann::json j;
     j["model"] = a.model;
     j["front_backend"] = front_name;
+    j["front_precision"] = precision_name(precision);
     j["back_backend"] = back_name;
     j["input_shape"] = in_shape;
     j["nodes"] = g.nodes.size();
@@ -60,9 +63,9 @@ int cuts(const CutsArgs& a) {
   std::printf("model %s, input %s, %zu nodes after specialisation, %zu valid cuts\n",
               a.model.c_str(), shape_str(in_shape).c_str(), g.nodes.size(), rows.size());
   std::printf(
-      "front peak = weights + activations as the %s backend allocates them; "
+      "front peak = weights + activations as the %s backend allocates them in %s; "
       "back: can the %s backend run it\n\n",
-      front_name, back_name);
+      front_name, precision_name(precision), back_name);
   std::printf("%5s  %-24s %-18s %10s %11s %11s %11s %11s  %s\n", "index", "name", "feature",
               "feat bytes", "front GFLOP", "front param", "front peak", "back GFLOP", "back");
   for (const CutProfile& p : rows)
@@ -98,6 +101,9 @@ Subcommand add_cuts_command(CLI::App& root) {
                   "enclave) or reference")
       ->check(CLI::IsMember({"cpu", "onednn", "reference", "ref"}))
       ->capture_default_str();
+  add_precision_option(app, &a->precision,
+                       "the front's precision for its peak memory (bf16: as split --precision "
+                       "bf16 runs it)");
   add_threads_option(app, &a->threads);
   return {app, [a] { return cuts(*a); }};
 }

@@ -12,7 +12,7 @@ namespace teesplit {
 namespace {
 
 struct SplitArgs {
-  std::string model, at, output, key, sign, backend;
+  std::string model, at, output, key, sign, backend, precision;
   bool protect_output = false;
 };
 
@@ -27,11 +27,13 @@ int split(const SplitArgs& a) {
   wo.owner_key = owner ? &*owner : nullptr;
   wo.back_backend = parse_backend(a.backend);
   wo.protect_output = a.protect_output;
+  wo.precision = parse_precision(a.precision);
   const SplitManifest m = write_split(a.model, a.at, a.output, wo);
   std::printf("cut %d '%s' (after node '%s'): feature '%s' %s\n", m.cut_index, m.cut_name.c_str(),
               m.cut_node.c_str(), m.feature_name.c_str(), shape_str(m.feature_shape).c_str());
-  std::printf("wrote %s/front.tsf (%s, sha256 %s)\n", a.output.c_str(),
-              m.encrypted ? "sealed with AES-256-GCM" : "not encrypted", m.front_sha256.c_str());
+  std::printf("wrote %s/front.tsf (%s, precision %s, format version %u, sha256 %s)\n",
+              a.output.c_str(), m.encrypted ? "sealed with AES-256-GCM" : "not encrypted",
+              m.precision.c_str(), m.front_format_version, m.front_sha256.c_str());
   std::printf("wrote %s/back.onnx (sha256 %s; every node runs on the %s backend)\n",
               a.output.c_str(), m.back_sha256.c_str(), m.back_backend.c_str());
   if (m.tail) {
@@ -73,6 +75,9 @@ Subcommand add_split_command(CLI::App& root) {
                 "keep the last layers (from the last cut before the final Gemm/MatMul) in the "
                 "enclave as tail.tsf: the result goes back to the client encrypted, and the host "
                 "never sees the prediction");
+  add_precision_option(app, &a->precision,
+                       "bf16: front.tsf stores the bf16 nodes' weights in bf16 (half their fp32 "
+                       "bytes) and the enclave runs the front in bf16");
   add_backend_option(app, &a->backend,
                      "the backend that must run the back partition (checked node by node "
                      "before anything is written)");
