@@ -188,70 +188,24 @@ TEST(KServeAddress, ParsesAndRefuses) {
 // ---------------------------------------------------------------- serve-back
 
 std::string make_split(const std::string& name) {
-  const std::string dir = testing::generated_dir() + "/kserve/" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  int code = 0;
-  const std::string out =
-      run_command(binary_path("teesplit") + " split " +
-                      testing::source_path("models/fashion-mnist-resnet50.onnx") +
-                      " --at layer2.0 -o " + dir + "/split",
-                  &code);
-  EXPECT_EQ(code, 0) << out;
-  return dir;
+  return testing::make_resnet50_split("kserve", name);
 }
 
 // `teesplit serve-back SPLIT --listen 127.0.0.1:0 --threads 1 ARGS...` in a
 // child process; address() is empty when it did not come up within 60 s.
-class BackProcess {
+class BackProcess : public testing::ListeningProcess {
  public:
   BackProcess(const std::string& split, const std::string& dir,
-              const std::vector<std::string>& extra = {}) {
-    const std::string out = dir + "/serve-back.out";
-    err_ = dir + "/serve-back.err";
-    fs::remove(out);
-    std::vector<std::string> args = {"teesplit",    "serve-back", split, "--listen",
-                                     "127.0.0.1:0", "--threads",  "1"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string exe = binary_path("teesplit");
-    pid_ = fork();
-    if (pid_ == 0) {
-      if (!freopen(out.c_str(), "w", stdout) || !freopen(err_.c_str(), "w", stderr)) _exit(126);
-      execv(exe.c_str(), argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 600 && address_.empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      std::ifstream in(out);
-      std::string word;
-      if (in >> word >> word >> address_) break;  // "listening on ADDR"
-      address_.clear();
-      int st;
-      if (waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-    }
-  }
-  ~BackProcess() { stop(); }
-  // SIGTERM, then the exit status (-1 if it was not running).
-  int stop() {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return st;
-  }
-  const std::string& address() const { return address_; }
-  std::string log() const { return read_file(err_); }
+              const std::vector<std::string>& extra = {})
+      : ListeningProcess(args(split, extra), dir, "serve-back") {}
 
  private:
-  pid_t pid_ = -1;
-  std::string address_, err_;
+  static std::vector<std::string> args(const std::string& split,
+                                       const std::vector<std::string>& extra) {
+    std::vector<std::string> a = {"serve-back", split, "--listen", "127.0.0.1:0", "--threads", "1"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
 };
 
 std::unique_ptr<pb::GRPCInferenceService::Stub> stub_for(const std::string& address) {

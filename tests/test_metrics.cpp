@@ -108,16 +108,7 @@ TEST(Metrics, TextFormat) {
 }
 
 TEST(Metrics, ServeCountsWhatTheTestDid) {
-  const std::string dir = testing::generated_dir() + "/metrics/serve";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  int code = 0;
-  const std::string out =
-      run_command(binary_path("teesplit") + " split " +
-                      testing::source_path("models/fashion-mnist-resnet50.onnx") +
-                      " --at layer2.0 -o " + dir + "/split",
-                  &code);
-  ASSERT_EQ(code, 0) << out;
+  const std::string dir = testing::make_resnet50_split("metrics", "serve");
   testing::ServeProcess server(dir + "/split", dir, 1, {"--metrics-listen", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty()) << server.log();
   // "metrics on http://HOST:PORT/metrics", the second line of its output.

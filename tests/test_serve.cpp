@@ -46,17 +46,7 @@ std::unique_ptr<Dataset> fashion_test() {
 }
 
 std::string make_split(const std::string& name) {
-  const std::string dir = testing::generated_dir() + "/serve/" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  int code = 0;
-  const std::string out =
-      run_command(binary_path("teesplit") + " split " +
-                      testing::source_path("models/fashion-mnist-resnet50.onnx") +
-                      " --at layer2.0 -o " + dir + "/split",
-                  &code);
-  EXPECT_EQ(code, 0) << out;
-  return dir;
+  return testing::make_resnet50_split("serve", name);
 }
 
 // Whether `needle` occurs in any readable mapping of process pid; regions

@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include <gtest/gtest.h>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -179,19 +181,28 @@ std::string run_command(const std::string& cmd, int* code) {
   return out;
 }
 
-ServeProcess::ServeProcess(const std::string& split, const std::string& dir, int workers,
-                           const std::vector<std::string>& extra_args) {
-  const std::string out = dir + "/serve.out";
-  err_ = dir + "/serve.err";
-  std::vector<std::string> args = {"teesplit", "serve",       split,
-                                   "--listen", "127.0.0.1:0", "--threads",
-                                   "1",        "--workers",   std::to_string(workers)};
+namespace {
+std::vector<std::string> serve_args(const std::string& split, const std::string& dir, int workers,
+                                    const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"serve",     split, "--listen",  "127.0.0.1:0",
+                                   "--threads", "1",   "--workers", std::to_string(workers)};
   auto given = [&](const char* flag) {
-    return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
+    return std::find(extra.begin(), extra.end(), flag) != extra.end();
   };
   if (!given("--sim-root")) args.insert(args.end(), {"--sim-root", dir + "/sim-root.pem"});
   if (!given("--state-dir")) args.insert(args.end(), {"--state-dir", dir + "/state"});
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+}  // namespace
+
+ListeningProcess::ListeningProcess(const std::vector<std::string>& cmd, const std::string& dir,
+                                   const std::string& name) {
+  const std::string out = dir + "/" + name + ".out";
+  err_ = dir + "/" + name + ".err";
+  std::filesystem::remove(out);
+  std::vector<std::string> args = {"teesplit"};
+  args.insert(args.end(), cmd.begin(), cmd.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -216,11 +227,11 @@ ServeProcess::ServeProcess(const std::string& split, const std::string& dir, int
   }
 }
 
-ServeProcess::~ServeProcess() {
+ListeningProcess::~ListeningProcess() {
   stop();
 }
 
-int ServeProcess::stop() {
+int ListeningProcess::stop() {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
   int st = 0;
@@ -230,8 +241,25 @@ int ServeProcess::stop() {
   return st;
 }
 
-std::string ServeProcess::log() const {
+std::string ListeningProcess::log() const {
   return read_file(err_);
+}
+
+ServeProcess::ServeProcess(const std::string& split, const std::string& dir, int workers,
+                           const std::vector<std::string>& extra_args)
+    : ListeningProcess(serve_args(split, dir, workers, extra_args), dir, "serve") {}
+
+std::string make_resnet50_split(const std::string& group, const std::string& name) {
+  const std::string dir = generated_dir() + "/" + group + "/" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  int code = 0;
+  const std::string out = run_command(binary_path("teesplit") + " split " +
+                                          source_path("models/fashion-mnist-resnet50.onnx") +
+                                          " --at layer2.0 -o " + dir + "/split",
+                                      &code);
+  EXPECT_EQ(code, 0) << out;
+  return dir;
 }
 
 std::vector<pid_t> workers_of(pid_t server) {

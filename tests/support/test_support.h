@@ -54,18 +54,17 @@ std::string binary_path(const char* name);
 // Runs cmd in a shell; its stdout and stderr together, and the exit status.
 std::string run_command(const std::string& cmd, int* code);
 
-// `teesplit serve SPLIT` in a child process, as a user starts it: one thread,
-// this test's own simulated root (DIR/sim-root.pem) and state (DIR/state)
-// unless extra_args give --sim-root / --state-dir,
-// stdout/stderr in DIR/serve.out and DIR/serve.err. address() is empty when the
-// server did not come up within 60 s (log() says why). SIGTERM on destruction.
-class ServeProcess {
+// `teesplit ARGS` (args[0] is the subcommand) in a child process, with stdout
+// and stderr in DIR/NAME.out and DIR/NAME.err, until it prints "listening on
+// ADDR". address() is empty when it did not come up within 60 s (log() says
+// why). SIGTERM on destruction.
+class ListeningProcess {
  public:
-  ServeProcess(const std::string& split, const std::string& dir, int workers = 1,
-               const std::vector<std::string>& extra_args = {});
-  ~ServeProcess();
-  ServeProcess(const ServeProcess&) = delete;
-  ServeProcess& operator=(const ServeProcess&) = delete;
+  ListeningProcess(const std::vector<std::string>& args, const std::string& dir,
+                   const std::string& name);
+  ~ListeningProcess();
+  ListeningProcess(const ListeningProcess&) = delete;
+  ListeningProcess& operator=(const ListeningProcess&) = delete;
   const std::string& address() const { return address_; }
   pid_t pid() const { return pid_; }
   std::string log() const;
@@ -76,6 +75,20 @@ class ServeProcess {
   pid_t pid_ = -1;
   std::string address_, err_;
 };
+
+// `teesplit serve SPLIT` as a user starts it: one thread, `workers` workers,
+// this test's own simulated root (DIR/sim-root.pem) and state (DIR/state)
+// unless extra_args give --sim-root / --state-dir; logs DIR/serve.out, .err.
+class ServeProcess : public ListeningProcess {
+ public:
+  ServeProcess(const std::string& split, const std::string& dir, int workers = 1,
+               const std::vector<std::string>& extra_args = {});
+};
+
+// A split of the shipped Fashion-MNIST ResNet-50 at layer2.0 by `teesplit
+// split`, in generated_dir()/GROUP/NAME/split (the folder made afresh);
+// returns generated_dir()/GROUP/NAME. A failed split fails the test.
+std::string make_resnet50_split(const std::string& group, const std::string& name);
 
 // build/teesplit-enclave.
 std::string worker_binary();
