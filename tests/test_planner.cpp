@@ -237,6 +237,42 @@ TEST(Plan, RefusesMismatchedOrMalformedFiles) {
             std::string::npos);
 }
 
+TEST(Plan, SlowdownIsTheMedianRatioOfFronts) {
+  auto profile = [](const std::string& runtime,
+                    const std::vector<std::pair<std::string, double>>& fronts) {
+    planner::ModelProfile p;
+    p.model_sha256 = "ab";
+    p.enclave_runtime = runtime;
+    for (const auto& [name, ms] : fronts) {
+      planner::CutTiming c;
+      c.name = name;
+      c.front.p50 = ms;
+      p.cuts.push_back(c);
+    }
+    return p;
+  };
+  const auto here =
+      profile("simulated (sandboxed process)", {{"a", 1.0}, {"b", 2.0}, {"c", 4.0}, {"d", 1.0}});
+  // Ratios 3, 2.5, 5 over the cuts both hold ("e" only in the SGX profile): median 3.
+  const auto sgx = profile("gramine-sgx", {{"a", 3.0}, {"b", 5.0}, {"c", 20.0}, {"e", 9.0}});
+  EXPECT_DOUBLE_EQ(planner::slowdown_from_profiles(sgx, here), 3.0);
+  // Never below 1: an SGX profile faster than this one adds nothing.
+  EXPECT_DOUBLE_EQ(planner::slowdown_from_profiles(profile("gramine-sgx", {{"a", 0.5}}), here),
+                   1.0);
+  EXPECT_NE(error_of([&] {
+              planner::slowdown_from_profiles(here, here);
+            }).find("not measured under Gramine-SGX"),
+            std::string::npos);
+  auto other = sgx;
+  other.model_sha256 = "cd";
+  EXPECT_NE(error_of([&] { planner::slowdown_from_profiles(other, here); }).find("another model"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              planner::slowdown_from_profiles(profile("gramine-sgx", {{"z", 1.0}}), here);
+            }).find("no cut in common"),
+            std::string::npos);
+}
+
 TEST(Plan, ByteSizes) {
   EXPECT_EQ(planner::parse_byte_size("90MiB"), 90 * MiB);
   EXPECT_EQ(planner::parse_byte_size("128 MB"), 128e6);
@@ -359,10 +395,13 @@ TEST_F(ProfileCli, PlanWritesTheChosenSplit) {
 
 TEST_F(ProfileCli, EnclaveSlowdownFromAnSgxProfile) {
   ASSERT_EQ(code_, 0) << out_;
-  // A profile "measured under Gramine-SGX" whose fronts take 3x as long.
+  // A profile "measured under Gramine-SGX" whose fronts take 50x as long. The
+  // fronts take ~0.02 ms, so a second measurement on a busy machine can differ
+  // several-fold (a 3x factor once came out at 1.4): the exact arithmetic is
+  // Plan.SlowdownIsTheMedianRatioOfFronts; this checks the command's plumbing.
   json sgx = json::parse(read_file(dir_ + "/profile.json"));
   sgx["enclave_runtime"] = "gramine-sgx";
-  for (auto& c : sgx["cuts"]) c["front_ms"]["p50"] = 3 * c["front_ms"]["p50"].get<double>();
+  for (auto& c : sgx["cuts"]) c["front_ms"]["p50"] = 50 * c["front_ms"]["p50"].get<double>();
   write_file(dir_ + "/sgx.json", sgx.dump());
   int code = -1;
   std::string out =
@@ -372,8 +411,8 @@ TEST_F(ProfileCli, EnclaveSlowdownFromAnSgxProfile) {
                            &code);
   ASSERT_EQ(code, 0) << out;
   const auto p = planner::profile_from_json(read_file(dir_ + "/slow.json"));
-  // Measured again here, so the ratio is near (not exactly) 3.
-  EXPECT_GT(p.enclave_slowdown, 1.5) << out;
+  // Measured again here, so the ratio is near (not exactly) 50.
+  EXPECT_GT(p.enclave_slowdown, 2) << out;
   EXPECT_NE(p.slowdown_source.find("measured under Gramine-SGX"), std::string::npos);
   EXPECT_GT(p.cuts[0].end_to_end_adjusted.p50, p.cuts[0].end_to_end.p50);
 
