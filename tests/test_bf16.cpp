@@ -102,7 +102,9 @@ TEST(Bf16Rule, ReductionLengthDecidesPerNode) {
   EXPECT_EQ(bf16, (std::vector<bool>{false, true, false, true, true}));
   // Not a Conv/Gemm/MatMul, or weights that are not a constant: never bf16.
   for (const Node& n : g.nodes)
-    if (n.op != "Conv" && n.op != "Gemm") EXPECT_EQ(reduction_length(g, n), 0) << n.op;
+    if (n.op != "Conv" && n.op != "Gemm") {
+      EXPECT_EQ(reduction_length(g, n), 0) << n.op;
+    }
 
   // MatMul reduces over B's rows; Gemm with transB over B's columns.
   GraphBuilder b;
@@ -222,7 +224,9 @@ TEST(Bf16FrontFile, RoundsToNearestEven) {
   // Every bf16 value survives the round trip.
   for (uint32_t b = 0; b < 0x10000; ++b) {
     const float f = bf16_to_float(static_cast<uint16_t>(b));
-    if (!std::isnan(f)) EXPECT_EQ(float_to_bf16(f), b);
+    if (!std::isnan(f)) {
+      EXPECT_EQ(float_to_bf16(f), b);
+    }
   }
 }
 
@@ -421,15 +425,7 @@ class Bf16FashionMnist : public ::testing::TestWithParam<std::string> {};
 TEST_P(Bf16FashionMnist, AgreesWithFp32OnTheTestSet) {
   REQUIRE_BF16();
   const std::string path = testing::source_path("models/fashion-mnist-" + GetParam() + ".onnx");
-  DatasetOptions o;
-  o.split = "test";
-  o.image_size = 32;
-  std::unique_ptr<Dataset> test;
-  try {
-    test = open_dataset("fashion-mnist", o);
-  } catch (const Error& e) {
-    FAIL() << "Fashion-MNIST (package dataset-fashion-mnist) is needed: " << e.what();
-  }
+  const std::unique_ptr<Dataset> test = testing::fashion_test();
   const Graph g = load_onnx(path).value();
   Session s32(g, {BackendKind::OneDnn, 0, false, Precision::F32});
   Session s16(g, {BackendKind::OneDnn, 0, false, Precision::BF16});

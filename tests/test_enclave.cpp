@@ -53,14 +53,6 @@ enclave::ErrorReply expect_error(const channel::Frame& f) {
                                             : enclave::ErrorReply{};
 }
 
-// Fashion-MNIST is installed by install-deps.sh: missing, the test fails.
-std::unique_ptr<Dataset> fashion_test() {
-  DatasetOptions o;
-  o.split = "test";
-  o.image_size = 32;
-  return open_dataset("fashion-mnist", o);
-}
-
 TEST(Enclave, AttestedInferenceMatchesTheWholeModel) {
   Fixture fx("match");
   ASSERT_TRUE(fx.manifest.enclave_measurement.has_value());
@@ -78,7 +70,7 @@ TEST(Enclave, AttestedInferenceMatchesTheWholeModel) {
   auto back = open_split_back(fx.split, SessionOptions{});
   ASSERT_TRUE(back.ok()) << back.error();
   auto whole = open_model_session(fx.model, SessionOptions{});
-  auto data = fashion_test();
+  auto data = testing::fashion_test();
   ASSERT_TRUE(data);
   for (int64_t i = 0; i < 16; ++i) {
     const Batch b = data->get_batch(i, 1);
@@ -201,7 +193,7 @@ TEST(Enclave, SealedFrontIsProvisionedThenUnsealedByARestartedWorker) {
   EXPECT_TRUE(w.info().provisioned);
   client::Attestation a;
   ASSERT_TRUE(attest_worker(w, a, fx.policy()).accepted);
-  auto data = fashion_test();
+  auto data = testing::fashion_test();
   const Batch b = data->get_batch(0, 1);
   const channel::Frame f =
       w.call(MsgType::kInfer, enclave::encode(client::seal_input(a, b.images)));

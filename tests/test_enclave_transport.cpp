@@ -55,13 +55,6 @@ struct Fixture : testing::WorkerFixture {
   }
 };
 
-std::unique_ptr<Dataset> fashion_test() {
-  DatasetOptions o;
-  o.split = "test";
-  o.image_size = 32;
-  return open_dataset("fashion-mnist", o);
-}
-
 // Attests, then runs `n` test images through the worker; returns the features.
 std::vector<Tensor> attest_and_infer(EnclaveProcess& w, const Fixture& fx, int64_t n) {
   client::Attestation a;
@@ -70,7 +63,7 @@ std::vector<Tensor> attest_and_infer(EnclaveProcess& w, const Fixture& fx, int64
   const attest::Verdict v = a.finish(enclave::decode_attest_reply(r.payload), fx.policy());
   EXPECT_TRUE(v.accepted) << v.to_text();
   if (!v.accepted) return {};
-  auto data = fashion_test();
+  auto data = testing::fashion_test();
   EXPECT_TRUE(data);
   std::vector<Tensor> out;
   for (int64_t i = 0; i < n; ++i) {
@@ -104,7 +97,7 @@ TEST(EnclaveTransport, TcpGivesTheSameAttestationAndFeaturesAsSocketpair) {
   ASSERT_TRUE(back.ok()) << back.error();
   auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"),
                                   SessionOptions{});
-  auto data = fashion_test();
+  auto data = testing::fashion_test();
   for (size_t i = 0; i < via_tcp.size(); ++i) {
     // The same worker code on the same input: the same features, bit for bit.
     ASSERT_EQ(via_tcp[i].shape(), via_pair[i].shape());

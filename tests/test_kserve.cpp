@@ -505,10 +505,7 @@ TEST(KServe, ServeWithARemoteBackMatchesTheUnsplitModel) {
 
   auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
   ASSERT_TRUE(whole.ok()) << whole.error();
-  DatasetOptions dopts;
-  dopts.split = "test";
-  dopts.image_size = 32;
-  const Batch batch = open_dataset("fashion-mnist", dopts)->get_batch(0, 16);
+  const Batch batch = testing::fashion_test()->get_batch(0, 16);
   const Tensor want = (*whole)->run({batch.images})[0];
   for (int64_t i = 0; i < 16; ++i) {
     Shape s = batch.images.shape();

@@ -299,10 +299,7 @@ TEST(ProtectOutput, SealedSplitServesTheWholeTestSet) {
 
   auto whole = open_model_session(shipped_resnet50(), {});
   ASSERT_TRUE(whole.ok()) << whole.error();
-  DatasetOptions o;
-  o.split = "test";
-  o.image_size = 32;
-  auto data = open_dataset("fashion-mnist", o);
+  auto data = testing::fashion_test();
 
   // Through the SDK: the reply is sealed, and opens to the whole model's logits.
   serve::RemoteEnclave remote(server.address());

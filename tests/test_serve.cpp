@@ -37,14 +37,6 @@ using testing::run_command;
 using testing::ServeProcess;
 using testing::workers_of;
 
-// Fashion-MNIST's test split at the shipped models' 32x32 (a missing data set fails).
-std::unique_ptr<Dataset> fashion_test() {
-  DatasetOptions o;
-  o.split = "test";
-  o.image_size = 32;
-  return open_dataset("fashion-mnist", o);
-}
-
 std::string make_split(const std::string& name) {
   return testing::make_resnet50_split("serve", name);
 }
@@ -136,7 +128,7 @@ TEST(Serve, EightClientsSurviveAKilledWorker) {
 
   auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
   ASSERT_TRUE(whole.ok()) << whole.error();
-  auto data = fashion_test();
+  auto data = testing::fashion_test();
   constexpr int kClients = 8, kRequests = 40;
   const Batch batch = data->get_batch(0, kRequests);
   const Tensor want = (*whole)->run({batch.images})[0];

@@ -45,15 +45,7 @@ TEST_P(ShippedModel, MatchesItsChecksumAndAccuracy) {
   EXPECT_EQ(g.metadata.at("teesplit.dataset"), "fashion-mnist");
   const double recorded = std::stod(g.metadata.at("teesplit.test_accuracy"));
 
-  DatasetOptions o;
-  o.split = "test";
-  o.image_size = 32;
-  std::unique_ptr<Dataset> test;
-  try {
-    test = open_dataset("fashion-mnist", o);
-  } catch (const Error& e) {
-    FAIL() << "Fashion-MNIST (package dataset-fashion-mnist) is needed: " << e.what();
-  }
+  const std::unique_ptr<Dataset> test = testing::fashion_test();
   ASSERT_EQ(test->size(), 10000);
   Session s(g, SessionOptions{});
   int64_t correct = 0;

@@ -133,13 +133,24 @@ attest::Policy WorkerFixture::policy() const {
   return p;
 }
 
-int64_t fashion_test_correct(const std::string& model_path) {
-  auto whole = open_model_session(model_path, {});
-  if (!whole) fail(whole.error());
+std::unique_ptr<Dataset> fashion_test() {
   DatasetOptions o;
   o.split = "test";
   o.image_size = 32;
-  auto data = open_dataset("fashion-mnist", o);
+  try {
+    return open_dataset("fashion-mnist", o);
+  } catch (const Error& e) {
+    fail(
+        "Fashion-MNIST (package dataset-fashion-mnist, installed by scripts/install-deps.sh) "
+        "is needed: ",
+        e.what());
+  }
+}
+
+int64_t fashion_test_correct(const std::string& model_path) {
+  auto whole = open_model_session(model_path, {});
+  if (!whole) fail(whole.error());
+  auto data = fashion_test();
   int64_t correct = 0;
   for (int64_t b = 0; b < data->size(); b += 500) {
     const int64_t n = std::min<int64_t>(500, data->size() - b);

@@ -9,6 +9,7 @@
 
 #include "attest/verifier.h"
 #include "core/tensor.h"
+#include "data/dataset.h"
 #include "graph/ir.h"
 #include "host/enclave_process.h"
 #include "host/split_io.h"
@@ -108,6 +109,11 @@ struct WorkerFixture {
   // The client's policy: the manifest's measurement, this test's simulated root.
   attest::Policy policy() const;
 };
+
+// Fashion-MNIST's test split at the shipped models' 32x32. install-deps.sh
+// installs it (dataset-fashion-mnist): when it is missing this throws Error
+// saying so, and the test that needs it fails, never skips.
+std::unique_ptr<Dataset> fashion_test();
 
 // How many of Fashion-MNIST's 10,000 test images (at 32x32) the model at
 // model_path classifies correctly, run in this process: the unsplit reference.
