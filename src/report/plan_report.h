@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "planner/attack_results.h"
 #include "planner/profile.h"
 #include "report/attack_report.h"
-#include "planner/attack_results.h"
 #include "report/page.h"
 
 namespace teesplit::report {
