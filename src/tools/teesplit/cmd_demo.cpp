@@ -106,15 +106,24 @@ pid_t spawn_self(const std::vector<std::string>& args, const std::string& out_fi
   return pid;
 }
 
+// A wait status as an exit code: the program's, or 128 + the signal that ended it.
+int exit_code(int st) {
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Waits for child `pid` to end; its exit_code.
+int wait_for(pid_t pid) {
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return exit_code(st);
+}
+
 // Runs `teesplit ARGS` to its end; stdout to `out_file` when given, stderr
 // (progress) shared. Returns the exit status.
 int run_self(const std::vector<std::string>& args, const std::string& out_file = "") {
   std::printf("      $ %s\n", shell_line(args).c_str());
-  const pid_t pid = spawn_self(args, out_file, "");
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return wait_for(spawn_self(args, out_file, ""));
 }
 
 void must(int code, const char* stage) {
@@ -221,11 +230,7 @@ void stage(int i, const char* name, const std::string& what) {
 // The cuts that `teesplit attack ARGS --list` selects, one name per line.
 std::vector<std::string> listed_cuts(std::vector<std::string> args, const std::string& file) {
   args.push_back("--list");
-  const pid_t pid = spawn_self(args, file, "");
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  TS_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "teesplit attack --list failed");
+  TS_CHECK(wait_for(spawn_self(args, file, "")) == 0, "teesplit attack --list failed");
   std::vector<std::string> names;
   std::istringstream in(read_file(file, size_t{1} << 20));
   for (std::string line; std::getline(in, line);)
@@ -299,7 +304,7 @@ void attack_in_parallel(const std::vector<std::string>& base, const std::string&
       continue;
     }
     ++done;
-    const bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    const bool ok = exit_code(st) == 0;
     progress.clear();
     std::printf("      cut %-12s %s in %.0f s (%s)\n", names[it->shard].c_str(),
                 ok ? "attacked" : "FAILED", seconds_since(it->t0), shard_dir(it->shard).c_str());

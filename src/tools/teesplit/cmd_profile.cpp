@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/file.h"
+#include "core/progress.h"
 #include "planner/profile.h"
 #include "tools/teesplit/cli.h"
 
@@ -52,25 +53,26 @@ int profile(const ProfileArgs& a) {
     o.sgx_reference_path = a.sgx_profile;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const bool tty = isatty(STDERR_FILENO) != 0;
-  o.progress = [&, tty](size_t i, size_t n, const std::string& cut) {
+  // One line per cut in a log (forced); one line rewritten in place on a terminal.
+  ProgressLine progress(true, 80);
+  o.progress = [&](size_t i, size_t n, const std::string& cut) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double eta = i > 0 ? s / double(i) * double(n - i) : 0;
-    // One line per cut in a log; one line rewritten in place on a terminal.
-    std::fprintf(stderr, "%sprofile: cut %zu/%zu %-24s elapsed %5.0f s  ETA %5.0f s%s",
-                 tty ? "\r" : "", i + 1, n, cut.c_str(), s, eta, tty ? "" : "\n");
-    std::fflush(stderr);
+    char line[160];
+    std::snprintf(line, sizeof line, "profile: cut %zu/%zu %-24s elapsed %5.0f s  ETA %5.0f s",
+                  i + 1, n, cut.c_str(), s, eta);
+    progress.update(line, true);
   };
   const bool own_work_dir = a.work_dir.empty();
   planner::ModelProfile p;
   try {
     p = planner::profile_model(o);
   } catch (...) {
-    if (tty) std::fprintf(stderr, "\n");
+    progress.clear();
     if (own_work_dir) std::filesystem::remove_all(o.work_dir);
     throw;
   }
-  if (tty) std::fprintf(stderr, "\n");
+  progress.clear();
   if (own_work_dir) std::filesystem::remove_all(o.work_dir);
   planner::print_profile_table(stdout, p);
   write_file(a.output, planner::profile_to_json(p));
