@@ -155,8 +155,7 @@ class Server {
   ~Server() {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
-      int st;
-      waitpid(pid_, &st, 0);
+      wait_for(pid_);
     }
   }
   const std::string& address() const { return address_; }
