@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "crypto/ed25519.h"
 #include "enclave/messages.h"
@@ -107,11 +108,16 @@ struct Server::Impl final : public pb::Enclave::Service {
     bo.max_batch = opts.max_batch;
     bo.max_delay = std::chrono::microseconds(static_cast<int64_t>(opts.max_delay_ms * 1000));
     batcher = std::make_unique<BackBatcher>(*back, manifest.feature_shape, bo, &metrics);
-    // Compile the largest batch now too, not on the first full batch.
-    if (opts.max_batch > 1) {
-      Shape full = manifest.feature_shape;
-      full[0] = opts.max_batch;
-      back->run(Tensor(DType::F32, full));
+    // Compile every batch size the batches are padded to now, not on first use
+    // (a remote back that takes any size: only the largest, as a check).
+    std::set<int64_t> sizes;
+    for (int64_t n = 2; n <= opts.max_batch; ++n)
+      sizes.insert(back->padded_batch(n, opts.max_batch));
+    if (sizes.size() > 16) sizes = {back->padded_batch(opts.max_batch, opts.max_batch)};
+    for (const int64_t b : sizes) {
+      Shape s = manifest.feature_shape;
+      s[0] = b;
+      back->run(Tensor(DType::F32, s));
     }
     opts.worker.split_dir = opts.split_dir;
     const std::string state = opts.state_dir.empty()
