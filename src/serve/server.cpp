@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -13,6 +14,7 @@
 
 #include "crypto/ed25519.h"
 #include "enclave/messages.h"
+#include "enclave/worker.h"
 #include "host/split_io.h"
 #include "serve/back_endpoint.h"
 #include "serve/batcher.h"
@@ -79,6 +81,10 @@ struct Server::Impl final : public pb::Enclave::Service {
   std::atomic<uint64_t> next_worker{0};
   std::mutex sessions_mu;
   std::map<uint64_t, std::pair<size_t, uint64_t>> sessions;  // session -> (worker, generation)
+  // Per worker, its sessions in the order they were made: a worker keeps at
+  // most WorkerOptions::max_sessions (it drops its oldest), and so does the
+  // host's table, which would otherwise grow with every attestation.
+  std::vector<std::deque<uint64_t>> session_order;
   std::string sealed_key_path;
   std::unique_ptr<grpc::Server> server;
   std::string address;
@@ -125,6 +131,7 @@ struct Server::Impl final : public pb::Enclave::Service {
                                   : opts.state_dir;
     sealed_key_path = (fs::path(state) / "sealed-front-key.bin").string();
     if (fs::exists(sealed_key_path)) opts.worker.sealed_key = sealed_key_path;
+    session_order.resize(static_cast<size_t>(opts.workers));
     for (int i = 0; i < opts.workers; ++i) {
       auto slot = std::make_unique<WorkerSlot>();
       slot->proc = std::make_unique<EnclaveProcess>(opts.worker);
@@ -366,6 +373,13 @@ struct Server::Impl final : public pb::Enclave::Service {
     {
       std::lock_guard<std::mutex> lock(sessions_mu);
       sessions[rep.session] = {index, generation};
+      std::deque<uint64_t>& order = session_order[index];
+      order.push_back(rep.session);
+      while (order.size() > enclave::WorkerOptions{}.max_sessions) {
+        auto it = sessions.find(order.front());
+        if (it != sessions.end() && it->second.first == index) sessions.erase(it);
+        order.pop_front();
+      }
     }
     r->set_session(rep.session);
     r->set_enclave_public_key(std::string(rep.enclave_public.begin(), rep.enclave_public.end()));
