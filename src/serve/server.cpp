@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "crypto/ed25519.h"
 #include "enclave/messages.h"
@@ -106,6 +107,16 @@ struct Server::Impl final : public pb::Enclave::Service {
     SessionOptions so;
     so.backend = opts.backend;
     so.threads = opts.threads;
+    // On the CPU, the back partition gets the cores the workers leave: OpenMP
+    // threads that spin while the workers hold the cores cost more than they give.
+    if (so.threads == 0 && opts.back.empty() && opts.backend != BackendKind::Cuda) {
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      so.threads = std::max(1, cores - opts.workers * std::max(1, opts.worker.threads));
+      std::fprintf(stderr,
+                   "teesplit serve: the back partition on %d CPU thread(s): %d core(s), %d "
+                   "worker(s) of %d thread(s) (--threads sets it)\n",
+                   so.threads, cores, opts.workers, std::max(1, opts.worker.threads));
+    }
     back = open_back(opts.back, opts.split_dir, so, &manifest);
     // Compile the back partition now, not on the first request (a remote one:
     // check that it answers).
