@@ -375,7 +375,9 @@ TEST(ServeLoad, SigtermDrains) {
   const int st = server.stop();
   for (int c = 0; c < kInFlight; ++c) {
     EXPECT_EQ(code[c], "OK") << "request " << c << " in flight: " << tally.first_error;
-    if (code[c] == "OK") EXPECT_LE(max_relative_error(out[c], sample(ref.want, c)), 1e-4);
+    if (code[c] == "OK") {
+      EXPECT_LE(max_relative_error(out[c], sample(ref.want, c)), 1e-4);
+    }
   }
   for (int c = kInFlight; c < kInFlight + kLate; ++c)
     EXPECT_EQ(code[c], "UNAVAILABLE") << "request " << c << " sent while draining";

@@ -39,10 +39,41 @@ uint64_t us_since(Clock::time_point t0) {
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
 }
 
+// A mutex whose waiters can give up at a deadline, on a condition variable.
+// (std::timed_mutex::try_lock_until is pthread_mutex_clocklock, which GCC 12's
+// ThreadSanitizer does not intercept: it then reports every unlock after one.)
+class DeadlineMutex {
+ public:
+  void lock() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return !held_; });
+    held_ = true;
+  }
+  // False when `deadline` passed before the mutex was free.
+  bool try_lock_until(Clock::time_point deadline) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!cv_.wait_until(l, deadline, [this] { return !held_; })) return false;
+    held_ = true;
+    return true;
+  }
+  void unlock() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      held_ = false;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+};
+
 // A worker and the generation of the process behind it: a session made with
 // one generation is gone once the worker restarts.
 struct WorkerSlot {
-  std::timed_mutex mu;  // a request waits for its worker until its deadline
+  DeadlineMutex mu;  // a request waits for its worker until its deadline
   std::unique_ptr<EnclaveProcess> proc;
   std::atomic<uint64_t> generation{0};  // changed under mu; read without it
 };
@@ -207,7 +238,7 @@ struct Server::Impl final : public pb::Enclave::Service {
   Status call(size_t index, int64_t generation, Clock::time_point deadline, MsgType type,
               const std::vector<uint8_t>& payload, channel::Frame& out) {
     WorkerSlot& w = *workers[index];
-    std::unique_lock<std::timed_mutex> lock(w.mu, std::defer_lock);
+    std::unique_lock<DeadlineMutex> lock(w.mu, std::defer_lock);
     {
       const Metrics::Queued waiting = metrics.queued();
       if (deadline == Clock::time_point::max()) {
@@ -346,7 +377,7 @@ struct Server::Impl final : public pb::Enclave::Service {
   }
 
   Status info(const pb::InfoRequest*, pb::InfoReply* r) {
-    std::lock_guard<std::timed_mutex> lock(workers[0]->mu);
+    std::lock_guard<DeadlineMutex> lock(workers[0]->mu);
     const auto& info = workers[0]->proc->info();
     r->set_measurement(std::string(info.measurement.begin(), info.measurement.end()));
     r->set_provisioned(info.provisioned);
@@ -421,7 +452,7 @@ struct Server::Impl final : public pb::Enclave::Service {
       crypto::write_key_file(sealed_key_path, rep.sealed_key, 0600, /*overwrite=*/true);
       // Every worker restarts and unseals the key before its lockdown.
       for (auto& w : workers) {
-        std::lock_guard<std::timed_mutex> lock(w->mu);
+        std::lock_guard<DeadlineMutex> lock(w->mu);
         restart(*w);
       }
     } catch (const Error& e) {
@@ -539,7 +570,7 @@ void Server::shutdown() {
 std::vector<pid_t> Server::worker_pids() const {
   std::vector<pid_t> out;
   for (auto& w : impl_->workers) {
-    std::lock_guard<std::timed_mutex> lock(w->mu);
+    std::lock_guard<DeadlineMutex> lock(w->mu);
     out.push_back(w->proc->pid());
   }
   return out;
