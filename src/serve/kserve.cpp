@@ -109,7 +109,7 @@ namespace {
                          c == StatusCode::RESOURCE_EXHAUSTED;
   throw RemoteError(a.url() + ": " + call + ": " + status_code_name(c) + ": " + s.error_message() +
                         (retryable ? " (retryable)" : ""),
-                    retryable);
+                    retryable, status_code_name(c));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/bytes.h"
+#include "serve/status_name.h"
 #include "teesplit/v1/serving.grpc.pb.h"
 
 namespace teesplit::serve {
@@ -22,7 +23,7 @@ namespace {
   const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE;
   throw RemoteError(std::string(call) + " at " + address + ": " + s.error_message() +
                         (retryable ? " (retryable)" : ""),
-                    retryable);
+                    retryable, status_code_name(s.error_code()));
 }
 
 std::unique_ptr<grpc::ClientContext> context(int seconds) {

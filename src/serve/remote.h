@@ -13,11 +13,15 @@ namespace teesplit::serve {
 
 class RemoteError : public Error {
  public:
-  RemoteError(const std::string& msg, bool retryable) : Error(msg), retryable_(retryable) {}
+  // code: the gRPC status code's name ("UNAVAILABLE"), or "" when not known.
+  RemoteError(const std::string& msg, bool retryable, std::string code = "")
+      : Error(msg), retryable_(retryable), code_(std::move(code)) {}
   bool retryable() const { return retryable_; }
+  const std::string& code() const { return code_; }
 
  private:
   bool retryable_;
+  std::string code_;
 };
 
 struct RemoteInfo {
