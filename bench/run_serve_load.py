@@ -20,10 +20,11 @@ and extra `teesplit serve` arguments, e.g. 'batch 8=--max-batch 8
 serve SPLIT --workers N --threads T --enclave-threads E` plus the config's
 and every --serve-arg's arguments, and with `serve_load run`:
 
-  1. saturation: a closed loop of C clients (each of --sat-clients) for
-     --sat-duration seconds; the best throughput is the saturation throughput
-     X, and over that run the CPU time (user + system) of the server and its
-     worker processes per completed request, beside the in-process compute;
+  1. saturation: a closed loop of C clients (each of --sat-clients, in turn)
+     for --sat-duration seconds each; the median of their throughputs is the
+     saturation throughput X; over each run, the CPU time (user + system) of
+     the server and of its worker processes per completed request, beside the
+     in-process compute (measured before and after each config: the mean);
   2. open loop at each --levels percentage of X (Poisson arrivals, at most
      --open-clients requests in flight, more are dropped), at most
      --level-requests requests or --level-duration seconds: p50 and p99.
@@ -41,6 +42,7 @@ import json
 import os
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -125,7 +127,8 @@ def main():
                     help="an argument added to every teesplit serve command (repeatable)")
     ap.add_argument("--sat-clients", default="8", help="closed-loop client counts, comma-separated")
     ap.add_argument("--sat-duration", type=float, default=40)
-    ap.add_argument("--levels", default="25,50,90,100", help="percentages of saturation")
+    ap.add_argument("--levels", default="25,50,90,100",
+                    help="percentages of saturation (\"\": none)")
     ap.add_argument("--level-requests", type=int, default=400)
     ap.add_argument("--level-duration", type=float, default=45)
     ap.add_argument("--open-clients", type=int, default=32,
@@ -158,14 +161,19 @@ def main():
                      "--work-dir", work], 1800)
     log(f"split {a.model} {a.size}x{a.size} at {prep['cut']} (cut {prep['cut_index']}), "
         f"feature {prep['feature_shape']}")
-    comp = run_json([load, "compute", prep["split"], "--threads", str(a.threads),
-                     "--enclave-threads", str(a.enclave_threads), "--runs", str(a.compute_runs)],
-                    1800)
-    log(f"in-process compute: {comp['compute_cpu_ms']:.2f} ms CPU per request "
-        f"(front {comp['front_cpu_ms']:.2f}, back {comp['back_cpu_ms']:.2f})")
+    compute_cmd = [load, "compute", prep["split"], "--threads", str(a.threads),
+                   "--enclave-threads", str(a.enclave_threads), "--runs", str(a.compute_runs)]
+
+    def measure_compute():
+        c = run_json(compute_cmd, 1800)
+        log(f"in-process compute: {c['compute_cpu_ms']:.2f} ms CPU per request "
+            f"(front {c['front_cpu_ms']:.2f}, back {c['back_cpu_ms']:.2f})")
+        return c
+
+    computes = [measure_compute()]
     results = open(results_path, "w")
     meta = {"kind": "meta", "commit": commit, "machine": at_start, "prepare": prep,
-            "compute": comp, "argv": sys.argv[1:]}
+            "compute": computes[0], "argv": sys.argv[1:]}
     results.write(json.dumps(meta) + "\n")
 
     client = [load, "run", None, "--expect-manifest", os.path.join(prep["split"], "manifest.json"),
@@ -186,7 +194,7 @@ def main():
         try:
             client[2] = server.address
             base = client + ["--server-pid", str(server.proc.pid)]
-            best = None
+            closed = []
             for c in [int(x) for x in a.sat_clients.split(",")]:
                 r = run_json(base + ["--clients", str(c), "--warmup", "2", "--requests", "1000000",
                                      "--duration", str(a.sat_duration)],
@@ -196,13 +204,16 @@ def main():
                 results.flush()
                 log(f"[{name}] closed loop, {c} clients: {r['throughput_rps']:.2f} req/s, "
                     f"p50 {r['latency_ms']['p50']:.1f} ms, p99 {r['latency_ms']['p99']:.1f} ms, "
-                    f"server CPU {r['server_cpu_ms_per_request']:.2f} ms/request "
-                    f"(x{r['server_cpu_ms_per_request'] / comp['compute_cpu_ms']:.3f} of compute)")
-                if best is None or r["throughput_rps"] > best["throughput_rps"]:
-                    best = r
-            sat = best["throughput_rps"]
+                    f"server CPU {r['server_cpu_ms_per_request']:.2f} ms/request (host "
+                    f"{r['server_host_cpu_ms_per_request']:.2f}, workers "
+                    f"{r['server_workers_cpu_ms_per_request']:.2f})")
+                closed.append(r)
+            # The saturation throughput: the median of the closed-loop runs (the
+            # machine is shared; one lucky or unlucky run should not set the levels).
+            sat = statistics.median(r["throughput_rps"] for r in closed)
+            log(f"[{name}] saturation throughput {sat:.2f} req/s")
             levels = []
-            for pct in [float(x) for x in a.levels.split(",")]:
+            for pct in [float(x) for x in a.levels.split(",") if x.strip()]:
                 if time.monotonic() - T0 > a.time_limit:
                     skipped.append(f"config '{name}' at {pct:g}%")
                     continue
@@ -219,9 +230,10 @@ def main():
                     f"{r['dropped']} dropped, {r['failed_total']} failed, p50 "
                     f"{r['latency_ms']['p50']:.1f} ms, p99 {r['latency_ms']['p99']:.1f} ms")
                 levels.append(r)
-            rows.append((name, extra + a.serve_arg, best, levels))
+            rows.append((name, extra + a.serve_arg, sat, closed, levels))
         finally:
             server.stop()
+        computes.append(measure_compute())
     at_end = machine()
     results.write(json.dumps({"kind": "end", "machine": at_end}) + "\n")
     results.close()
@@ -233,28 +245,37 @@ def main():
           f"({a.enclave_threads} thread each), back partition on {a.threads} thread(s); "
           f"commit {commit}; {at_start['cpus']} CPUs ({at_start['cpu']}); load average "
           f"{la(at_start)} at the start, {la(at_end)} at the end.\n")
-    print(f"In-process compute per request (CPU time, mean of {a.compute_runs}): front "
+    # The in-process compute: the mean of the measurements before and after each config.
+    comp = {k: statistics.mean(c[k] for c in computes)
+            for k in computes[0] if k.endswith("_cpu_ms")}
+    print(f"In-process compute per request (CPU time; mean of {len(computes)} measurements of "
+          f"{a.compute_runs} requests, before and after each config: "
+          + ", ".join(f"{c['compute_cpu_ms']:.2f}" for c in computes) + " ms): front "
           f"{comp['front_cpu_ms']:.2f} ms + back {comp['back_cpu_ms']:.2f} ms"
           + (f" + tail {comp['tail_cpu_ms']:.2f} ms" if "tail_cpu_ms" in comp else "")
           + f" = {comp['compute_cpu_ms']:.2f} ms.\n")
-    print("| config | serve arguments | clients | saturation req/s | p50 ms | p99 ms | server CPU "
-          "ms/request | / in-process compute | client CPU ms/request |")
+    print("| config | serve arguments | closed-loop clients | req/s | p50 ms | p99 ms | server CPU "
+          "ms/request (host + workers) | / in-process compute | client CPU ms/request |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, args, s, _ in rows:
-        print(f"| {name} | `{' '.join(args) or '-'}` | {s['clients']} | {s['throughput_rps']:.2f} | "
-              f"{s['latency_ms']['p50']:.1f} | {s['latency_ms']['p99']:.1f} | "
-              f"{s['server_cpu_ms_per_request']:.2f} | "
-              f"{s['server_cpu_ms_per_request'] / comp['compute_cpu_ms']:.3f} | "
-              f"{s['client_cpu_ms_per_request']:.2f} |")
+    for name, args, sat, closed, _ in rows:
+        for s in closed:
+            print(f"| {name} | `{' '.join(args) or '-'}` | {s['clients']} | "
+                  f"{s['throughput_rps']:.2f} | {s['latency_ms']['p50']:.1f} | "
+                  f"{s['latency_ms']['p99']:.1f} | {s['server_cpu_ms_per_request']:.2f} "
+                  f"({s['server_host_cpu_ms_per_request']:.2f} + "
+                  f"{s['server_workers_cpu_ms_per_request']:.2f}) | "
+                  f"{s['server_cpu_ms_per_request'] / comp['compute_cpu_ms']:.3f} | "
+                  f"{s['client_cpu_ms_per_request']:.2f} |")
     print()
     print("| config | load | offered req/s | completed | dropped | failed | achieved req/s | "
           "p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, _, _, levels in rows:
+    for name, _, sat, _, levels in rows:
         for r in levels:
-            print(f"| {name} | {r['percent']:g}% | {r['target_rate_rps']:.2f} | {r['completed']} | "
-                  f"{r['dropped']} | {r['failed_total']} | {r['throughput_rps']:.2f} | "
-                  f"{r['latency_ms']['p50']:.1f} | {r['latency_ms']['p99']:.1f} |")
+            print(f"| {name} | {r['percent']:g}% of {sat:.2f} | {r['target_rate_rps']:.2f} | "
+                  f"{r['completed']} | {r['dropped']} | {r['failed_total']} | "
+                  f"{r['throughput_rps']:.2f} | {r['latency_ms']['p50']:.1f} | "
+                  f"{r['latency_ms']['p99']:.1f} |")
     if skipped:
         print(f"\nSkipped (--time-limit {a.time_limit:g} s): {', '.join(skipped)}")
     log(f"done; results in {results_path}")

@@ -189,10 +189,15 @@ struct LoadOptions {
   std::string json;
 };
 
-// CPU seconds (user + system) of process `root` and of every live process
-// below it, with the children it has reaped (cutime, cstime); 0 for a process
-// that is gone. From /proc/PID/stat, in clock ticks.
-double process_tree_cpu_seconds(pid_t root) {
+// CPU seconds (user + system) of process `root` itself (with the children it
+// has reaped: cutime, cstime) and of every live process below it (the enclave
+// workers), from /proc/PID/stat; 0 for what is gone.
+struct TreeCpu {
+  double root = 0, below = 0;
+  double total() const { return root + below; }
+};
+
+TreeCpu process_tree_cpu(pid_t root) {
   std::map<pid_t, pid_t> parent;
   std::map<pid_t, double> cpu;
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -203,7 +208,7 @@ double process_tree_cpu_seconds(pid_t root) {
     std::string line;
     if (!std::getline(f, line)) continue;
     const size_t paren = line.rfind(')');
-    if (paren == std::string::npos) continue;
+    if (paren == std::string::npos || paren + 2 > line.size()) continue;
     std::istringstream rest(line.substr(paren + 2));
     std::string state;
     long long ppid = 0, skip = 0, utime = 0, stime = 0, cutime = 0, cstime = 0;
@@ -215,16 +220,20 @@ double process_tree_cpu_seconds(pid_t root) {
     parent[pid] = static_cast<pid_t>(ppid);
     cpu[pid] = double(utime + stime + cutime + cstime) / tick;
   }
-  double total = 0;
+  TreeCpu t;
   for (const auto& [pid, c] : cpu) {
-    for (pid_t p = pid; p > 1; p = parent.count(p) ? parent[p] : 0) {
+    if (pid == root) {
+      t.root = c;
+      continue;
+    }
+    for (pid_t p = parent[pid]; p > 1; p = parent.count(p) ? parent[p] : 0) {
       if (p == root) {
-        total += c;
+        t.below += c;
         break;
       }
     }
   }
-  return total;
+  return t;
 }
 
 // One client: its own channel and attested session; one request at a time.
@@ -281,7 +290,7 @@ class Load {
       }
       make_input(c);
     });
-    const double server0 = o_.server_pid ? process_tree_cpu_seconds(o_.server_pid) : 0;
+    const TreeCpu server0 = o_.server_pid ? process_tree_cpu(o_.server_pid) : TreeCpu{};
     const double client0 = cpu_seconds_self();
     const auto start = Clock::now();
     if (o_.rate > 0)
@@ -290,7 +299,9 @@ class Load {
       closed_loop(start);
     const auto end = report_.completed ? report_.last_done : Clock::now();
     const double window = seconds(end - start);
-    const double server_cpu = o_.server_pid ? process_tree_cpu_seconds(o_.server_pid) - server0 : 0;
+    TreeCpu server = o_.server_pid ? process_tree_cpu(o_.server_pid) : TreeCpu{};
+    server.root -= server0.root;
+    server.below -= server0.below;
     const double client_cpu = cpu_seconds_self() - client0;
 
     Report& r = report_;
@@ -329,8 +340,11 @@ class Load {
     }
     if (o_.server_pid) {
       j["server_pid"] = o_.server_pid;
-      j["server_cpu_s"] = server_cpu;
-      j["server_cpu_ms_per_request"] = r.completed ? server_cpu * 1e3 / double(r.completed) : 0.0;
+      const double per = r.completed ? 1e3 / double(r.completed) : 0.0;
+      j["server_cpu_s"] = server.total();
+      j["server_cpu_ms_per_request"] = server.total() * per;
+      j["server_host_cpu_ms_per_request"] = server.root * per;      // the host process
+      j["server_workers_cpu_ms_per_request"] = server.below * per;  // its children
     }
     if (!r.first_wrong.empty()) j["first_wrong"] = r.first_wrong;
     if (!r.first_failure.empty()) j["first_failure"] = r.first_failure;
