@@ -15,8 +15,9 @@ middle one of the cuts before the classifier by default) and a reference
 input and output; `serve_load compute`: the CPU time per request of the
 front (on --enclave-threads, as a worker runs it) and the back (on --threads,
 as the host runs it) alone in one process. Then, for every --config (a name
-and extra `teesplit serve` arguments, e.g. 'batch 8=--max-batch 8
---max-delay-ms 5'; default one config, 'as is', with none), start `teesplit
+and extra `teesplit serve` arguments, e.g. --config 'no batching=' --config
+'batch 4=--max-batch 4 --max-delay-ms 5'; default one config, 'as is', with
+none), start `teesplit
 serve SPLIT --workers N --threads T --enclave-threads E` plus the config's
 and every --serve-arg's arguments, and with `serve_load run`:
 

@@ -12,7 +12,7 @@
 //   serve_load run ADDR --expect-manifest FILE [--sim-root FILE] [--allow-simulated]
 //       [--clients C] [--rate R [--arrivals poisson|fixed]] [--requests N] [--duration S]
 //       [--warmup W] [--seed S] [--reference-input X.npy --reference-output Y.npy]
-//       [--server-pid PID] [--json FILE]
+//       [--deadline-ms D] [--server-pid PID] [--json FILE]
 //       C clients, each its own attested session (one request in flight each).
 //       Closed loop (no --rate): every client sends back to back. Open loop
 //       (--rate R): requests arrive at R per second (Poisson or evenly spaced)
@@ -185,6 +185,7 @@ struct LoadOptions {
   std::string reference_input, reference_output;
   int check_every = 10;
   double tolerance = 1e-4;
+  int64_t deadline_ms = 0;  // 0: RemoteEnclave's default
   int server_pid = 0;
   std::string json;
 };
@@ -282,6 +283,8 @@ class Load {
     parallel([&](Client& c) {
       c.remote = std::make_unique<serve::RemoteEnclave>(o_.address);
       c.remote->require_sealed_output(info_.protect_output);
+      if (o_.deadline_ms > 0)
+        c.remote->set_infer_deadline(std::chrono::milliseconds(o_.deadline_ms));
       attest(c);
       for (int i = 0; i < o_.warmup; ++i) {
         make_input(c);
@@ -309,6 +312,7 @@ class Load {
         {"address", o_.address},
         {"mode", o_.rate > 0 ? "open" : "closed"},
         {"clients", o_.clients},
+        {"deadline_ms", o_.deadline_ms},
         {"warmup_per_client", o_.warmup},
         {"sent", r.sent},
         {"completed", r.completed},
@@ -448,8 +452,9 @@ class Load {
         r.tail_ms.push_back(double(t.tail_us) * 1e-3);
       }
     }
-    // A worker that restarted lost the session: attest again (not timed).
-    if (!failure.empty() && code == "UNAVAILABLE") {
+    // A failed call leaves the session's message count behind the client's
+    // (and a restarted worker has lost the session): attest again (not timed).
+    if (!failure.empty()) {
       try {
         attest(c);
         std::lock_guard<std::mutex> lock(r.mu);
@@ -634,6 +639,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   r->add_option("--tolerance", lo.tolerance, "max relative error against the reference")
       ->capture_default_str();
+  r->add_option("--deadline-ms", lo.deadline_ms,
+                "each request's gRPC deadline (the server does not compute it past that; "
+                "default 300 s)")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400000}));
   r->add_option("--server-pid", lo.server_pid,
                 "count this process's CPU time and its children's over the measured window")
       ->check(CLI::PositiveNumber);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "backends/reference/reference_backend.h"
@@ -188,7 +189,39 @@ TEST(CudaBackend, ProfilePrintsStepTimes) {
   EXPECT_NE(err.find("algo "), std::string::npos) << err;
 }
 
+// An input in the backend's own host memory (page-locked) is uploaded without
+// the staging copy, and gives the same result as one in ordinary memory.
+TEST(CudaBackend, PinnedInputsSkipTheStagingCopy) {
+  SKIP_WITHOUT_DEVICE();
+  Net n;
+  int x = n.input({4, 3, 8, 8});
+  n.output(n.op("Relu", {n.conv(x, 3, 4, 3)}));
+  auto backend = make_backend(BackendKind::Cuda);
+  auto exe = backend->compile(n.specialised({{4, 3, 8, 8}}), {});
+  const Tensor plain = random_inputs({{4, 3, 8, 8}}, 3)[0];
+  const Tensor want = exe->run({plain})[0];
+  EXPECT_EQ(exe->stats().pinned_inputs, 0u);
+  Tensor pinned = Tensor::adopt(DType::F32, plain.shape(), backend->host_buffer(plain.nbytes()));
+  std::memcpy(pinned.raw(), plain.raw(), plain.nbytes());
+  const Tensor got = exe->run({pinned})[0];
+  EXPECT_EQ(exe->stats().pinned_inputs, 1u);
+  EXPECT_EQ(max_relative_error(got, want), 0.0);
+}
+
 #endif  // TEESPLIT_HAVE_CUDA
+
+// Without a GPU backend, host_buffer is ordinary aligned memory.
+TEST(Backend, HostBufferDefaultsToAlignedMemory) {
+  auto backend = make_backend(BackendKind::OneDnn);
+  auto buf = backend->host_buffer(1000);
+  ASSERT_NE(buf, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(buf.get()) % 64, 0u);
+  Tensor t = Tensor::adopt(DType::F32, {250}, buf);
+  t.data<float>()[249] = 1.5f;
+  EXPECT_EQ(t.nbytes(), 1000u);
+  EXPECT_EQ(static_cast<const float*>(static_cast<const void*>(buf.get()))[249], 1.5f);
+  EXPECT_THROW(Tensor::adopt(DType::F32, {4}, nullptr), Error);
+}
 
 std::vector<Tensor> emulate(const cuda::Plan& p, const std::vector<Tensor>& inputs);
 

@@ -19,6 +19,7 @@
 #include "core/file.h"
 #include "serve/metrics.h"
 #include "serve/remote.h"
+#include "support/metrics_scrape.h"
 #include "support/test_support.h"
 #include "teesplit/v1/serving.grpc.pb.h"
 
@@ -29,19 +30,7 @@ namespace fs = std::filesystem;
 using testing::binary_path;
 using testing::run_command;
 
-// The sample lines of a text exposition: "NAME{LABELS}" -> value.
-std::map<std::string, double> samples(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const size_t sp = line.rfind(' ');
-    const std::string v = line.substr(sp + 1);
-    out[line.substr(0, sp)] = v == "+Inf" ? INFINITY : std::stod(v);
-  }
-  return out;
-}
+using testing::metric_samples;
 
 TEST(Metrics, TextFormat) {
   serve::Metrics m;
@@ -55,8 +44,15 @@ TEST(Metrics, TextFormat) {
   m.stage("back", 0.0005);  // on a bound: counted in it (le)
   m.back_batch(3);
   m.back_batch(1);
+  m.deadline_passed("front");
+  m.deadline_passed("front");
+  m.deadline_passed("back");
+  m.refused("queue_full");
+  m.back_queue(+3);
+  m.back_queue(-1);
+  m.stage("batch_wait", 0.001);
   const std::string text = m.render();
-  auto s = samples(text);
+  auto s = metric_samples(text);
   EXPECT_EQ(s["teesplit_requests_total{rpc=\"Infer\"}"], 3);
   EXPECT_EQ(s["teesplit_requests_total{rpc=\"Attest\"}"], 1);
   EXPECT_EQ(s["teesplit_errors_total{rpc=\"Infer\",kind=\"UNAVAILABLE\"}"], 1);
@@ -77,16 +73,26 @@ TEST(Metrics, TextFormat) {
   EXPECT_EQ(s["teesplit_back_batch_size_bucket{le=\"4\"}"], 2);
   EXPECT_EQ(s["teesplit_back_batch_size_sum"], 4);
   EXPECT_EQ(s["teesplit_back_batch_size_count"], 2);
+  EXPECT_EQ(s["teesplit_deadline_exceeded_total{stage=\"front\"}"], 2);
+  EXPECT_EQ(s["teesplit_deadline_exceeded_total{stage=\"back\"}"], 1);
+  EXPECT_EQ(s["teesplit_refused_total{reason=\"queue_full\"}"], 1);
+  EXPECT_EQ(s.count("teesplit_refused_total{reason=\"draining\"}"), 0u);
+  EXPECT_EQ(s["teesplit_back_queue_depth"], 2);
+  EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"batch_wait\"}"], 1);
+  EXPECT_EQ(s["teesplit_draining"], 0);
+  m.set_draining();
+  EXPECT_EQ(metric_samples(m.render())["teesplit_draining"], 1);
   {
     auto q = m.queued();
-    EXPECT_EQ(samples(m.render())["teesplit_queue_depth"], 1);
+    EXPECT_EQ(metric_samples(m.render())["teesplit_queue_depth"], 1);
   }
-  EXPECT_EQ(samples(m.render())["teesplit_queue_depth"], 0);
+  EXPECT_EQ(metric_samples(m.render())["teesplit_queue_depth"], 0);
 
-  // Every sample line is NAME{LABELS} VALUE, and every family has its HELP and
-  // TYPE lines before its samples.
+  // Every sample line is NAME{LABELS} VALUE, every family has its HELP and
+  // TYPE lines before its samples, and its samples are one group.
   const std::regex line_re(R"(^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.eInf]+$)");
-  std::set<std::string> typed;
+  std::set<std::string> typed, closed;
+  std::string current;
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
@@ -103,6 +109,12 @@ TEST(Metrics, TextFormat) {
           family.compare(family.size() - strlen(suffix), strlen(suffix), suffix) == 0)
         family.resize(family.size() - strlen(suffix));
     EXPECT_TRUE(typed.count(family)) << "no TYPE line before " << line;
+    // One group per family: once another family's samples begin, it is done.
+    if (family != current) {
+      EXPECT_FALSE(closed.count(family)) << family << " is split into two groups";
+      closed.insert(current);
+      current = family;
+    }
   }
   EXPECT_EQ(serve::escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }
@@ -112,20 +124,8 @@ TEST(Metrics, ServeCountsWhatTheTestDid) {
   testing::ServeProcess server(dir + "/split", dir, 1, {"--metrics-listen", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty()) << server.log();
   // "metrics on http://HOST:PORT/metrics", the second line of its output.
-  std::string metrics_host;
-  int metrics_port = 0;
-  {
-    std::ifstream in(dir + "/serve.out");
-    std::string line;
-    std::smatch mt;
-    while (std::getline(in, line))
-      if (std::regex_match(line, mt,
-                           std::regex(R"(metrics on http://([0-9.]+):([0-9]+)/metrics)"))) {
-        metrics_host = mt[1];
-        metrics_port = std::stoi(mt[2]);
-      }
-  }
-  ASSERT_GT(metrics_port, 0) << read_file(dir + "/serve.out");
+  const testing::MetricsEndpoint endpoint = testing::metrics_endpoint(dir + "/serve.out");
+  ASSERT_GT(endpoint.port, 0) << read_file(dir + "/serve.out");
 
   attest::Policy policy = client::policy_from_manifest(dir + "/split/manifest.json", std::nullopt);
   policy.simulated_root = attest::sim_root_public_key(dir + "/sim-root.pem");
@@ -162,12 +162,12 @@ TEST(Metrics, ServeCountsWhatTheTestDid) {
     EXPECT_TRUE(e.retryable()) << e.what();
   }
 
-  httplib::Client http(metrics_host, metrics_port);
+  httplib::Client http(endpoint.host, endpoint.port);
   const auto res = http.Get("/metrics");
   ASSERT_TRUE(res) << "no answer from /metrics";
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-  auto s = samples(res->body);
+  auto s = metric_samples(res->body);
   EXPECT_EQ(s["teesplit_requests_total{rpc=\"Info\"}"], 1) << res->body;
   EXPECT_EQ(s["teesplit_requests_total{rpc=\"Attest\"}"], 1);
   EXPECT_EQ(s["teesplit_requests_total{rpc=\"Infer\"}"], kOk + kUnknownSession + 1);
@@ -181,7 +181,7 @@ TEST(Metrics, ServeCountsWhatTheTestDid) {
   EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"tail\"}"], 0);
   EXPECT_GT(s["teesplit_stage_seconds_sum{stage=\"front\"}"], 0);
   EXPECT_EQ(s["teesplit_back_batch_size_count"], kOk);
-  EXPECT_EQ(s["teesplit_back_batch_size_sum"], kOk);  // one sample per call today
+  EXPECT_EQ(s["teesplit_back_batch_size_sum"], kOk);  // --max-batch 1: one sample per call
   EXPECT_EQ(s["teesplit_queue_depth"], 0);
   EXPECT_EQ(s["teesplit_requests_in_flight"], 0);
   EXPECT_EQ(http.Get("/other")->status, 404);

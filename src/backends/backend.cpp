@@ -15,6 +15,10 @@ Precision parse_precision(const std::string& name) {
   fail("unknown precision '", name, "'; expected fp32 or bf16");
 }
 
+std::shared_ptr<std::byte> Backend::host_buffer(size_t bytes) {
+  return aligned_buffer(bytes);
+}
+
 std::string first_unsupported(const Backend& backend, const Graph& g) {
   for (const Node& n : g.nodes) {
     std::string why = backend.unsupported_reason(g, n);

@@ -36,6 +36,9 @@ struct RunStats {
   // Device time of the last run's computation alone (no host<->device copies),
   // from GPU events; negative where the backend does not measure it (CPU).
   double last_compute_ms = -1;
+  // Inputs that a GPU backend uploaded straight from page-locked host memory
+  // (Backend::host_buffer), without its staging copy; counted over all runs.
+  uint64_t pinned_inputs = 0;
 };
 
 class Executable {
@@ -62,6 +65,10 @@ class Backend {
   virtual std::string unsupported_reason(const Graph& g, const Node& n) const = 0;
   // Throws Error naming the first node it cannot compile.
   virtual std::unique_ptr<Executable> compile(const Graph& g, const CompileOptions& opts) = 0;
+  // Host memory for inputs that this backend reads fastest (64-byte aligned):
+  // page-locked for CUDA, whose run() then uploads it without a staging copy;
+  // ordinary memory elsewhere. Throws Error when it cannot allocate.
+  virtual std::shared_ptr<std::byte> host_buffer(size_t bytes);
 };
 
 // Capability (as ONNX Runtime's GetCapability): empty when `backend` can run

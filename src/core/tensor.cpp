@@ -64,6 +64,19 @@ Tensor::Tensor(DType dtype, Shape shape)
   buf_ = aligned_buffer(nbytes());
 }
 
+Tensor Tensor::adopt(DType dtype, Shape shape, std::shared_ptr<std::byte> buf) {
+  TS_CHECK(buf != nullptr, "Tensor::adopt: no buffer for a tensor of shape ", shape_str(shape));
+  Tensor t;
+  t.dtype_ = dtype;
+  t.dtype_set_ = true;
+  t.shape_ = std::move(shape);
+  t.numel_ = shape_numel(t.shape_);
+  TS_CHECK(t.numel_ <= (int64_t{1} << 40) / static_cast<int64_t>(dtype_size(dtype)),
+           "tensor of shape ", shape_str(t.shape_), " is too large");
+  t.buf_ = std::move(buf);
+  return t;
+}
+
 Tensor Tensor::clone() const {
   Tensor t(dtype_, shape_);
   if (nbytes()) std::memcpy(t.raw(), raw(), nbytes());

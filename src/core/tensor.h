@@ -19,6 +19,9 @@ class Tensor {
   template <class T>
   static Tensor from(Shape shape, const std::vector<T>& values);
   static Tensor scalar_f32(float v) { return from<float>({}, {v}); }
+  // A tensor over memory the caller allocated (at least nbytes(), 64-byte
+  // aligned, e.g. page-locked memory for a GPU upload), owned through `buf`.
+  static Tensor adopt(DType dtype, Shape shape, std::shared_ptr<std::byte> buf);
 
   bool defined() const { return dtype_set_; }
   DType dtype() const { return dtype_; }

@@ -194,14 +194,31 @@ std::vector<uint8_t> encode(const FeatureReply& m) {
   w.u64(m.times.crypto_ns).u64(m.times.run_ns);
   return w.take();
 }
-FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& feature_shape) {
+FeatureView decode_feature_view(std::span<const uint8_t> p, const Shape& feature_shape) {
   ByteReader r(p, "feature reply");
-  FeatureReply m;
+  FeatureView m;
   m.session = r.u64("session");
-  m.feature = read_tensor(r, feature_shape, "feature map");
+  const uint8_t dtype = r.u8("feature map");
+  if (dtype != static_cast<uint8_t>(DType::F32))
+    fail("feature map: dtype ", int(dtype), " is not float32");
+  const Shape s = read_shape(r, "feature map");
+  if (s != feature_shape)
+    fail("feature map: shape ", shape_str(s), " does not match the partition's ",
+         shape_str(feature_shape));
+  m.feature = r.raw(static_cast<size_t>(shape_numel(s)) * sizeof(float), "feature map");
   m.times.crypto_ns = r.u64("decrypt time");
   m.times.run_ns = r.u64("front time");
   r.finish();
+  return m;
+}
+
+FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& feature_shape) {
+  const FeatureView v = decode_feature_view(p, feature_shape);
+  FeatureReply m;
+  m.session = v.session;
+  m.feature = Tensor(DType::F32, feature_shape);
+  if (!v.feature.empty()) std::memcpy(m.feature.raw(), v.feature.data(), v.feature.size());
+  m.times = v.times;
   return m;
 }
 

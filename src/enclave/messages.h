@@ -79,6 +79,13 @@ struct FeatureReply {
   Tensor feature;
   StageTimes times;  // crypto_ns: the input's decryption; run_ns: the front
 };
+// A feature reply read in place: `feature` points into the payload (float32
+// bytes of the feature shape), so that the host copies it once, into its batch.
+struct FeatureView {
+  uint64_t session = 0;
+  std::span<const uint8_t> feature;
+  StageTimes times;
+};
 struct TailRequest {
   uint64_t session = 0;
   Tensor back_output;
@@ -133,6 +140,7 @@ AttestRequest decode_attest_request(std::span<const uint8_t> p);
 AttestReply decode_attest_reply(std::span<const uint8_t> p);
 SealedRequest decode_sealed_request(std::span<const uint8_t> p, const char* what);
 FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& feature_shape);
+FeatureView decode_feature_view(std::span<const uint8_t> p, const Shape& feature_shape);
 TailRequest decode_tail_request(std::span<const uint8_t> p, const Shape& back_output_shape);
 TailReply decode_tail_reply(std::span<const uint8_t> p);
 ProvisionReply decode_provision_reply(std::span<const uint8_t> p);

@@ -42,6 +42,9 @@ class Session {
 
   const Graph& graph() const { return graph_; }
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  // Host memory that this session's backend reads its inputs from fastest
+  // (Backend::host_buffer: page-locked for CUDA; Tensor::adopt wraps it).
+  std::shared_ptr<std::byte> host_buffer(size_t bytes) { return backend_->host_buffer(bytes); }
   // The specialised graph and compiled executable for these input shapes.
   const Graph& specialized(const std::vector<Shape>& input_shapes);
   Executable& executable(const std::vector<Shape>& input_shapes);

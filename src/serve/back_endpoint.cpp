@@ -19,10 +19,22 @@ class LocalBack final : public BackEndpoint {
     std::lock_guard<std::mutex> lock(mu_);
     return session_->run({features})[0];
   }
+  Tensor batch_tensor(const Shape& shape) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const size_t bytes = static_cast<size_t>(shape_numel(shape)) * sizeof(float);
+    // One buffer, grown to the largest batch asked for; smaller batches use its start.
+    if (!batch_buffer_ || batch_bytes_ < bytes) {
+      batch_buffer_ = session_->host_buffer(bytes);
+      batch_bytes_ = bytes;
+    }
+    return Tensor::adopt(DType::F32, shape, batch_buffer_);
+  }
   std::string describe() const override { return backend_kind_name(kind_); }
 
  private:
   std::mutex mu_;
+  std::shared_ptr<std::byte> batch_buffer_;  // batch_tensor()'s memory
+  size_t batch_bytes_ = 0;
   std::unique_ptr<Session> session_;
   BackendKind kind_;
 };

@@ -22,6 +22,11 @@ class BackEndpoint {
   // call from several threads. Throws Error, or serve::RemoteError (retryable()
   // for a server that is down or overloaded) for a remote endpoint.
   virtual Tensor run(const Tensor& features) = 0;
+  // Where a batch of feature maps [N, ...] is best assembled before run(): the
+  // local backend's fastest input memory (page-locked for CUDA: uploaded
+  // without a staging copy), reused from one call to the next for the same
+  // shape, so one caller (the batching stage) assembles one batch at a time.
+  virtual Tensor batch_tensor(const Shape& shape) { return Tensor(DType::F32, shape); }
   // For logs and `info`: "onednn" or "kserve://HOST:PORT/MODEL".
   virtual std::string describe() const = 0;
 };

@@ -81,7 +81,7 @@ std::string Histogram::render(const std::string& name, const std::string& labels
 }
 
 Metrics::Metrics() : batch_(kBatchBounds) {
-  for (const char* s : {"front", "back", "tail"})
+  for (const char* s : {"front", "batch_wait", "back", "tail"})
     stages_.emplace(s, std::make_unique<Histogram>(kSecondsBounds));
 }
 
@@ -101,25 +101,34 @@ void Metrics::stage(const std::string& stage, double seconds) {
   it->second->observe(seconds);
 }
 
+void Metrics::deadline_passed(const std::string& stage) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++deadlines_[stage];
+}
+
+void Metrics::refused(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++refusals_[reason];
+}
+
 void Metrics::back_batch(int64_t samples) {
   batch_.observe(static_cast<double>(samples));
 }
 
 std::string Metrics::render() const {
   std::string out;
+  // Each metric's HELP and TYPE lines, then its samples: one group per name.
+  std::lock_guard<std::mutex> lock(mu_);
   out += "# HELP teesplit_requests_total RPCs answered, by method.\n";
   out += "# TYPE teesplit_requests_total counter\n";
+  for (const auto& [rpc, n] : requests_)
+    out += "teesplit_requests_total{rpc=\"" + escape_label_value(rpc) + "\"} " + std::to_string(n) +
+           "\n";
   out += "# HELP teesplit_errors_total RPCs answered with an error, by method and gRPC status.\n";
   out += "# TYPE teesplit_errors_total counter\n";
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [rpc, n] : requests_)
-      out += "teesplit_requests_total{rpc=\"" + escape_label_value(rpc) + "\"} " +
-             std::to_string(n) + "\n";
-    for (const auto& [key, n] : errors_)
-      out += "teesplit_errors_total{rpc=\"" + escape_label_value(key.first) + "\",kind=\"" +
-             escape_label_value(key.second) + "\"} " + std::to_string(n) + "\n";
-  }
+  for (const auto& [key, n] : errors_)
+    out += "teesplit_errors_total{rpc=\"" + escape_label_value(key.first) + "\",kind=\"" +
+           escape_label_value(key.second) + "\"} " + std::to_string(n) + "\n";
   out +=
       "# HELP teesplit_enclave_restarts_total Enclave workers that died and were started "
       "again.\n";
@@ -128,6 +137,24 @@ std::string Metrics::render() const {
   out += "# HELP teesplit_queue_depth Requests waiting for an enclave worker.\n";
   out += "# TYPE teesplit_queue_depth gauge\n";
   out += "teesplit_queue_depth " + std::to_string(queue_depth_.load()) + "\n";
+  out += "# HELP teesplit_back_queue_depth Feature maps waiting for the back partition.\n";
+  out += "# TYPE teesplit_back_queue_depth gauge\n";
+  out += "teesplit_back_queue_depth " + std::to_string(back_queue_depth_.load()) + "\n";
+  out += "# HELP teesplit_draining 1 while the server drains: new requests are refused.\n";
+  out += "# TYPE teesplit_draining gauge\n";
+  out += std::string("teesplit_draining ") + (draining_ ? "1" : "0") + "\n";
+  out +=
+      "# HELP teesplit_deadline_exceeded_total Requests whose deadline passed before a stage, "
+      "which was not computed.\n";
+  out += "# TYPE teesplit_deadline_exceeded_total counter\n";
+  for (const auto& [stage, n] : deadlines_)
+    out += "teesplit_deadline_exceeded_total{stage=\"" + escape_label_value(stage) + "\"} " +
+           std::to_string(n) + "\n";
+  out += "# HELP teesplit_refused_total Requests refused at once, by reason.\n";
+  out += "# TYPE teesplit_refused_total counter\n";
+  for (const auto& [reason, n] : refusals_)
+    out += "teesplit_refused_total{reason=\"" + escape_label_value(reason) + "\"} " +
+           std::to_string(n) + "\n";
   out += "# HELP teesplit_requests_in_flight Requests being handled.\n";
   out += "# TYPE teesplit_requests_in_flight gauge\n";
   out += "teesplit_requests_in_flight " + std::to_string(in_flight_.load()) + "\n";

@@ -41,10 +41,23 @@ class Metrics {
   // A worker that died and was started again: teesplit_enclave_restarts_total.
   void enclave_restarted();
   // Seconds spent in one stage of a request: teesplit_stage_seconds{stage}
-  // (front: the enclave worker; back: the back partition; tail: the enclave's tail).
+  // (front: the enclave worker; batch_wait: queued for the back partition;
+  // back: the back partition's call on the request's batch; tail: the
+  // enclave's tail).
   void stage(const std::string& stage, double seconds);
   // Samples in one call of the back partition: teesplit_back_batch_size.
   void back_batch(int64_t samples);
+  // Feature maps waiting for the back partition (serve/batcher.h), changed by
+  // delta: teesplit_back_queue_depth.
+  void back_queue(int64_t delta) { back_queue_depth_ += delta; }
+  // A request whose deadline passed before `stage` (front, back, tail), which
+  // was therefore not computed: teesplit_deadline_exceeded_total{stage}.
+  void deadline_passed(const std::string& stage);
+  // A request refused at once, before any work: teesplit_refused_total{reason}
+  // (queue_full: the server holds --max-queue requests; draining: SIGTERM).
+  void refused(const std::string& reason);
+  // teesplit_draining: 1 once the server drains (refuses new requests).
+  void set_draining() { draining_ = true; }
   // Requests waiting for an enclave worker: teesplit_queue_depth. Queued while
   // the guard lives.
   class Queued {
@@ -69,9 +82,11 @@ class Metrics {
   std::map<std::string, uint64_t> requests_;                        // rpc
   std::map<std::pair<std::string, std::string>, uint64_t> errors_;  // (rpc, kind)
   std::map<std::string, std::unique_ptr<Histogram>> stages_;
+  std::map<std::string, uint64_t> deadlines_, refusals_;  // by stage, by reason
   Histogram batch_;
   std::atomic<uint64_t> restarts_{0};
-  std::atomic<int64_t> queue_depth_{0}, in_flight_{0};
+  std::atomic<int64_t> queue_depth_{0}, in_flight_{0}, back_queue_depth_{0};
+  std::atomic<bool> draining_{false};
 };
 
 // A label value escaped for the text format (backslash, double quote, newline).

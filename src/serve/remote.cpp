@@ -20,16 +20,21 @@ struct RemoteEnclave::Impl {
 namespace {
 
 [[noreturn]] void raise(const std::string& address, const char* call, const grpc::Status& s) {
-  const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE;
-  throw RemoteError(std::string(call) + " at " + address + ": " + s.error_message() +
+  const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  const std::string code = status_code_name(s.error_code());
+  throw RemoteError(std::string(call) + " at " + address + ": " + code + ": " + s.error_message() +
                         (retryable ? " (retryable)" : ""),
-                    retryable, status_code_name(s.error_code()));
+                    retryable, code);
 }
 
-std::unique_ptr<grpc::ClientContext> context(int seconds) {
+std::unique_ptr<grpc::ClientContext> context(std::chrono::milliseconds timeout) {
   auto c = std::make_unique<grpc::ClientContext>();
-  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  c->set_deadline(std::chrono::system_clock::now() + timeout);
   return c;
+}
+std::unique_ptr<grpc::ClientContext> context(int seconds) {
+  return context(std::chrono::milliseconds(std::chrono::seconds(seconds)));
 }
 
 }  // namespace
@@ -88,7 +93,7 @@ Tensor RemoteEnclave::infer(client::Attestation& a, const Tensor& input, RemoteR
   q.set_session(sr.session);
   q.set_message(std::string(sr.message.begin(), sr.message.end()));
   pb::InferReply r;
-  auto c = context(300);
+  auto c = context(infer_deadline_);
   if (auto s = impl_->stub->Infer(c.get(), q, &r); !s.ok()) raise(impl_->address, "infer", s);
   if (timings) {
     timings->front_us = r.front_us();

@@ -1,8 +1,11 @@
 // The client's transport to `teesplit serve`: gRPC calls carrying the
 // messages of client/client.h. Errors are RemoteError, whose retryable() says
-// whether attesting again and retrying can succeed (a restarted worker).
+// whether attesting again and retrying can succeed (a restarted worker, a full
+// queue), and whose code() names the gRPC status. A failed Infer leaves the
+// session's message count behind the client's, so a retry attests again.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -13,10 +16,10 @@ namespace teesplit::serve {
 
 class RemoteError : public Error {
  public:
-  // code: the gRPC status code's name ("UNAVAILABLE"), or "" when not known.
-  RemoteError(const std::string& msg, bool retryable, std::string code = "")
+  RemoteError(const std::string& msg, bool retryable, std::string code = {})
       : Error(msg), retryable_(retryable), code_(std::move(code)) {}
   bool retryable() const { return retryable_; }
+  // The gRPC status code's name ("UNAVAILABLE", "RESOURCE_EXHAUSTED", ...), or "".
   const std::string& code() const { return code_; }
 
  private:
@@ -52,6 +55,9 @@ class RemoteEnclave {
   // The result: opened here when the enclave sealed it (a tail partition),
   // else the host's back partition output as sent.
   Tensor infer(client::Attestation& a, const Tensor& input, RemoteResult* timings = nullptr);
+  // Each later infer() asks the server to answer within this time (gRPC
+  // deadline; the server does not compute a request past it). Default 300 s.
+  void set_infer_deadline(std::chrono::milliseconds d) { infer_deadline_ = d; }
   // Refuse results the host sends in clear (the split keeps its tail in the
   // enclave, so a clear result can only be the host's own).
   void require_sealed_output(bool on) { require_sealed_ = on; }
@@ -61,6 +67,7 @@ class RemoteEnclave {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   bool require_sealed_ = false;
+  std::chrono::milliseconds infer_deadline_{std::chrono::seconds(300)};
 };
 
 }  // namespace teesplit::serve

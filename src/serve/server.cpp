@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -13,6 +14,7 @@
 #include "enclave/messages.h"
 #include "host/split_io.h"
 #include "serve/back_endpoint.h"
+#include "serve/batcher.h"
 #include "serve/metrics.h"
 #include "serve/remote.h"
 #include "serve/status_name.h"
@@ -28,7 +30,6 @@ using grpc::StatusCode;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 uint64_t us_since(Clock::time_point t0) {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
@@ -37,10 +38,33 @@ uint64_t us_since(Clock::time_point t0) {
 // A worker and the generation of the process behind it: a session made with
 // one generation is gone once the worker restarts.
 struct WorkerSlot {
-  std::mutex mu;
+  std::timed_mutex mu;  // a request waits for its worker until its deadline
   std::unique_ptr<EnclaveProcess> proc;
-  uint64_t generation = 0;
+  std::atomic<uint64_t> generation{0};  // changed under mu; read without it
 };
+
+// A request's deadline on the steady clock: the client's (gRPC), or the
+// server's default when the client sets none; Clock::time_point::max() for none.
+Clock::time_point deadline_of(const grpc::ServerContext* ctx, double default_ms) {
+  const auto now_sys = std::chrono::system_clock::now();
+  const auto now = Clock::now();
+  Clock::time_point d = Clock::time_point::max();
+  if (ctx) {
+    const auto cd = ctx->deadline();
+    // gRPC says "none" with a time far in the future.
+    if (cd < now_sys + std::chrono::hours(24 * 365))
+      d = now + std::chrono::duration_cast<Clock::duration>(cd - now_sys);
+  }
+  if (default_ms > 0 && d == Clock::time_point::max())
+    d = now + std::chrono::duration_cast<Clock::duration>(
+                  std::chrono::duration<double, std::milli>(default_ms));
+  return d;
+}
+
+Status deadline_status(const char* where) {
+  return Status(StatusCode::DEADLINE_EXCEEDED,
+                std::string("the request's deadline passed ") + where + "; it was not computed");
+}
 
 }  // namespace
 
@@ -59,9 +83,19 @@ struct Server::Impl final : public pb::Enclave::Service {
   std::string address;
   Metrics metrics;
   std::unique_ptr<MetricsHttpServer> metrics_http;  // --metrics-listen
+  std::unique_ptr<BackBatcher> batcher;             // the back partition's stage
+  // Admission: calls held (waiting or computing), bounded by max_queue.
+  std::mutex held_mu;
+  std::condition_variable held_cv;
+  int64_t held = 0;
+  bool draining = false;
+  std::once_flag shutdown_once;
 
   explicit Impl(const ServeOptions& o) : opts(o) {
     TS_CHECK(opts.workers >= 1 && opts.workers <= 64, "--workers must be 1..64");
+    TS_CHECK(opts.max_queue >= 1 && opts.max_queue <= 1000000, "--max-queue must be 1..1000000");
+    TS_CHECK(opts.deadline_ms >= 0, "--deadline-ms must be 0 (none) or more");
+    TS_CHECK(opts.drain_timeout_s >= 0, "--drain-timeout must be 0 or more seconds");
     SessionOptions so;
     so.backend = opts.backend;
     so.threads = opts.threads;
@@ -69,6 +103,16 @@ struct Server::Impl final : public pb::Enclave::Service {
     // Compile the back partition now, not on the first request (a remote one:
     // check that it answers).
     output_shape = back->run(Tensor(DType::F32, manifest.feature_shape)).shape();
+    BatchOptions bo;
+    bo.max_batch = opts.max_batch;
+    bo.max_delay = std::chrono::microseconds(static_cast<int64_t>(opts.max_delay_ms * 1000));
+    batcher = std::make_unique<BackBatcher>(*back, manifest.feature_shape, bo, &metrics);
+    // Compile the largest batch now too, not on the first full batch.
+    if (opts.max_batch > 1) {
+      Shape full = manifest.feature_shape;
+      full[0] = opts.max_batch;
+      back->run(Tensor(DType::F32, full));
+    }
     opts.worker.split_dir = opts.split_dir;
     const std::string state = opts.state_dir.empty()
                                   ? (fs::path(opts.split_dir) / ".teesplit-state").string()
@@ -89,6 +133,14 @@ struct Server::Impl final : public pb::Enclave::Service {
                  opts.workers, crypto::to_hex(info.measurement).c_str(),
                  info.provisioned ? "provisioned" : "NOT provisioned (teesplit provision)",
                  info.lockdown.c_str(), back->describe().c_str());
+    std::fprintf(stderr,
+                 "teesplit serve: back partition batches of up to %d (waiting at most %g ms); "
+                 "at most %d calls held, more are refused; deadline %s\n",
+                 opts.max_batch, opts.max_delay_ms, opts.max_queue,
+                 opts.deadline_ms > 0 ? (std::to_string(opts.deadline_ms) + " ms unless the "
+                                                                            "client sets one")
+                                            .c_str()
+                                      : "the client's");
     if (protect_output)
       std::fprintf(stderr,
                    "teesplit serve: --protect-output split: the enclave runs the tail and "
@@ -125,14 +177,28 @@ struct Server::Impl final : public pb::Enclave::Service {
   }
 
   // Sends one message to a worker; a dead worker is restarted and the call
-  // answers UNAVAILABLE (retryable: attest again).
-  Status call(size_t index, MsgType type, const std::vector<uint8_t>& payload,
-              channel::Frame& out) {
+  // answers UNAVAILABLE (retryable: attest again). `generation`: the worker
+  // generation the caller's session belongs to (-1: any). A call still waiting
+  // for its worker when `deadline` passes is answered DEADLINE_EXCEEDED.
+  Status call(size_t index, int64_t generation, Clock::time_point deadline, MsgType type,
+              const std::vector<uint8_t>& payload, channel::Frame& out) {
     WorkerSlot& w = *workers[index];
-    std::unique_lock<std::mutex> lock(w.mu, std::defer_lock);
+    std::unique_lock<std::timed_mutex> lock(w.mu, std::defer_lock);
     {
       const Metrics::Queued waiting = metrics.queued();
-      lock.lock();
+      if (deadline == Clock::time_point::max()) {
+        lock.lock();
+      } else if (!lock.try_lock_until(deadline)) {
+        metrics.deadline_passed("front");
+        return deadline_status("while it waited for its enclave worker");
+      }
+    }
+    if (generation >= 0 && w.generation != static_cast<uint64_t>(generation))
+      return Status(StatusCode::UNAVAILABLE,
+                    "the session's enclave worker was restarted: attest again, then retry");
+    if (Clock::now() >= deadline) {
+      metrics.deadline_passed("front");
+      return deadline_status("while it waited for its enclave worker");
     }
     try {
       out = w.proc->call(type, payload);
@@ -167,21 +233,56 @@ struct Server::Impl final : public pb::Enclave::Service {
     }
   }
 
-  // The worker holding a session, or an error saying to attest again.
-  Status find(uint64_t session, size_t& index) {
+  // The worker holding a session and its generation, or an error saying to attest again.
+  Status find(uint64_t session, size_t& index, int64_t& generation) {
     std::lock_guard<std::mutex> lock(sessions_mu);
     auto it = sessions.find(session);
     if (it == sessions.end())
       return Status(StatusCode::FAILED_PRECONDITION, "unknown session: attest first");
     index = it->second.first;
-    std::lock_guard<std::mutex> wl(workers[index]->mu);
+    generation = static_cast<int64_t>(it->second.second);
+    // Its worker was restarted since: the session died with the old process.
     if (workers[index]->generation != it->second.second) {
       sessions.erase(it);
       return Status(StatusCode::UNAVAILABLE,
-                    "the session's enclave worker restarted: attest again");
+                    "the session's enclave worker was restarted: attest again, then retry");
     }
     return Status::OK;
   }
+
+  // Admission: a call is held until it answers. Refused at once while
+  // draining or when max_queue calls are held.
+  class Held {
+   public:
+    explicit Held(Impl& s) : s_(s) {}
+    Status admit() {
+      std::lock_guard<std::mutex> lock(s_.held_mu);
+      if (s_.draining) {
+        s_.metrics.refused("draining");
+        return Status(StatusCode::UNAVAILABLE,
+                      "the server is draining (shutting down): retry on another server");
+      }
+      if (s_.held >= s_.opts.max_queue) {
+        s_.metrics.refused("queue_full");
+        return Status(StatusCode::RESOURCE_EXHAUSTED,
+                      "the server holds " + std::to_string(s_.held) +
+                          " requests (--max-queue): retry later; this request did not reach "
+                          "the enclave");
+      }
+      ++s_.held;
+      admitted_ = true;
+      return Status::OK;
+    }
+    ~Held() {
+      if (!admitted_) return;
+      std::lock_guard<std::mutex> lock(s_.held_mu);
+      if (--s_.held == 0) s_.held_cv.notify_all();
+    }
+
+   private:
+    Impl& s_;
+    bool admitted_ = false;
+  };
 
   // Every RPC is counted (requests, errors by status, in flight) around its handler.
   template <class F>
@@ -197,19 +298,31 @@ struct Server::Impl final : public pb::Enclave::Service {
   Status Info(grpc::ServerContext*, const pb::InfoRequest* q, pb::InfoReply* r) override {
     return counted("Info", [&] { return info(q, r); });
   }
-  Status Attest(grpc::ServerContext*, const pb::AttestRequest* q, pb::AttestReply* r) override {
-    return counted("Attest", [&] { return attest(q, r); });
+  Status Attest(grpc::ServerContext* c, const pb::AttestRequest* q, pb::AttestReply* r) override {
+    return counted("Attest", [&] {
+      Held h(*this);
+      if (Status s = h.admit(); !s.ok()) return s;
+      return attest(deadline_of(c, opts.deadline_ms), q, r);
+    });
   }
-  Status Provision(grpc::ServerContext*, const pb::SealedMessage* q,
+  Status Provision(grpc::ServerContext* c, const pb::SealedMessage* q,
                    pb::ProvisionReply* r) override {
-    return counted("Provision", [&] { return provision(q, r); });
+    return counted("Provision", [&] {
+      Held h(*this);
+      if (Status s = h.admit(); !s.ok()) return s;
+      return provision(deadline_of(c, opts.deadline_ms), q, r);
+    });
   }
-  Status Infer(grpc::ServerContext*, const pb::SealedMessage* q, pb::InferReply* r) override {
-    return counted("Infer", [&] { return infer(q, r); });
+  Status Infer(grpc::ServerContext* c, const pb::SealedMessage* q, pb::InferReply* r) override {
+    return counted("Infer", [&] {
+      Held h(*this);
+      if (Status s = h.admit(); !s.ok()) return s;
+      return infer(deadline_of(c, opts.deadline_ms), q, r);
+    });
   }
 
   Status info(const pb::InfoRequest*, pb::InfoReply* r) {
-    std::lock_guard<std::mutex> lock(workers[0]->mu);
+    std::lock_guard<std::timed_mutex> lock(workers[0]->mu);
     const auto& info = workers[0]->proc->info();
     r->set_measurement(std::string(info.measurement.begin(), info.measurement.end()));
     r->set_provisioned(info.provisioned);
@@ -228,7 +341,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     return Status::OK;
   }
 
-  Status attest(const pb::AttestRequest* q, pb::AttestReply* r) {
+  Status attest(Clock::time_point deadline, const pb::AttestRequest* q, pb::AttestReply* r) {
     if (q->nonce().size() != 32 || q->client_public_key().size() != 32)
       return Status(StatusCode::INVALID_ARGUMENT, "nonce and client public key have 32 bytes each");
     enclave::AttestRequest req;
@@ -237,13 +350,16 @@ struct Server::Impl final : public pb::Enclave::Service {
               req.client_public.begin());
     const size_t index = next_worker++ % workers.size();
     channel::Frame f;
-    if (Status s = call(index, MsgType::kAttest, enclave::encode(req), f); !s.ok()) return s;
+    const uint64_t generation = workers[index]->generation;
+    if (Status s = call(index, static_cast<int64_t>(generation), deadline, MsgType::kAttest,
+                        enclave::encode(req), f);
+        !s.ok())
+      return s;
     if (f.type != uint8_t(MsgType::kAttestReply)) return from_worker_error(f);
     const enclave::AttestReply rep = enclave::decode_attest_reply(f.payload);
     {
       std::lock_guard<std::mutex> lock(sessions_mu);
-      std::lock_guard<std::mutex> wl(workers[index]->mu);
-      sessions[rep.session] = {index, workers[index]->generation};
+      sessions[rep.session] = {index, generation};
     }
     r->set_session(rep.session);
     r->set_enclave_public_key(std::string(rep.enclave_public.begin(), rep.enclave_public.end()));
@@ -258,11 +374,14 @@ struct Server::Impl final : public pb::Enclave::Service {
     return s;
   }
 
-  Status provision(const pb::SealedMessage* q, pb::ProvisionReply* r) {
+  Status provision(Clock::time_point deadline, const pb::SealedMessage* q, pb::ProvisionReply* r) {
     size_t index = 0;
-    if (Status s = find(q->session(), index); !s.ok()) return s;
+    int64_t generation = 0;
+    if (Status s = find(q->session(), index, generation); !s.ok()) return s;
     channel::Frame f;
-    if (Status s = call(index, MsgType::kProvision, enclave::encode(sealed(q)), f); !s.ok())
+    if (Status s =
+            call(index, generation, deadline, MsgType::kProvision, enclave::encode(sealed(q)), f);
+        !s.ok())
       return s;
     if (f.type != uint8_t(MsgType::kProvisionReply)) return from_worker_error(f);
     const enclave::ProvisionReply rep = enclave::decode_provision_reply(f.payload);
@@ -271,7 +390,7 @@ struct Server::Impl final : public pb::Enclave::Service {
       crypto::write_key_file(sealed_key_path, rep.sealed_key, 0600, /*overwrite=*/true);
       // Every worker restarts and unseals the key before its lockdown.
       for (auto& w : workers) {
-        std::lock_guard<std::mutex> lock(w->mu);
+        std::lock_guard<std::timed_mutex> lock(w->mu);
         restart(*w);
       }
     } catch (const Error& e) {
@@ -281,34 +400,43 @@ struct Server::Impl final : public pb::Enclave::Service {
     return Status::OK;
   }
 
-  Status infer(const pb::SealedMessage* q, pb::InferReply* r) {
+  Status infer(Clock::time_point deadline, const pb::SealedMessage* q, pb::InferReply* r) {
+    if (Clock::now() >= deadline) {
+      metrics.deadline_passed("front");
+      return deadline_status("before it was read");
+    }
     size_t index = 0;
-    if (Status s = find(q->session(), index); !s.ok()) return s;
+    int64_t generation = 0;
+    if (Status s = find(q->session(), index, generation); !s.ok()) return s;
     const auto t0 = Clock::now();
-    channel::Frame f;
-    if (Status s = call(index, MsgType::kInfer, enclave::encode(sealed(q)), f); !s.ok()) return s;
-    if (f.type != uint8_t(MsgType::kFeature)) return from_worker_error(f);
+    // The worker's reply is kept until the batch holding its feature map is assembled.
+    auto f = std::make_shared<channel::Frame>();
+    if (Status s =
+            call(index, generation, deadline, MsgType::kInfer, enclave::encode(sealed(q)), *f);
+        !s.ok())
+      return s;
+    if (f->type != uint8_t(MsgType::kFeature)) return from_worker_error(*f);
     const uint64_t front_us = us_since(t0);
     metrics.stage("front", static_cast<double>(front_us) * 1e-6);
-    enclave::FeatureReply fr;
+    enclave::FeatureView fv;
     try {
-      fr = enclave::decode_feature_reply(f.payload, manifest.feature_shape);
+      fv = enclave::decode_feature_view(f->payload, manifest.feature_shape);
     } catch (const Error& e) {
       return Status(StatusCode::INTERNAL, std::string("the enclave's reply: ") + e.what());
     }
     const auto t1 = Clock::now();
     Tensor out;
     try {
-      out = back->run(fr.feature);
+      out = batcher->run(fv.feature, f, deadline);
+    } catch (const DeadlineExceeded& e) {
+      return Status(StatusCode::DEADLINE_EXCEEDED, e.what());
     } catch (const RemoteError& e) {
       return Status(e.retryable() ? StatusCode::UNAVAILABLE : StatusCode::INTERNAL,
                     std::string("the back partition's server: ") + e.what());
     } catch (const Error& e) {
       return Status(StatusCode::INTERNAL, std::string("the back partition: ") + e.what());
     }
-    r->set_back_us(us_since(t1));
-    metrics.stage("back", static_cast<double>(r->back_us()) * 1e-6);
-    metrics.back_batch(fr.feature.shape().empty() ? 1 : fr.feature.shape()[0]);
+    r->set_back_us(us_since(t1));  // queued for the batch, then the batch's call
     r->set_front_us(front_us);
     if (protect_output) {
       // The enclave's tail runs on the back's output and seals the result.
@@ -316,11 +444,16 @@ struct Server::Impl final : public pb::Enclave::Service {
       tq.session = q->session();
       tq.back_output = std::move(out);
       const auto t2 = Clock::now();
-      if (Status s = call(index, MsgType::kTail, enclave::encode(tq), f); !s.ok()) return s;
-      if (f.type != uint8_t(MsgType::kTailReply)) return from_worker_error(f);
+      // The tail is not skipped at a passed deadline: the enclave owes the client this result.
+      channel::Frame tf;
+      if (Status s = call(index, generation, Clock::time_point::max(), MsgType::kTail,
+                          enclave::encode(tq), tf);
+          !s.ok())
+        return s;
+      if (tf.type != uint8_t(MsgType::kTailReply)) return from_worker_error(tf);
       enclave::TailReply tr;
       try {
-        tr = enclave::decode_tail_reply(f.payload);
+        tr = enclave::decode_tail_reply(tf.payload);
       } catch (const Error& e) {
         return Status(StatusCode::INTERNAL, std::string("the enclave's reply: ") + e.what());
       }
@@ -339,7 +472,7 @@ struct Server::Impl final : public pb::Enclave::Service {
 
 Server::Server(const ServeOptions& opts) : impl_(std::make_unique<Impl>(opts)) {}
 Server::~Server() {
-  if (impl_ && impl_->server) impl_->server->Shutdown();
+  if (impl_ && impl_->server) shutdown();
 }
 const std::string& Server::address() const {
   return impl_->address;
@@ -351,12 +484,31 @@ void Server::wait() {
   impl_->server->Wait();
 }
 void Server::shutdown() {
-  impl_->server->Shutdown();
+  Impl& s = *impl_;
+  std::call_once(s.shutdown_once, [&s] {
+    std::unique_lock<std::mutex> lock(s.held_mu);
+    s.draining = true;
+    s.metrics.set_draining();
+    if (s.held > 0)
+      std::fprintf(stderr, "teesplit serve: draining: %lld request(s) in flight\n",
+                   static_cast<long long>(s.held));
+    const bool drained = s.held_cv.wait_for(
+        lock, std::chrono::duration<double>(s.opts.drain_timeout_s), [&s] { return s.held == 0; });
+    if (!drained)
+      std::fprintf(stderr,
+                   "teesplit serve: %lld request(s) still running after the drain timeout "
+                   "(%g s): cancelling them\n",
+                   static_cast<long long>(s.held), s.opts.drain_timeout_s);
+    lock.unlock();
+    // What is still running is cancelled after a second; new calls are refused.
+    s.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    s.batcher->stop();
+  });
 }
 std::vector<pid_t> Server::worker_pids() const {
   std::vector<pid_t> out;
   for (auto& w : impl_->workers) {
-    std::lock_guard<std::mutex> lock(w->mu);
+    std::lock_guard<std::timed_mutex> lock(w->mu);
     out.push_back(w->proc->pid());
   }
   return out;

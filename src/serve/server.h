@@ -28,6 +28,18 @@ struct ServeOptions {
   std::string back;
   // HOST:PORT for GET /metrics (Prometheus text format; serve/metrics.h); "": none.
   std::string metrics_listen;
+  // Dynamic batching of the back partition (serve/batcher.h): up to max_batch
+  // feature maps per call, the oldest waiting at most max_delay_ms for company.
+  int max_batch = 1;
+  double max_delay_ms = 0;
+  // The most Attest, Provision and Infer calls the server holds at once
+  // (waiting or computing); one more is refused at once with RESOURCE_EXHAUSTED.
+  int max_queue = 256;
+  // A request's deadline when its client sets none (0: none). A request whose
+  // deadline has passed is answered DEADLINE_EXCEEDED and not computed.
+  double deadline_ms = 0;
+  // On shutdown(): how long requests in flight may take to complete.
+  double drain_timeout_s = 30;
 };
 
 class Server {
@@ -40,6 +52,9 @@ class Server {
   std::string metrics_address() const;
   // Blocks until shutdown() (from another thread or a signal handler's thread).
   void wait();
+  // Drains: new calls are refused (UNAVAILABLE, "draining"), calls in flight
+  // complete (for at most drain_timeout_s), then the server stops. Idempotent;
+  // returns once drained.
   void shutdown();
   // For tests: the workers' process ids (to kill one).
   std::vector<pid_t> worker_pids() const;

@@ -10,6 +10,7 @@
 // genuine SGX DCAP quote checked up to Intel's root (attest/dcap.h).
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "attest/dcap.h"
 #include "attest/sim_root.h"
@@ -131,7 +132,7 @@ int attest_cmd(const AttestArgs& a) {
 
 struct InferArgs {
   std::string address, input, output, dataset;
-  int64_t limit = 0;
+  int64_t limit = 0, deadline_ms = 0;
   PolicyArgs policy;
 };
 
@@ -141,6 +142,7 @@ int infer_cmd(const InferArgs& a) {
   if (!a.output.empty() && a.input.empty()) throw UsageError("-o needs --input");
   const attest::Policy policy = make_policy(a.policy, true);
   serve::RemoteEnclave r(a.address);
+  if (a.deadline_ms > 0) r.set_infer_deadline(std::chrono::milliseconds(a.deadline_ms));
   const serve::RemoteInfo info = r.info();
   client::Attestation at;
   attest_or_fail(r, at, policy, false);
@@ -191,6 +193,9 @@ int infer_cmd(const InferArgs& a) {
       } catch (const serve::RemoteError& e) {
         if (!e.retryable() || attempt >= 3) throw;
         std::fprintf(stderr, "%s; attesting again\n", e.what());
+        // A full queue: back off before asking again.
+        if (e.code() == "RESOURCE_EXHAUSTED")
+          std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
         ++retried;
         at = client::Attestation();
         attest_or_fail(r, at, policy, false);
@@ -277,6 +282,10 @@ Subcommand add_infer_command(CLI::App& root) {
   app->add_option("--dataset", a->dataset,
                   "send a data set's test split (e.g. fashion-mnist); prints accuracy and latency");
   app->add_option("--limit", a->limit, "at most N samples of --dataset")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--deadline-ms", a->deadline_ms,
+                  "each request's deadline (0: 300 s); the server does not compute a request past "
+                  "it and answers DEADLINE_EXCEEDED")
       ->check(CLI::NonNegativeNumber);
   add_policy_options(app, &a->policy);
   return {app, [a] { return infer_cmd(*a); }};

@@ -1,12 +1,15 @@
 // teesplit serve SPLIT_DIR [--listen 127.0.0.1:PORT] [--workers N] [--backend ...]
-// [--user NAME]: the untrusted host (src/serve/server.h). It prints "listening
-// on HOST:PORT" once it serves, and stops cleanly on SIGINT or SIGTERM. Started
+// [--user NAME] [--max-batch N --max-delay-ms D] [--max-queue N] [--deadline-ms D]:
+// the untrusted host (src/serve/server.h). It prints "listening on HOST:PORT"
+// once it serves, and on SIGINT or SIGTERM drains (requests in flight complete,
+// new ones are refused) and stops. Started
 // as root with --user, it drops to NAME before anything else (host/privileges.h).
 // --back kserve://HOST:PORT/MODEL runs the back partition on a KServe v2 server.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 #include <thread>
 
 #include "host/enclave_process.h"
@@ -21,7 +24,8 @@ struct ServeArgs {
   std::string split, listen = "127.0.0.1:50051", backend = "auto", sim_root, dev_key, state_dir;
   std::string enclave_binary, enclave_transport = "socketpair", enclave_loader, user, seal_root;
   std::string back, metrics_listen;
-  int workers = 1, threads = 0, enclave_threads = 1;
+  int workers = 1, threads = 0, enclave_threads = 1, max_batch = 1, max_queue = 256;
+  double max_delay_ms = 0, deadline_ms = 0, drain_timeout_s = 30;
   bool insecure = false;
   size_t secret_mib = 256;
 };
@@ -44,6 +48,11 @@ int serve_cmd(const ServeArgs& a) {
   o.back = a.back;
   o.metrics_listen = a.metrics_listen;
   o.threads = a.threads;
+  o.max_batch = a.max_batch;
+  o.max_delay_ms = a.max_delay_ms;
+  o.max_queue = a.max_queue;
+  o.deadline_ms = a.deadline_ms;
+  o.drain_timeout_s = a.drain_timeout_s;
   o.state_dir = a.state_dir;
   o.worker.binary = a.enclave_binary;
   o.worker.attestation_key = a.sim_root;
@@ -54,13 +63,16 @@ int serve_cmd(const ServeArgs& a) {
   o.worker.secret_arena_bytes = a.secret_mib << 20;
   o.worker.transport = parse_enclave_transport(a.enclave_transport);
   o.worker.loader = split_loader(a.enclave_loader);
-  serve::Server server(o);
-  std::printf("listening on %s\n", server.address().c_str());
-  if (!server.metrics_address().empty())
-    std::printf("metrics on http://%s/metrics\n", server.metrics_address().c_str());
+  auto server = std::make_unique<serve::Server>(o);
+  std::printf("listening on %s\n", server->address().c_str());
+  if (!server->metrics_address().empty())
+    std::printf("metrics on http://%s/metrics\n", server->metrics_address().c_str());
   std::fflush(stdout);
-  StopOnSignal on_signal("teesplit serve", [&] { server.shutdown(); });
-  server.wait();
+  StopOnSignal on_signal("teesplit serve", [&] { server->shutdown(); });
+  server->wait();
+  server->shutdown();  // returns once the signal's drain has finished
+  // The workers stop while a second signal is still caught (not fatal).
+  server.reset();
   return 0;
 }
 
@@ -85,6 +97,30 @@ Subcommand add_serve_command(CLI::App& root) {
                   "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT; port 0 picks a "
                   "free one)");
   add_threads_option(app, &a->threads);
+  app->add_option("--max-batch", a->max_batch,
+                  "dynamic batching: run the back partition on up to this many requests' feature "
+                  "maps at once")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app->add_option("--max-delay-ms", a->max_delay_ms,
+                  "dynamic batching: the longest a feature map waits for others to fill its batch")
+      ->check(CLI::Range(0.0, 10000.0))
+      ->capture_default_str();
+  app->add_option("--max-queue", a->max_queue,
+                  "the most calls held at once (waiting or running); more are refused at once "
+                  "with RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app->add_option("--deadline-ms", a->deadline_ms,
+                  "a request's deadline when its client sets none (0: none); a request past its "
+                  "deadline is answered DEADLINE_EXCEEDED and not computed")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--drain-timeout", a->drain_timeout_s,
+                  "on SIGTERM or SIGINT: seconds that requests in flight get to complete (new ones "
+                  "are refused)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app->add_option("--enclave-threads", a->enclave_threads, "oneDNN threads in each worker")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

@@ -1,0 +1,154 @@
+#include "serve/batcher.h"
+
+#include <cstring>
+
+namespace teesplit::serve {
+
+namespace {
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+BackBatcher::BackBatcher(BackEndpoint& back, Shape feature_shape, BatchOptions opts,
+                         Metrics* metrics)
+    : back_(back), feature_shape_(std::move(feature_shape)), opts_(opts), metrics_(metrics) {
+  TS_CHECK(opts_.max_batch >= 1 && opts_.max_batch <= 4096, "--max-batch must be 1..4096, not ",
+           opts_.max_batch);
+  TS_CHECK(opts_.max_delay.count() >= 0 && opts_.max_delay <= std::chrono::seconds(10),
+           "--max-delay-ms must be 0..10000");
+  TS_CHECK(!feature_shape_.empty() && feature_shape_[0] == 1,
+           "the split's feature map must have a batch dimension of 1, not ",
+           shape_str(feature_shape_));
+  feature_bytes_ = Tensor(DType::F32, feature_shape_).nbytes();
+  thread_ = std::thread([this] { loop(); });
+}
+
+BackBatcher::~BackBatcher() {
+  stop();
+}
+
+size_t BackBatcher::depth() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+void BackBatcher::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Tensor BackBatcher::run(std::span<const uint8_t> feature, std::shared_ptr<const void> keep,
+                        Clock::time_point deadline) {
+  TS_CHECK(feature.size() == feature_bytes_, "a feature map of ", feature.size(),
+           " bytes; the split's ", shape_str(feature_shape_), " has ", feature_bytes_);
+  std::future<Tensor> result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TS_CHECK(!stop_, "the server is shutting down");
+    Pending p;
+    p.feature = feature;
+    p.keep = std::move(keep);
+    p.deadline = deadline;
+    p.queued = Clock::now();
+    result = p.result.get_future();
+    queue_.push_back(std::move(p));
+    if (metrics_) metrics_->back_queue(+1);
+  }
+  cv_.notify_one();
+  return result.get();
+}
+
+void BackBatcher::loop() {
+  const size_t max_batch = static_cast<size_t>(opts_.max_batch);
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) {
+        for (Pending& p : queue_)
+          p.result.set_exception(std::make_exception_ptr(Error("the server is shutting down")));
+        if (metrics_) metrics_->back_queue(-static_cast<int64_t>(queue_.size()));
+        queue_.clear();
+        return;
+      }
+      // Wait for company until the oldest request has waited max_delay.
+      const Clock::time_point close = queue_.front().queued + opts_.max_delay;
+      while (!stop_ && queue_.size() < max_batch && Clock::now() < close)
+        cv_.wait_until(lock, close);
+      if (stop_) continue;  // fails the queue above
+      const size_t n = std::min(max_batch, queue_.size());
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (metrics_) metrics_->back_queue(-static_cast<int64_t>(n));
+    }
+    run_batch(batch);
+  }
+}
+
+void BackBatcher::run_batch(std::vector<Pending>& batch) {
+  // A request whose deadline has passed is answered, not computed.
+  const Clock::time_point start = Clock::now();
+  std::vector<Pending> live;
+  live.reserve(batch.size());
+  for (Pending& p : batch) {
+    if (metrics_) metrics_->stage("batch_wait", seconds_between(p.queued, start));
+    if (p.deadline <= start) {
+      if (metrics_) metrics_->deadline_passed("back");
+      p.result.set_exception(std::make_exception_ptr(
+          DeadlineExceeded("the request's deadline passed while it waited for the back "
+                           "partition; it was not computed")));
+    } else {
+      live.push_back(std::move(p));
+    }
+  }
+  if (live.empty()) return;
+  const int64_t n = static_cast<int64_t>(live.size());
+  try {
+    Shape s = feature_shape_;
+    s[0] = n;
+    Tensor in = back_.batch_tensor(s);
+    TS_CHECK(in.shape() == s && in.nbytes() == feature_bytes_ * live.size(),
+             "the back endpoint's batch buffer does not fit ", shape_str(s));
+    auto* dst = static_cast<uint8_t*>(in.raw());
+    for (size_t i = 0; i < live.size(); ++i)
+      std::memcpy(dst + i * feature_bytes_, live[i].feature.data(), feature_bytes_);
+    for (Pending& p : live) p.keep.reset();  // the worker's reply is no longer needed
+    Tensor out = back_.run(in);
+    const double took = seconds_between(start, Clock::now());
+    TS_CHECK(out.rank() >= 1 && out.shape()[0] == n, "the back partition answered ",
+             shape_str(out.shape()), " for a batch of ", n);
+    Shape row_shape = out.shape();
+    row_shape[0] = 1;
+    const size_t row_bytes = out.nbytes() / static_cast<size_t>(n);
+    std::vector<Tensor> rows;
+    rows.reserve(live.size());
+    for (size_t i = 0; i < live.size(); ++i) {
+      Tensor row(out.dtype(), row_shape);
+      if (row_bytes)
+        std::memcpy(row.raw(), static_cast<const uint8_t*>(out.raw()) + i * row_bytes, row_bytes);
+      rows.push_back(std::move(row));
+    }
+    if (metrics_) {
+      metrics_->back_batch(n);
+      for (size_t i = 0; i < live.size(); ++i) metrics_->stage("back", took);
+    }
+    for (size_t i = 0; i < live.size(); ++i) live[i].result.set_value(std::move(rows[i]));
+  } catch (...) {
+    const std::exception_ptr e = std::current_exception();
+    for (Pending& p : live) p.result.set_exception(e);
+  }
+}
+
+}  // namespace teesplit::serve

@@ -1,0 +1,86 @@
+// The back partition's stage of `teesplit serve`: dynamic batching. Feature
+// maps that the enclave workers hand the host queue here; one thread takes up
+// to max_batch of them, waiting at most max_delay after the oldest for more,
+// runs the back partition once on the batch and gives each request its row of
+// the result. The workers go on with the next fronts meanwhile, so the enclave
+// and the accelerator stages overlap (a pipeline).
+//
+// The batch is assembled in the host memory the back endpoint asks for
+// (BackEndpoint::batch_tensor: page-locked for the CUDA backend, which then
+// uploads it without a staging copy), straight from the worker's reply.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "serve/back_endpoint.h"
+#include "serve/metrics.h"
+
+namespace teesplit::serve {
+
+using Clock = std::chrono::steady_clock;
+
+// A request whose deadline passed before a stage ran; that stage was not computed.
+class DeadlineExceeded : public Error {
+ public:
+  explicit DeadlineExceeded(const std::string& msg) : Error(msg) {}
+};
+
+struct BatchOptions {
+  int max_batch = 1;                       // 1..4096; 1: every request on its own
+  std::chrono::microseconds max_delay{0};  // the longest the oldest request waits for company
+};
+
+class BackBatcher {
+ public:
+  // feature_shape: one request's feature map, batch dimension 1. metrics may be null.
+  BackBatcher(BackEndpoint& back, Shape feature_shape, BatchOptions opts, Metrics* metrics);
+  ~BackBatcher();  // stop()
+  BackBatcher(const BackBatcher&) = delete;
+  BackBatcher& operator=(const BackBatcher&) = delete;
+
+  // One request's feature map (float32 bytes of feature_shape, read where the
+  // worker's reply holds them: `keep` owns them) through the back partition;
+  // blocks until its row of the result, shape [1, ...]. Throws what the back
+  // partition threw (every request of that batch fails alike), DeadlineExceeded
+  // when `deadline` passed before its batch ran, or Error once stopped.
+  Tensor run(std::span<const uint8_t> feature, std::shared_ptr<const void> keep,
+             Clock::time_point deadline);
+  // Feature maps waiting for the back partition.
+  size_t depth() const;
+  // Fails what is still queued and ends the thread; later run() calls throw.
+  void stop();
+
+ private:
+  struct Pending {
+    std::span<const uint8_t> feature;
+    std::shared_ptr<const void> keep;
+    Clock::time_point deadline, queued;
+    std::promise<Tensor> result;
+  };
+  void loop();
+  void run_batch(std::vector<Pending>& batch);
+
+  BackEndpoint& back_;
+  Shape feature_shape_;
+  size_t feature_bytes_;
+  BatchOptions opts_;
+  Metrics* metrics_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace teesplit::serve

@@ -1,0 +1,189 @@
+// The back partition's batching stage of teesplit serve (serve/batcher.h), on
+// a fake back endpoint that records every call: requests are grouped up to
+// --max-batch, each gets its own row back, a request past its deadline is not
+// computed, a failing back fails its batch alone, and stop() answers what is
+// still queued.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "serve/batcher.h"
+
+namespace teesplit::serve {
+namespace {
+
+using namespace std::chrono_literals;
+
+// out[i] = 2 * in[i] per element; the feature map is [1, 3]. Records each
+// call's batch size; `delay` per call, `fail_when` throws for a batch holding
+// that value in its first element.
+class FakeBack final : public BackEndpoint {
+ public:
+  Tensor run(const Tensor& f) override {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      calls.push_back(f.shape()[0]);
+    }
+    std::this_thread::sleep_for(delay);
+    for (int64_t i = 0; i < f.shape()[0]; ++i)
+      if (f.data<float>()[i * 3] == fail_when) fail("the fake back failed on purpose");
+    Tensor out(DType::F32, f.shape());
+    for (int64_t i = 0; i < f.numel(); ++i) out.data<float>()[i] = 2 * f.data<float>()[i];
+    return out;
+  }
+  std::string describe() const override { return "fake"; }
+  std::vector<int64_t> batches() {
+    std::lock_guard<std::mutex> lock(mu);
+    return calls;
+  }
+  std::mutex mu;
+  std::vector<int64_t> calls;
+  std::chrono::milliseconds delay{0};
+  float fail_when = -1;
+};
+
+// A request's bytes, kept alive by the returned pointer.
+std::shared_ptr<std::vector<float>> feature(float v) {
+  return std::make_shared<std::vector<float>>(std::vector<float>{v, v + 1, v + 2});
+}
+std::span<const uint8_t> bytes(const std::shared_ptr<std::vector<float>>& f) {
+  return {reinterpret_cast<const uint8_t*>(f->data()), f->size() * sizeof(float)};
+}
+constexpr auto kNoDeadline = Clock::time_point::max();
+
+TEST(Batcher, GroupsConcurrentRequestsAndAnswersEachItsOwnRow) {
+  FakeBack back;
+  back.delay = 20ms;  // while one batch runs, the others queue up
+  Metrics metrics;
+  BackBatcher b(back, {1, 3}, {8, 50ms}, &metrics);
+  constexpr int kRequests = 64;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kRequests; ++i)
+    clients.emplace_back([&, i] {
+      auto f = feature(static_cast<float>(10 * i));
+      const Tensor out = b.run(bytes(f), f, kNoDeadline);
+      if (out.shape() != Shape{1, 3}) ++wrong;
+      for (int k = 0; k < 3; ++k)
+        if (out.data<float>()[k] != 2 * (*f)[k]) ++wrong;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(wrong, 0);
+  const std::vector<int64_t> calls = back.batches();
+  int64_t total = 0;
+  for (int64_t n : calls) {
+    EXPECT_GE(n, 1);
+    EXPECT_LE(n, 8);
+    total += n;
+  }
+  EXPECT_EQ(total, kRequests);
+  // 64 requests at once in batches of at most 8: far fewer calls than requests.
+  EXPECT_LE(calls.size(), 16u) << "batching did not group requests";
+  EXPECT_EQ(b.depth(), 0u);
+}
+
+TEST(Batcher, MaxBatchOneRunsEachRequestAlone) {
+  FakeBack back;
+  BackBatcher b(back, {1, 3}, {1, 0ms}, nullptr);
+  for (int i = 0; i < 5; ++i) {
+    auto f = feature(static_cast<float>(i));
+    EXPECT_EQ(b.run(bytes(f), f, kNoDeadline).data<float>()[0], 2.0f * i);
+  }
+  EXPECT_EQ(back.batches(), (std::vector<int64_t>{1, 1, 1, 1, 1}));
+}
+
+TEST(Batcher, WaitsAtMostMaxDelayForCompany) {
+  FakeBack back;
+  BackBatcher b(back, {1, 3}, {64, 100ms}, nullptr);
+  auto f = feature(1);
+  const auto t0 = Clock::now();
+  b.run(bytes(f), f, kNoDeadline);
+  const auto waited = Clock::now() - t0;
+  EXPECT_GE(waited, 100ms);  // the batch was held open for others
+  EXPECT_LT(waited, 5s);     // and then run, alone
+  EXPECT_EQ(back.batches(), std::vector<int64_t>{1});
+}
+
+// A request whose deadline passes while it is queued is answered
+// DeadlineExceeded, and the back partition never sees it.
+TEST(Batcher, ARequestPastItsDeadlineIsNotComputed) {
+  FakeBack back;
+  back.delay = 300ms;
+  Metrics metrics;
+  BackBatcher b(back, {1, 3}, {1, 0ms}, &metrics);
+  auto first = feature(1), late = feature(100);
+  std::thread busy([&] { b.run(bytes(first), first, kNoDeadline); });
+  while (back.batches().empty()) std::this_thread::sleep_for(1ms);
+  // Queued behind a 300 ms call, with 50 ms to live.
+  EXPECT_THROW(b.run(bytes(late), late, Clock::now() + 50ms), DeadlineExceeded);
+  busy.join();
+  EXPECT_EQ(back.batches(), std::vector<int64_t>{1}) << "the late request reached the back";
+  EXPECT_NE(metrics.render().find("teesplit_deadline_exceeded_total{stage=\"back\"} 1"),
+            std::string::npos)
+      << metrics.render();
+}
+
+TEST(Batcher, AFailingBatchFailsItsRequestsAndTheNextBatchRuns) {
+  FakeBack back;
+  back.fail_when = 7;
+  BackBatcher b(back, {1, 3}, {1, 0ms}, nullptr);
+  auto bad = feature(7), good = feature(3);
+  try {
+    b.run(bytes(bad), bad, kNoDeadline);
+    FAIL() << "the failure was not passed on";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("on purpose"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(b.run(bytes(good), good, kNoDeadline).data<float>()[0], 6.0f);
+}
+
+TEST(Batcher, StopAnswersWhatIsQueuedAndRefusesMore) {
+  FakeBack back;
+  back.delay = 200ms;
+  BackBatcher b(back, {1, 3}, {1, 0ms}, nullptr);
+  auto f1 = feature(1), f2 = feature(2);
+  std::atomic<int> answered{0}, failed{0};
+  std::thread t1([&] {
+    try {
+      b.run(bytes(f1), f1, kNoDeadline);
+      ++answered;
+    } catch (const Error&) {
+      ++failed;
+    }
+  });
+  while (back.batches().empty()) std::this_thread::sleep_for(1ms);
+  std::thread t2([&] {
+    try {
+      b.run(bytes(f2), f2, kNoDeadline);
+      ++answered;
+    } catch (const Error&) {
+      ++failed;
+    }
+  });
+  while (b.depth() == 0) std::this_thread::sleep_for(1ms);
+  b.stop();
+  t1.join();
+  t2.join();
+  EXPECT_EQ(answered + failed, 2);  // nobody hangs
+  EXPECT_EQ(answered, 1);           // the running batch completed
+  auto f3 = feature(3);
+  EXPECT_THROW(b.run(bytes(f3), f3, kNoDeadline), Error);
+}
+
+TEST(Batcher, BadOptionsAndSizesAreRefused) {
+  FakeBack back;
+  EXPECT_THROW(BackBatcher(back, {1, 3}, {0, 0ms}, nullptr), Error);
+  EXPECT_THROW(BackBatcher(back, {1, 3}, {5000, 0ms}, nullptr), Error);
+  EXPECT_THROW(BackBatcher(back, {2, 3}, {4, 0ms}, nullptr), Error);
+  BackBatcher b(back, {1, 3}, {4, 0ms}, nullptr);
+  auto f = std::make_shared<std::vector<float>>(std::vector<float>{1, 2});
+  EXPECT_THROW(b.run({reinterpret_cast<const uint8_t*>(f->data()), 8}, f, kNoDeadline), Error);
+}
+
+}  // namespace
+}  // namespace teesplit::serve
