@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The server's tests under sanitizers, for CI (docs/testing.md, "Sanitizers"):
 # for each KIND (default: address thread) it builds, in build-asan/ or
-# build-tsan/, only what these tests need (the CLI, the worker and six test
-# binaries; LibTorch, CUDA and the benchmarks off; -O1 -g1), then runs them:
+# build-tsan/, only what these tests need (the CLI, the worker and eight
+# test binaries; LibTorch, CUDA and the benchmarks off; -O1 -g1), then runs them:
 #   test_channel test_crypto_channel test_worker_messages   the channel, its
 #       crypto and the host<->worker messages;
 #   test_enclave              the worker through the launcher;
 #   test_serve test_serve_security   teesplit serve and the gRPC client as
-#       separate processes (8 concurrent clients, a killed worker, --user).
+#       separate processes (8 concurrent clients, a killed worker, --user);
+#   test_batcher test_serve_load   the back partition's batching stage, and
+#       serve with 64 clients: batching, a killed worker, a full queue,
+#       deadlines, the drain on SIGTERM.
 # address: AddressSanitizer + UndefinedBehaviorSanitizer (TEESPLIT_SANITIZE=ON);
 # thread: ThreadSanitizer, with tests/tsan.supp (OpenMP and oneDNN, which are
 # not instrumented; the reason is in that file). Every process the tests start
@@ -24,9 +27,9 @@ cd "$(dirname "$0")/.."
 kinds=("$@")
 [ ${#kinds[@]} = 0 ] && kinds=(address thread)
 targets=(teesplit teesplit-enclave test_channel test_crypto_channel test_worker_messages
-         test_enclave test_serve test_serve_security)
+         test_enclave test_serve test_serve_security test_batcher test_serve_load)
 # Their test suites (each test in its own process, as ctest runs them).
-suites='Frame|FrameReader|ChannelKeys|SecureChannel|ChannelSeeds|CryptoX25519|CryptoHkdf|CryptoAesGcm|CryptoAesGcmTamper|WorkerMessages|Enclave|Serve|ServeSecurity'
+suites='Frame|FrameReader|ChannelKeys|SecureChannel|ChannelSeeds|CryptoX25519|CryptoHkdf|CryptoAesGcm|CryptoAesGcmTamper|WorkerMessages|Enclave|Serve|ServeSecurity|Batcher|ServeLoad'
 left_out='Serve\.PlaintextInputNeverReachesTheHost|ServeSecurity\.SessionKeysAndInputAreNotInTheWorkersReadableMemory|Serve\.WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel'
 status=0
 for kind in "${kinds[@]}"; do

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "serve/batcher.h"
+#include "support/test_support.h"
 
 namespace teesplit::serve {
 namespace {
@@ -85,6 +86,56 @@ TEST(Batcher, GroupsConcurrentRequestsAndAnswersEachItsOwnRow) {
   // 64 requests at once in batches of at most 8: far fewer calls than requests.
   EXPECT_LE(calls.size(), 16u) << "batching did not group requests";
   EXPECT_EQ(b.depth(), 0u);
+}
+
+// A back that pads (as a local backend does, to bound its compiled sizes):
+// 3 requests run as a batch of 4 whose last row is zeros, and only the 3 real
+// rows are answered.
+class PaddingBack final : public BackEndpoint {
+ public:
+  Tensor run(const Tensor& f) override {
+    batch = f.clone();
+    Tensor out(DType::F32, f.shape());
+    for (int64_t i = 0; i < f.numel(); ++i) out.data<float>()[i] = f.data<float>()[i] + 1;
+    return out;
+  }
+  std::string describe() const override { return "padding"; }
+  int64_t padded_batch(int64_t n, int64_t max_batch) const override {
+    return std::min<int64_t>(4, max_batch) >= n ? 4 : max_batch;
+  }
+  Tensor batch;
+};
+
+TEST(Batcher, PaddedRowsAreZerosAndTheirResultsDropped) {
+  PaddingBack back;
+  BackBatcher b(back, {1, 3}, {4, 200ms}, nullptr);
+  std::vector<std::thread> clients;
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 3; ++i)
+    clients.emplace_back([&, i] {
+      auto f = feature(static_cast<float>(10 * (i + 1)));
+      const Tensor out = b.run(bytes(f), f, kNoDeadline);
+      if (out.shape() != Shape{1, 3} || out.data<float>()[0] != (*f)[0] + 1) ++wrong;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(wrong, 0);
+  ASSERT_EQ(back.batch.shape(), (Shape{4, 3}));
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(back.batch.data<float>()[9 + k], 0.0f);
+}
+
+// The local back pads to powers of two, capped at --max-batch.
+TEST(Batcher, LocalBackPadsToPowersOfTwo) {
+  const std::string dir = testing::make_resnet50_split("batcher", "pad");
+  SessionOptions so;
+  so.threads = 1;
+  auto back = open_local_back(dir + "/split", so);
+  EXPECT_EQ(back->padded_batch(1, 8), 1);
+  EXPECT_EQ(back->padded_batch(3, 8), 4);
+  EXPECT_EQ(back->padded_batch(5, 8), 8);
+  EXPECT_EQ(back->padded_batch(5, 6), 6);
+  EXPECT_EQ(back->padded_batch(6, 6), 6);
+  Tensor t = back->batch_tensor({4, 1});
+  EXPECT_EQ(t.shape(), (Shape{4, 1}));
 }
 
 TEST(Batcher, MaxBatchOneRunsEachRequestAlone) {

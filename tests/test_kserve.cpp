@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,7 @@
 #include "serve/kserve.h"
 #include "serve/remote.h"
 #include "serve/triton.h"
+#include "support/metrics_scrape.h"
 #include "support/test_support.h"
 
 namespace teesplit {
@@ -491,7 +493,10 @@ TEST(KServe, ServeWithARemoteBackMatchesTheUnsplitModel) {
   BackProcess back(split, dir);
   ASSERT_FALSE(back.address().empty()) << back.log();
   const std::string url = "kserve://" + back.address() + "/back";
-  testing::ServeProcess server(split, dir, 1, {"--back", url});
+  // Batched: up to 4 feature maps per call of the remote back.
+  testing::ServeProcess server(split, dir, 2,
+                               {"--back", url, "--max-batch", "4", "--max-delay-ms", "50",
+                                "--metrics-listen", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty()) << server.log();
   EXPECT_NE(server.log().find("back: " + url), std::string::npos) << server.log();
 
@@ -518,6 +523,33 @@ TEST(KServe, ServeWithARemoteBackMatchesTheUnsplitModel) {
     std::memcpy(ref.raw(), static_cast<const char*>(want.raw()) + i * ref.nbytes(), ref.nbytes());
     EXPECT_LE(testing::rel_error(got, ref), 1e-4) << "image " << i;
   }
+
+  // 8 clients at once: their feature maps share remote calls, each gets its own row.
+  std::vector<std::thread> clients;
+  std::atomic<int> wrong{0};
+  for (int64_t i = 0; i < 8; ++i)
+    clients.emplace_back([&, i] {
+      serve::RemoteEnclave r(server.address());
+      client::Attestation ai;
+      if (!r.attest(ai, policy).accepted) {
+        ++wrong;
+        return;
+      }
+      Shape s = batch.images.shape();
+      s[0] = 1;
+      Tensor x(DType::F32, s);
+      std::memcpy(x.raw(), static_cast<const char*>(batch.images.raw()) + i * x.nbytes(),
+                  x.nbytes());
+      const Tensor got = r.infer(ai, x);
+      Tensor ref(DType::F32, got.shape());
+      std::memcpy(ref.raw(), static_cast<const char*>(want.raw()) + i * ref.nbytes(), ref.nbytes());
+      if (testing::rel_error(got, ref) > 1e-4) ++wrong;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(wrong, 0);
+  auto m = testing::scrape_metrics(testing::metrics_endpoint(dir + "/serve.out"));
+  EXPECT_EQ(m["teesplit_back_batch_size_sum"], 16 + 8);
+  EXPECT_LT(m["teesplit_back_batch_size_count"], 16 + 8) << "no remote call carried a batch";
 
   // The back server goes away: the request fails, retryable, and says where.
   back.stop();

@@ -387,5 +387,28 @@ TEST(ServeLoad, SigtermDrains) {
       << server.log();
 }
 
+// The host's session table is bounded like the worker's (256 per worker):
+// after 300 attestations the host itself has forgotten the oldest session
+// (its own answer, not the worker's), and the newest still works.
+TEST(ServeLoad, TheHostsSessionTableIsBounded) {
+  const std::string dir = testing::make_resnet50_split("serve-load", "sessions");
+  ServeProcess server(dir + "/split", dir, 1);
+  ASSERT_FALSE(server.address().empty()) << server.log();
+  serve::RemoteEnclave remote(server.address());
+  const attest::Policy policy = policy_of(dir);
+  std::vector<client::Attestation> sessions(300);
+  for (auto& a : sessions) ASSERT_TRUE(remote.attest(a, policy).accepted);
+  const Tensor x = testing::random_tensor({1, 1, 32, 32}, 3);
+  try {
+    remote.infer(sessions.front(), x);
+    FAIL() << "the oldest of 300 sessions was still served";
+  } catch (const serve::RemoteError& e) {
+    EXPECT_EQ(e.code(), "FAILED_PRECONDITION") << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown session: attest first"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(remote.infer(sessions.back(), x).shape(), (Shape{1, 10}));
+}
+
 }  // namespace
 }  // namespace teesplit

@@ -1,5 +1,6 @@
 #include "serve/back_endpoint.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "host/split_io.h"
@@ -28,6 +29,11 @@ class LocalBack final : public BackEndpoint {
       batch_bytes_ = bytes;
     }
     return Tensor::adopt(DType::F32, shape, batch_buffer_);
+  }
+  int64_t padded_batch(int64_t n, int64_t max_batch) const override {
+    int64_t p = 1;
+    while (p < n) p *= 2;
+    return std::min(p, std::max(n, max_batch));
   }
   std::string describe() const override { return backend_kind_name(kind_); }
 

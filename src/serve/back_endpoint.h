@@ -27,6 +27,14 @@ class BackEndpoint {
   // without a staging copy), reused from one call to the next for the same
   // shape, so one caller (the batching stage) assembles one batch at a time.
   virtual Tensor batch_tensor(const Shape& shape) { return Tensor(DType::F32, shape); }
+  // The batch size to run n feature maps at (n <= max_batch), the rest rows of
+  // zeros: a local backend compiles one executable per batch size, so batches
+  // are padded to a power of two (or max_batch), which bounds the executables
+  // to log2(max_batch) + 1; a remote server takes any size (n).
+  virtual int64_t padded_batch(int64_t n, int64_t max_batch) const {
+    (void)max_batch;
+    return n;
+  }
   // For logs and `info`: "onednn" or "kserve://HOST:PORT/MODEL".
   virtual std::string describe() const = 0;
 };

@@ -116,22 +116,27 @@ void BackBatcher::run_batch(std::vector<Pending>& batch) {
   if (live.empty()) return;
   const int64_t n = static_cast<int64_t>(live.size());
   try {
+    const int64_t padded = back_.padded_batch(n, opts_.max_batch);
+    TS_CHECK(padded >= n, "the back endpoint pads a batch of ", n, " to ", padded);
     Shape s = feature_shape_;
-    s[0] = n;
+    s[0] = padded;
     Tensor in = back_.batch_tensor(s);
-    TS_CHECK(in.shape() == s && in.nbytes() == feature_bytes_ * live.size(),
+    TS_CHECK(in.shape() == s && in.nbytes() == feature_bytes_ * static_cast<size_t>(padded),
              "the back endpoint's batch buffer does not fit ", shape_str(s));
     auto* dst = static_cast<uint8_t*>(in.raw());
     for (size_t i = 0; i < live.size(); ++i)
       std::memcpy(dst + i * feature_bytes_, live[i].feature.data(), feature_bytes_);
+    if (padded > n)  // rows of zeros, whose results are dropped
+      std::memset(dst + live.size() * feature_bytes_, 0,
+                  static_cast<size_t>(padded - n) * feature_bytes_);
     for (Pending& p : live) p.keep.reset();  // the worker's reply is no longer needed
     Tensor out = back_.run(in);
     const double took = seconds_between(start, Clock::now());
-    TS_CHECK(out.rank() >= 1 && out.shape()[0] == n, "the back partition answered ",
-             shape_str(out.shape()), " for a batch of ", n);
+    TS_CHECK(out.rank() >= 1 && out.shape()[0] == padded, "the back partition answered ",
+             shape_str(out.shape()), " for a batch of ", padded);
     Shape row_shape = out.shape();
     row_shape[0] = 1;
-    const size_t row_bytes = out.nbytes() / static_cast<size_t>(n);
+    const size_t row_bytes = out.nbytes() / static_cast<size_t>(padded);
     std::vector<Tensor> rows;
     rows.reserve(live.size());
     for (size_t i = 0; i < live.size(); ++i) {

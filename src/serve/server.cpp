@@ -6,12 +6,16 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "crypto/ed25519.h"
 #include "enclave/messages.h"
+#include "enclave/worker.h"
 #include "host/split_io.h"
 #include "serve/back_endpoint.h"
 #include "serve/batcher.h"
@@ -78,6 +82,10 @@ struct Server::Impl final : public pb::Enclave::Service {
   std::atomic<uint64_t> next_worker{0};
   std::mutex sessions_mu;
   std::map<uint64_t, std::pair<size_t, uint64_t>> sessions;  // session -> (worker, generation)
+  // Per worker, its sessions in the order they were made: a worker keeps at
+  // most WorkerOptions::max_sessions (it drops its oldest), and so does the
+  // host's table, which would otherwise grow with every attestation.
+  std::vector<std::deque<uint64_t>> session_order;
   std::string sealed_key_path;
   std::unique_ptr<grpc::Server> server;
   std::string address;
@@ -99,6 +107,16 @@ struct Server::Impl final : public pb::Enclave::Service {
     SessionOptions so;
     so.backend = opts.backend;
     so.threads = opts.threads;
+    // On the CPU, the back partition gets the cores the workers leave: OpenMP
+    // threads that spin while the workers hold the cores cost more than they give.
+    if (so.threads == 0 && opts.back.empty() && opts.backend != BackendKind::Cuda) {
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      so.threads = std::max(1, cores - opts.workers * std::max(1, opts.worker.threads));
+      std::fprintf(stderr,
+                   "teesplit serve: the back partition on %d CPU thread(s): %d core(s), %d "
+                   "worker(s) of %d thread(s) (--threads sets it)\n",
+                   so.threads, cores, opts.workers, std::max(1, opts.worker.threads));
+    }
     back = open_back(opts.back, opts.split_dir, so, &manifest);
     // Compile the back partition now, not on the first request (a remote one:
     // check that it answers).
@@ -107,11 +125,16 @@ struct Server::Impl final : public pb::Enclave::Service {
     bo.max_batch = opts.max_batch;
     bo.max_delay = std::chrono::microseconds(static_cast<int64_t>(opts.max_delay_ms * 1000));
     batcher = std::make_unique<BackBatcher>(*back, manifest.feature_shape, bo, &metrics);
-    // Compile the largest batch now too, not on the first full batch.
-    if (opts.max_batch > 1) {
-      Shape full = manifest.feature_shape;
-      full[0] = opts.max_batch;
-      back->run(Tensor(DType::F32, full));
+    // Compile every batch size the batches are padded to now, not on first use
+    // (a remote back that takes any size: only the largest, as a check).
+    std::set<int64_t> sizes;
+    for (int64_t n = 2; n <= opts.max_batch; ++n)
+      sizes.insert(back->padded_batch(n, opts.max_batch));
+    if (sizes.size() > 16) sizes = {back->padded_batch(opts.max_batch, opts.max_batch)};
+    for (const int64_t b : sizes) {
+      Shape s = manifest.feature_shape;
+      s[0] = b;
+      back->run(Tensor(DType::F32, s));
     }
     opts.worker.split_dir = opts.split_dir;
     const std::string state = opts.state_dir.empty()
@@ -119,6 +142,7 @@ struct Server::Impl final : public pb::Enclave::Service {
                                   : opts.state_dir;
     sealed_key_path = (fs::path(state) / "sealed-front-key.bin").string();
     if (fs::exists(sealed_key_path)) opts.worker.sealed_key = sealed_key_path;
+    session_order.resize(static_cast<size_t>(opts.workers));
     for (int i = 0; i < opts.workers; ++i) {
       auto slot = std::make_unique<WorkerSlot>();
       slot->proc = std::make_unique<EnclaveProcess>(opts.worker);
@@ -360,6 +384,13 @@ struct Server::Impl final : public pb::Enclave::Service {
     {
       std::lock_guard<std::mutex> lock(sessions_mu);
       sessions[rep.session] = {index, generation};
+      std::deque<uint64_t>& order = session_order[index];
+      order.push_back(rep.session);
+      while (order.size() > enclave::WorkerOptions{}.max_sessions) {
+        auto it = sessions.find(order.front());
+        if (it != sessions.end() && it->second.first == index) sessions.erase(it);
+        order.pop_front();
+      }
     }
     r->set_session(rep.session);
     r->set_enclave_public_key(std::string(rep.enclave_public.begin(), rep.enclave_public.end()));

@@ -2,6 +2,11 @@
 // process each, host/enclave_process.h), serves clients over gRPC
 // (proto/teesplit/v1/serving.proto), forwards their ciphertext to the worker
 // that holds their session, and runs the back partition on the feature maps.
+// A request: admission (at most max_queue held, else RESOURCE_EXHAUSTED at
+// once) -> its worker, waited for until the request's deadline -> the front ->
+// the batching stage (serve/batcher.h: its own thread, so the back partition
+// runs while the workers compute the next fronts) -> the back on the batch ->
+// (the enclave's tail) -> the reply. shutdown() drains.
 #pragma once
 
 #include <memory>

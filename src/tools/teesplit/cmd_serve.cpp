@@ -96,7 +96,9 @@ Subcommand add_serve_command(CLI::App& root) {
   app->add_option("--metrics-listen", a->metrics_listen,
                   "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT; port 0 picks a "
                   "free one)");
-  add_threads_option(app, &a->threads);
+  add_threads_option(app, &a->threads)
+      ->description(
+          "the back partition's CPU threads (0: the cores the enclave workers leave, at least 1)");
   app->add_option("--max-batch", a->max_batch,
                   "dynamic batching: run the back partition on up to this many requests' feature "
                   "maps at once")
