@@ -35,7 +35,8 @@
 #include "partition/split_dir.h"
 #include "planner/secure_path.h"
 #include "runtime/session.h"
-#include "zoo/zoo.h"
+
+#include "bench_support.h"
 
 namespace teesplit {
 namespace {
@@ -46,18 +47,6 @@ using Sample = planner::StageSample;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-// Three cuts spread over the model: the valid cuts before the tail's, at a
-// quarter, a half and three quarters of the list.
-std::vector<Cut> pick_cuts(const Graph& g) {
-  const std::vector<Cut> all = enumerate_cuts(g);
-  std::vector<Cut> before;
-  const Cut first_tail = tail_cut(g, all.front());
-  for (const Cut& c : all)
-    if (c.index < first_tail.index) before.push_back(c);
-  TS_CHECK(before.size() >= 3, "fewer than 3 cuts before the classifier");
-  return {before[before.size() / 4], before[before.size() / 2], before[before.size() * 3 / 4]};
 }
 
 struct Options {
@@ -186,11 +175,7 @@ int run(const Options& o) {
   std::FILE* json = o.json.empty() ? nullptr : std::fopen(o.json.c_str(), "w");
   TS_CHECK(o.json.empty() || json, "cannot write ", o.json);
   for (const std::string& arch : o.models) {
-    ZooOptions zo;
-    zo.arch = arch;
-    zo.input_size = o.size;
-    const std::string model_path = o.work_dir + "/" + arch + "_" + std::to_string(o.size) + ".onnx";
-    if (!fs::exists(model_path)) write_zoo_model(zo, model_path);
+    const std::string model_path = bench::ensure_zoo_model(o.work_dir, arch, o.size);
     auto loaded = load_onnx(model_path);
     if (!loaded) fail(loaded.error());
     const Graph g = specialize_for_cuts(loaded.value());
@@ -198,7 +183,7 @@ int run(const Options& o) {
     Tensor x(DType::F32, g.value(g.inputs[0]).shape);
     for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float((i * 7919) % 255) / 255.f;
     for (int i = 0; i < o.warmup; ++i) whole.run({x});
-    for (const Cut& c : pick_cuts(g)) {
+    for (const Cut& c : bench::spread_cuts(g)) {
       std::fprintf(stderr, "bench_privacy: %s cut %s (%d) ...\n", arch.c_str(), c.name.c_str(),
                    c.index);
       rows.push_back(bench_cut(o, arch, model_path, g, c, whole, x));
@@ -259,10 +244,7 @@ int main(int argc, char** argv) {
   o.models.clear();
   std::stringstream ss(models);
   for (std::string m; std::getline(ss, m, ',');) o.models.push_back(m);
-  if (o.enclave.empty())
-    o.enclave = (std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() /
-                 "teesplit-enclave")
-                    .string();
+  if (o.enclave.empty()) o.enclave = teesplit::bench::worker_beside_build();
   try {
     return teesplit::run(o);
   } catch (const teesplit::Error& e) {
