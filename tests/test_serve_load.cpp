@@ -154,7 +154,9 @@ TEST(ServeLoad, SixtyFourClientsWithBatchingSurviveAKilledWorker) {
         }
       }
     });
-  while (started < kClients * kRequests / 4) std::this_thread::sleep_for(1ms);
+  // A quarter of the requests under way (bounded: a server that died early fails below).
+  for (int i = 0; i < 60000 && started < kClients * kRequests / 4; ++i)
+    std::this_thread::sleep_for(1ms);
   const std::vector<pid_t> before = testing::workers_of(server.pid());
   ASSERT_EQ(before.size(), 4u);
   ::kill(before[1], SIGKILL);
@@ -294,7 +296,8 @@ TEST(ServeLoad, ARequestPastItsDeadlineIsNotComputed) {
   Tensor first_out;
   std::thread first([&] { first_code = clients[0]->infer(x, &first_out); });
   auto in_flight = [&] { return testing::scrape_metrics(endpoint)["teesplit_requests_in_flight"]; };
-  while (in_flight() < 1) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 2000 && in_flight() < 1; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(in_flight(), 1) << server.log();
   std::vector<std::thread> late;
   for (int c = 1; c <= kLate; ++c)
     late.emplace_back([&, c] {
