@@ -513,14 +513,8 @@ TEST(KServe, ServeWithARemoteBackMatchesTheUnsplitModel) {
   const Batch batch = testing::fashion_test()->get_batch(0, 16);
   const Tensor want = (*whole)->run({batch.images})[0];
   for (int64_t i = 0; i < 16; ++i) {
-    Shape s = batch.images.shape();
-    s[0] = 1;
-    Tensor x(DType::F32, s);
-    std::memcpy(x.raw(), static_cast<const char*>(batch.images.raw()) + i * x.nbytes(), x.nbytes());
-    const Tensor got = remote.infer(a, x);
-    Tensor ref(DType::F32, got.shape());
-    ASSERT_EQ(ref.nbytes() * 16, want.nbytes());
-    std::memcpy(ref.raw(), static_cast<const char*>(want.raw()) + i * ref.nbytes(), ref.nbytes());
+    const Tensor got = remote.infer(a, testing::batch_row(batch.images, i));
+    const Tensor ref = testing::batch_row(want, i);
     EXPECT_LE(testing::rel_error(got, ref), 1e-4) << "image " << i;
   }
 
@@ -535,15 +529,8 @@ TEST(KServe, ServeWithARemoteBackMatchesTheUnsplitModel) {
         ++wrong;
         return;
       }
-      Shape s = batch.images.shape();
-      s[0] = 1;
-      Tensor x(DType::F32, s);
-      std::memcpy(x.raw(), static_cast<const char*>(batch.images.raw()) + i * x.nbytes(),
-                  x.nbytes());
-      const Tensor got = r.infer(ai, x);
-      Tensor ref(DType::F32, got.shape());
-      std::memcpy(ref.raw(), static_cast<const char*>(want.raw()) + i * ref.nbytes(), ref.nbytes());
-      if (testing::rel_error(got, ref) > 1e-4) ++wrong;
+      const Tensor got = r.infer(ai, testing::batch_row(batch.images, i));
+      if (testing::rel_error(got, testing::batch_row(want, i)) > 1e-4) ++wrong;
     });
   for (auto& t : clients) t.join();
   EXPECT_EQ(wrong, 0);

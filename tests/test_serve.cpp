@@ -104,15 +104,6 @@ TEST(Serve, SigtermShutsDownCleanly) {
   for (pid_t w : workers) EXPECT_NE(::kill(w, 0), 0) << "worker " << w << " outlived its host";
 }
 
-// Sample i of a batch, as a batch of one.
-Tensor sample(const Tensor& t, int64_t i) {
-  Shape s = t.shape();
-  s[0] = 1;
-  Tensor out(t.dtype(), s);
-  std::memcpy(out.raw(), static_cast<const char*>(t.raw()) + i * out.nbytes(), out.nbytes());
-  return out;
-}
-
 // 8 clients at once against 2 workers; one worker is killed mid-run. Every
 // request completes with the unsplit model's output: those in flight on the
 // dead worker fail with a retryable error, the host starts a fresh worker, and
@@ -146,13 +137,13 @@ TEST(Serve, EightClientsSurviveAKilledWorker) {
         return;
       }
       for (int i = 0; i < kRequests; ++i) {
-        const Tensor x = sample(batch.images, (i + c) % kRequests);
+        const Tensor x = testing::batch_row(batch.images, (i + c) % kRequests);
         ++sent;
         ++started;
         for (int attempt = 0;; ++attempt) {
           try {
             const Tensor got = remote.infer(*a, x);
-            const Tensor ref = sample(want, (i + c) % kRequests);
+            const Tensor ref = testing::batch_row(want, (i + c) % kRequests);
             if (max_relative_error(got, ref) > 1e-4) ++wrong;
             ++completed;
             break;

@@ -39,14 +39,6 @@ attest::Policy policy_of(const std::string& dir) {
   return p;
 }
 
-Tensor sample(const Tensor& t, int64_t i) {
-  Shape s = t.shape();
-  s[0] = 1;
-  Tensor out(t.dtype(), s);
-  std::memcpy(out.raw(), static_cast<const char*>(t.raw()) + i * out.nbytes(), out.nbytes());
-  return out;
-}
-
 // What the clients saw: Infer and Attest calls by outcome ("OK" or the gRPC code).
 struct Tally {
   std::mutex mu;
@@ -139,9 +131,9 @@ TEST(ServeLoad, SixtyFourClientsWithBatchingSurviveAKilledWorker) {
         ++started;
         for (int attempt = 0;; ++attempt) {
           Tensor out;
-          const std::string code = cl.infer(sample(ref.batch.images, j), &out);
+          const std::string code = cl.infer(testing::batch_row(ref.batch.images, j), &out);
           if (code == "OK") {
-            if (max_relative_error(out, sample(ref.want, j)) > 1e-4) ++wrong;
+            if (max_relative_error(out, testing::batch_row(ref.want, j)) > 1e-4) ++wrong;
             ++completed;
             break;
           }
@@ -227,7 +219,7 @@ TEST(ServeLoad, AFullQueueRefusesAtOnce) {
       while (ready < kClients) std::this_thread::yield();
       const auto t0 = SteadyClock::now();
       Tensor out;
-      code[c] = clients[c]->infer(sample(ref.batch.images, c), &out);
+      code[c] = clients[c]->infer(testing::batch_row(ref.batch.images, c), &out);
       ms[c] = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
     });
   for (auto& t : threads) t.join();
@@ -262,8 +254,9 @@ TEST(ServeLoad, AFullQueueRefusesAtOnce) {
     if (code[c] == "RESOURCE_EXHAUSTED") {
       ASSERT_TRUE(clients[c]->attest());
       Tensor out;
-      ASSERT_EQ(clients[c]->infer(sample(ref.batch.images, c), &out), "OK") << tally.first_error;
-      EXPECT_LE(max_relative_error(out, sample(ref.want, c)), 1e-4);
+      ASSERT_EQ(clients[c]->infer(testing::batch_row(ref.batch.images, c), &out), "OK")
+          << tally.first_error;
+      EXPECT_LE(max_relative_error(out, testing::batch_row(ref.want, c)), 1e-4);
       break;
     }
 }
@@ -285,7 +278,7 @@ TEST(ServeLoad, ARequestPastItsDeadlineIsNotComputed) {
     clients.push_back(std::make_unique<Client>(server.address(), policy_of(dir), tally));
     ASSERT_TRUE(clients.back()->attest());
   }
-  const Tensor x = sample(ref.batch.images, 0);
+  const Tensor x = testing::batch_row(ref.batch.images, 0);
   const std::vector<pid_t> workers = testing::workers_of(server.pid());
   ASSERT_EQ(workers.size(), 1u);
 
@@ -315,7 +308,7 @@ TEST(ServeLoad, ARequestPastItsDeadlineIsNotComputed) {
   ::kill(workers[0], SIGCONT);
   first.join();
   EXPECT_EQ(first_code, "OK") << tally.first_error;
-  EXPECT_LE(max_relative_error(first_out, sample(ref.want, 0)), 1e-4);
+  EXPECT_LE(max_relative_error(first_out, testing::batch_row(ref.want, 0)), 1e-4);
   EXPECT_EQ(tally.infer["DEADLINE_EXCEEDED"], kLate) << tally.first_error;
 
   // One more with 150 ms to live: its front runs, but its batch window is 400 ms.
@@ -363,7 +356,7 @@ TEST(ServeLoad, SigtermDrains) {
   std::vector<std::thread> threads;
   for (int c = 0; c < kInFlight; ++c)
     threads.emplace_back(
-        [&, c] { code[c] = clients[c]->infer(sample(ref.batch.images, c), &out[c]); });
+        [&, c] { code[c] = clients[c]->infer(testing::batch_row(ref.batch.images, c), &out[c]); });
   // Once all 16 wait for the back partition, the signal.
   for (int i = 0; i < 500; ++i, std::this_thread::sleep_for(5ms))
     if (testing::scrape_metrics(endpoint)["teesplit_back_queue_depth"] >= kInFlight) break;
@@ -372,14 +365,14 @@ TEST(ServeLoad, SigtermDrains) {
   std::this_thread::sleep_for(50ms);
   for (int c = kInFlight; c < kInFlight + kLate; ++c) {
     Tensor late;
-    code[c] = clients[c]->infer(sample(ref.batch.images, 0), &late);
+    code[c] = clients[c]->infer(testing::batch_row(ref.batch.images, 0), &late);
   }
   for (auto& t : threads) t.join();
   const int st = server.stop();
   for (int c = 0; c < kInFlight; ++c) {
     EXPECT_EQ(code[c], "OK") << "request " << c << " in flight: " << tally.first_error;
     if (code[c] == "OK") {
-      EXPECT_LE(max_relative_error(out[c], sample(ref.want, c)), 1e-4);
+      EXPECT_LE(max_relative_error(out[c], testing::batch_row(ref.want, c)), 1e-4);
     }
   }
   for (int c = kInFlight; c < kInFlight + kLate; ++c)

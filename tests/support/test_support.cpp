@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -26,6 +27,16 @@
 #include "zoo/zoo.h"
 
 namespace teesplit::testing {
+
+Tensor batch_row(const Tensor& t, int64_t i) {
+  TS_CHECK(t.rank() >= 1 && i >= 0 && i < t.shape()[0], "batch_row: row ", i, " of ",
+           shape_str(t.shape()));
+  Shape s = t.shape();
+  s[0] = 1;
+  Tensor out(t.dtype(), s);
+  std::memcpy(out.raw(), static_cast<const char*>(t.raw()) + i * out.nbytes(), out.nbytes());
+  return out;
+}
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
   Tensor t(DType::F32, shape);

@@ -17,6 +17,9 @@
 
 namespace teesplit::testing {
 
+// Row i of a batch [N, ...], as a batch of one [1, ...] (a copy).
+Tensor batch_row(const Tensor& t, int64_t i);
+
 // Seeded uniform random float32 tensor in [lo, hi).
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f);
 // max_relative_error(a, b) (core/tensor.h), under the name the tests use:
