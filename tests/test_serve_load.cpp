@@ -31,6 +31,11 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ServeProcess;
 using SteadyClock = std::chrono::steady_clock;
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
 
 attest::Policy policy_of(const std::string& dir) {
   attest::Policy p = client::policy_from_manifest(dir + "/split/manifest.json", std::nullopt);
@@ -243,7 +248,9 @@ TEST(ServeLoad, AFullQueueRefusesAtOnce) {
   EXPECT_LE(ok, 4 * 2) << "more requests held than --max-queue allows";
   EXPECT_GE(refused, kClients - 4 * 2);
   EXPECT_GE(fastest_ok, 500) << "the admitted requests did not wait for their batch";
-  EXPECT_LT(slowest_refusal, 400) << "a refusal waited";
+  // Under a sanitizer 64 instrumented client threads take seconds just to send:
+  // the latency says nothing there, the counts above still do.
+  if (!kSanitized) EXPECT_LT(slowest_refusal, 400) << "a refusal waited";
 
   auto m = testing::scrape_metrics(testing::metrics_endpoint(dir + "/serve.out"));
   EXPECT_EQ(m["teesplit_refused_total{reason=\"queue_full\"}"], refused);

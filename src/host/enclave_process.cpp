@@ -181,6 +181,10 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
     // Its own process group: a Ctrl-C at the terminal goes to the host, which
     // then stops its workers in order; they never die of it first.
     ::setpgid(0, 0);
+    // The host may block SIGINT/SIGTERM (teesplit serve); the worker starts with none blocked.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (!tcp) ::dup2(sv[1], 3);
     ::dup2(err[1], 2);
     struct rlimit rl = {memlock, memlock};

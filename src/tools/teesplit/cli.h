@@ -71,13 +71,20 @@ CLI::Option* add_seed_option(CLI::App* app, uint64_t* value);
 // --precision fp32|bf16 (default fp32); parse with parse_precision().
 CLI::Option* add_precision_option(CLI::App* app, std::string* value, const std::string& what);
 
+// Blocks SIGINT and SIGTERM in the calling thread and so in every thread it
+// starts from then on (the servers call it first; forked children unblock them
+// before exec). StopOnSignal then reads them from a signalfd.
+void block_stop_signals();
+
 // For the servers (serve, serve-back): on the first SIGINT or SIGTERM, says
 // "WHO: SIGNAL: shutting down" on stderr and calls `stop` once, from a thread
-// of its own. A handler that writes to a pipe, not a blocked mask and sigwait:
-// libraries start threads before the mask could be set (gRPC's, OpenMP's), and
-// a signal sent to the process lands on any thread that does not block it,
-// which then died of it (exit 143) instead of shutting down. One at a time;
-// the destructor stops waiting and joins.
+// of its own. Both ways a signal can arrive are watched: pending while blocked
+// everywhere (block_stop_signals; a signalfd), or caught by a thread that does
+// not block it (a library's thread started earlier: a handler that writes to a
+// pipe), which would otherwise die of it (exit 143). ThreadSanitizer defers a
+// caught signal until the thread enters an intercepted call, which gRPC's idle
+// threads never do: blocking makes the signalfd the path. One at a time; the
+// destructor stops waiting and joins.
 class StopOnSignal {
  public:
   StopOnSignal(std::string who, std::function<void()> stop);

@@ -31,6 +31,7 @@ struct ServeArgs {
 };
 
 int serve_cmd(const ServeArgs& a) {
+  block_stop_signals();  // before any thread starts: StopOnSignal takes them
   // First, while this is the only thread: the memlock limit, then NAME for good.
   if (!a.user.empty()) {
     const PrivilegeDrop d = drop_privileges_to(a.user, (a.secret_mib << 20) + (size_t{16} << 20));

@@ -25,6 +25,7 @@ struct ServeBackArgs {
 };
 
 int serve_back_cmd(const ServeBackArgs& a) {
+  block_stop_signals();  // before any thread starts: StopOnSignal takes them
   serve::BackServerOptions o;
   o.split_dir = a.split;
   o.listen = a.listen;

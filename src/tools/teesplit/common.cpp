@@ -1,6 +1,8 @@
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -113,19 +115,52 @@ extern "C" void on_stop_signal(int sig) {
 }
 }  // namespace
 
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 StopOnSignal::StopOnSignal(std::string who, std::function<void()> stop) {
   TS_CHECK(g_stop_pipe[0] < 0, "StopOnSignal: one at a time");
   TS_CHECK(::pipe2(g_stop_pipe, O_CLOEXEC) == 0, "pipe2: ", std::strerror(errno));
+  // The signals blocked in every thread (block_stop_signals) stay pending and
+  // are read here; a thread that does not block them runs the handler instead.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  const int sfd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  TS_CHECK(sfd >= 0, "signalfd: ", std::strerror(errno));
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
-  waiter_ = std::thread([who = std::move(who), stop = std::move(stop)] {
+  waiter_ = std::thread([who = std::move(who), stop = std::move(stop), sfd] {
     unsigned char sig = 0;
-    while (::read(g_stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    pollfd fds[2] = {{g_stop_pipe[0], POLLIN, 0}, {sfd, POLLIN, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (fds[1].revents & POLLIN) {
+        signalfd_siginfo si{};
+        if (::read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+          sig = static_cast<unsigned char>(si.ssi_signo);
+          break;
+        }
+      }
+      if (fds[0].revents & (POLLIN | POLLHUP)) {
+        if (::read(g_stop_pipe[0], &sig, 1) < 0 && errno == EINTR) continue;
+        break;
+      }
     }
+    ::close(sfd);
     if (sig == 0) return;  // released by the destructor
     std::fprintf(stderr, "%s: %s: shutting down\n", who.c_str(), strsignal(sig));
     stop();
