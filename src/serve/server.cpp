@@ -353,27 +353,25 @@ struct Server::Impl final : public pb::Enclave::Service {
   Status Info(grpc::ServerContext*, const pb::InfoRequest* q, pb::InfoReply* r) override {
     return counted("Info", [&] { return info(q, r); });
   }
-  Status Attest(grpc::ServerContext* c, const pb::AttestRequest* q, pb::AttestReply* r) override {
-    return counted("Attest", [&] {
+  // An admitted call (Held): refused at once when full or draining, else run
+  // with its deadline.
+  template <class F>
+  Status admitted(const char* rpc, const grpc::ServerContext* c, F&& handler) {
+    return counted(rpc, [&] {
       Held h(*this);
       if (Status s = h.admit(); !s.ok()) return s;
-      return attest(deadline_of(c, opts.deadline_ms), q, r);
+      return handler(deadline_of(c, opts.deadline_ms));
     });
+  }
+  Status Attest(grpc::ServerContext* c, const pb::AttestRequest* q, pb::AttestReply* r) override {
+    return admitted("Attest", c, [&](Clock::time_point d) { return attest(d, q, r); });
   }
   Status Provision(grpc::ServerContext* c, const pb::SealedMessage* q,
                    pb::ProvisionReply* r) override {
-    return counted("Provision", [&] {
-      Held h(*this);
-      if (Status s = h.admit(); !s.ok()) return s;
-      return provision(deadline_of(c, opts.deadline_ms), q, r);
-    });
+    return admitted("Provision", c, [&](Clock::time_point d) { return provision(d, q, r); });
   }
   Status Infer(grpc::ServerContext* c, const pb::SealedMessage* q, pb::InferReply* r) override {
-    return counted("Infer", [&] {
-      Held h(*this);
-      if (Status s = h.admit(); !s.ok()) return s;
-      return infer(deadline_of(c, opts.deadline_ms), q, r);
-    });
+    return admitted("Infer", c, [&](Clock::time_point d) { return infer(d, q, r); });
   }
 
   Status info(const pb::InfoRequest*, pb::InfoReply* r) {
