@@ -114,6 +114,30 @@ memory filled_memory(const memory::desc& md, const dnnl::engine& eng) {
   return m;
 }
 
+// Throwaway buffers the timed primitives share, one per role, each as large as
+// its largest request: the tuner holds one layer's source, destination,
+// scratchpad and reorder pair at a time, not one set per candidate.
+class TuneBuffers {
+ public:
+  enum Role { kSrc, kDst, kScratch, kFrom, kTo, kRoles };
+  void want(Role r, const memory::desc& md) { size_[r] = std::max(size_[r], md.get_size()); }
+  void allocate() {
+    for (int r = 0; r < kRoles; ++r) {
+      if (size_[r] == 0) continue;
+      buf_[r] = aligned_buffer(size_[r]);
+      float* p = reinterpret_cast<float*>(buf_[r].get());
+      std::fill(p, p + size_[r] / sizeof(float), 0.01f);
+    }
+  }
+  memory get(Role r, const memory::desc& md, const dnnl::engine& eng) const {
+    return memory(md, eng, buf_[r].get());
+  }
+
+ private:
+  size_t size_[kRoles] = {};
+  std::shared_ptr<std::byte> buf_[kRoles];
+};
+
 // One primitive ready to run on throwaway buffers.
 struct Timed {
   dnnl::primitive prim;
@@ -122,19 +146,20 @@ struct Timed {
 };
 
 Timed timed_conv(const dnnl::convolution_forward::primitive_desc& pd, bool bias,
-                 const dnnl::engine& eng) {
+                 const TuneBuffers& b, const dnnl::engine& eng) {
   Timed t{dnnl::convolution_forward(pd), {}};
-  t.args[DNNL_ARG_SRC] = filled_memory(pd.src_desc(), eng);
+  t.args[DNNL_ARG_SRC] = b.get(TuneBuffers::kSrc, pd.src_desc(), eng);
   t.args[DNNL_ARG_WEIGHTS] = filled_memory(pd.weights_desc(), eng);
   if (bias) t.args[DNNL_ARG_BIAS] = filled_memory(pd.bias_desc(), eng);
-  t.args[DNNL_ARG_DST] = filled_memory(pd.dst_desc(), eng);
+  t.args[DNNL_ARG_DST] = b.get(TuneBuffers::kDst, pd.dst_desc(), eng);
   if (pd.scratchpad_desc().get_size() > 0)
-    t.args[DNNL_ARG_SCRATCHPAD] = filled_memory(pd.scratchpad_desc(), eng);
+    t.args[DNNL_ARG_SCRATCHPAD] = b.get(TuneBuffers::kScratch, pd.scratchpad_desc(), eng);
   return t;
 }
 
-Timed timed_reorder(const memory::desc& from, const memory::desc& to, const dnnl::engine& eng) {
-  memory src = filled_memory(from, eng), dst = filled_memory(to, eng);
+Timed timed_reorder(const memory::desc& from, const memory::desc& to, const TuneBuffers& b,
+                    const dnnl::engine& eng) {
+  memory src = b.get(TuneBuffers::kFrom, from, eng), dst = b.get(TuneBuffers::kTo, to, eng);
   Timed t{dnnl::reorder(src, dst), {}};
   t.args[DNNL_ARG_FROM] = src;
   t.args[DNNL_ARG_TO] = dst;
@@ -208,27 +233,39 @@ int Compiler::time_conv_candidates(const std::vector<ConvCandidate>& cands, int 
   const auto t_start = std::chrono::steady_clock::now();
   const int sx = slot_of(x);
   const memory::desc cur_md = slots[static_cast<size_t>(sx)].md;
-  std::vector<Timed> convs, reorders;
+  // The reorders each choice adds: the input into the candidate's layout
+  // (unless made already), the residual into the destination's.
+  std::vector<std::pair<memory::desc, memory::desc>> reorder_mds;
   std::vector<int> reorder_of(cands.size() * 2, -1);  // per candidate: input, residual copy
+  TuneBuffers buffers;
   for (size_t k = 0; k < cands.size(); ++k) {
     const ConvCandidate& c = cands[k];
-    convs.push_back(timed_conv(c.pd, bias, eng));
-    // The reorders this choice adds: the input into the candidate's layout
-    // (unless made already), the residual into the destination's.
+    buffers.want(TuneBuffers::kSrc, c.pd.src_desc());
+    buffers.want(TuneBuffers::kDst, c.pd.dst_desc());
+    buffers.want(TuneBuffers::kScratch, c.pd.scratchpad_desc());
     const memory::desc in_md = make_md(val(x).shape, spec_of(c.impl).src);
     const auto conv_it = converted_.find({x, static_cast<int>(spec_of(c.impl).src)});
     if (in_md != cur_md && conv_it == converted_.end()) {
-      reorder_of[2 * k] = static_cast<int>(reorders.size());
-      reorders.push_back(timed_reorder(cur_md, in_md, eng));
+      reorder_of[2 * k] = static_cast<int>(reorder_mds.size());
+      reorder_mds.emplace_back(cur_md, in_md);
     }
     if (sum_other >= 0) {
       const memory::desc& so = slots[static_cast<size_t>(slot_of(sum_other))].md;
       if (so != c.pd.dst_desc()) {
-        reorder_of[2 * k + 1] = static_cast<int>(reorders.size());
-        reorders.push_back(timed_reorder(so, c.pd.dst_desc(), eng));
+        reorder_of[2 * k + 1] = static_cast<int>(reorder_mds.size());
+        reorder_mds.emplace_back(so, c.pd.dst_desc());
       }
     }
   }
+  for (const auto& [from, to] : reorder_mds) {
+    buffers.want(TuneBuffers::kFrom, from);
+    buffers.want(TuneBuffers::kTo, to);
+  }
+  buffers.allocate();
+  std::vector<Timed> convs, reorders;
+  for (const ConvCandidate& c : cands) convs.push_back(timed_conv(c.pd, bias, buffers, eng));
+  for (const auto& [from, to] : reorder_mds)
+    reorders.push_back(timed_reorder(from, to, buffers, eng));
   // One warm-up each, then interleaved rounds; the best time of each counts.
   double round_ms = 0;
   for (Timed& t : convs) round_ms += run_ms(t, strm);
