@@ -176,7 +176,7 @@ TEST(OneDnnTune, TunedChoiceMatchesTheReferenceAndIsCached) {
   EXPECT_EQ(tuned, first.conv_labels.size()) << all_labels(first);
   ASSERT_TRUE(fs::exists(cache));
   const std::string text = read_file(cache);
-  EXPECT_EQ(text.rfind("teesplit-onednn-conv-tune 1 onednn=", 0), 0u) << text;
+  EXPECT_EQ(text.rfind("teesplit-onednn-conv-tune 2 onednn=", 0), 0u) << text;
   EXPECT_NE(text.find("threads=2 fp32 n=2 c=32 h=20 w=20 oc=32 k=3x3"), std::string::npos) << text;
 
   // A second start reads every choice back and times nothing; the same choices.
@@ -213,8 +213,8 @@ TEST(OneDnnTune, CorruptOrForeignCacheIsIgnoredAndReplaced) {
   }
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"garbage", std::string("\x01\x02 not a cache\n") + body},
-      {"another oneDNN", "teesplit-onednn-conv-tune 1 onednn=9.9.9+0\n" + body},
-      {"another format", "teesplit-onednn-conv-tune 0 onednn=x\n" + body},
+      {"another oneDNN", "teesplit-onednn-conv-tune 2 onednn=9.9.9+0\n" + body},
+      {"another format", "teesplit-onednn-conv-tune 1 onednn=2.6.3+N/A\n" + body},
       {"unknown implementation", header + "\n" + bad_impl},
       {"fallback stored", header + "\n" + plain},
       {"bad time", header + "\nkey\tdirect_nhwc\tnan\n"},

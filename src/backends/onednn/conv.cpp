@@ -196,8 +196,9 @@ std::string post_ops_key(const dnnl::post_ops& po) {
 }
 
 // Relative margin by which a candidate must beat the heuristic's choice to
-// replace it (timings on a shared machine are noisy).
-constexpr double kTuneMargin = 0.03;
+// replace it: timings on a loaded machine are noisy (3% let a 2-thread tuning
+// run under load trade Winograd for direct on VGG-16 layers and lose 10%).
+constexpr double kTuneMargin = 0.10;
 
 }  // namespace
 

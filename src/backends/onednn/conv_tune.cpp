@@ -14,8 +14,10 @@
 namespace teesplit::onednn {
 
 namespace {
-// Format version of the cache file; bump it when keys or values change meaning.
-constexpr int kCacheFormat = 1;
+// Format version of the cache file; bump it when keys or values change meaning
+// or the rule that makes the choices changes (2: the 10% margin), so that old
+// choices are dropped rather than kept.
+constexpr int kCacheFormat = 2;
 // A cache larger than this is not ours (or not sane): ignored.
 constexpr size_t kMaxCacheBytes = size_t{8} << 20;
 
