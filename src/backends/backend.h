@@ -28,6 +28,11 @@ struct CompileOptions {
   // BF16: only the oneDNN backend, on a CPU with AVX512_BF16 or AMX; every other
   // backend, and oneDNN on a CPU without bf16, refuses it (never a silent fp32 run).
   Precision precision = Precision::F32;
+  // oneDNN: the per-shape cache of the fp32 convolution tuner (a file under
+  // the user's cache directory, docs/usage.md) may be read and written. The
+  // enclave worker sets false: a host-writable file must not steer it, so it
+  // times its convolutions at warm-up instead.
+  bool tune_cache = true;
 };
 
 struct RunStats {

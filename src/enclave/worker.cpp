@@ -29,6 +29,13 @@
 
 namespace teesplit::enclave {
 
+CompileOptions worker_compile_options(int threads) {
+  CompileOptions co;
+  co.threads = threads;
+  co.tune_cache = false;
+  return co;
+}
+
 std::string measured_config(const std::string& precision, bool has_tail) {
   // Keys sorted, no whitespace: the bytes are measured.
   return std::string("{\"backend\":\"onednn\",\"precision\":\"") + precision +
@@ -102,8 +109,7 @@ class Worker {
       std::optional<Graph> tail;
       if (has_tail) tail = load_split_tail(files_, key ? &*key : nullptr);
       if (key) secure_wipe(key->data(), key->size());
-      CompileOptions co;
-      co.threads = opts_.threads;
+      const CompileOptions co = worker_compile_options(opts_.threads);
       CompileOptions front_co = co;
       front_co.precision = precision;                            // the tail stays fp32
       front_ = make_onednn_backend()->compile(front, front_co);  // the front file is specialised

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "backends/backend.h"
+
 namespace teesplit::enclave {
 
 struct WorkerOptions {
@@ -29,6 +31,12 @@ struct WorkerOptions {
 // Returns the process exit status; a failure before the ready message is
 // reported on stderr (no secret in it) and gives a non-zero status.
 int run_worker(const WorkerOptions& opts);
+
+// The options the worker compiles its partitions with: `threads`, and the
+// oneDNN convolution tuner's cache off. The worker times its convolutions
+// itself while it warms up, before the lockdown; a cache file is the host's to
+// change, so it is neither read nor written.
+CompileOptions worker_compile_options(int threads);
 
 // The configuration the measurement covers, as canonical JSON: what changes
 // how the front runs. `split` uses the same function to predict the measurement.

@@ -14,6 +14,7 @@
 
 #include "backends/activation.h"
 #include "backends/backend.h"
+#include "backends/onednn/conv_tune.h"
 #include "graph/ir.h"
 #include "ops/conv.h"
 #include "ops/op.h"
@@ -24,14 +25,18 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 
 // Physical layout and element type of an activation. The float32 layouts:
-// Plain (any rank), Blocked16 / Blocked8 (4-D nChw16c / nChw8c). The bf16 ones
+// Plain (any rank), Blocked16 / Blocked8 (4-D nChw16c / nChw8c), Nhwc (4-D
+// channels-last, where the tuner finds it faster). The bf16 ones
 // (--precision bf16 only): PlainBf16 (any rank), NhwcBf16 (4-D channels-last,
 // the layout of oneDNN's brgemm bf16 convolutions on AMX and AVX512_BF16).
-enum class Layout : uint8_t { Plain, Blocked16, Blocked8, PlainBf16, NhwcBf16 };
+enum class Layout : uint8_t { Plain, Blocked16, Blocked8, PlainBf16, NhwcBf16, Nhwc };
 // True for the layouts that need a 4-D shape.
 constexpr bool layout_is_4d(Layout l) {
-  return l == Layout::Blocked16 || l == Layout::Blocked8 || l == Layout::NhwcBf16;
+  return l == Layout::Blocked16 || l == Layout::Blocked8 || l == Layout::NhwcBf16 ||
+         l == Layout::Nhwc;
 }
+// "nchw", "nChw16c", "nhwc", ... (tuning keys, messages).
+const char* layout_name(Layout l);
 constexpr bool layout_is_bf16(Layout l) {
   return l == Layout::PlainBf16 || l == Layout::NhwcBf16;
 }
@@ -76,7 +81,20 @@ struct Tuning {
   bool se_depthwise = true;
   bool verbose = false;  // TEESPLIT_ONEDNN_VERBOSE=1: print each step's implementation
   bool profile = false;  // TEESPLIT_ONEDNN_PROFILE=1: time each step, print at destruction
+  // fp32 convolution tuning (conv_tune.h; docs/usage.md, "oneDNN convolution tuning").
+  bool tune = true;                   // TEESPLIT_ONEDNN_TUNE=0: the heuristic alone
+  std::string tune_cache_path;        // TEESPLIT_ONEDNN_TUNE_CACHE (tune_cache_path_from_env)
+  double tune_budget_ms = 120000;     // TEESPLIT_ONEDNN_TUNE_BUDGET_MS: timing per compile
+  double tune_min_mflop = 10;         // TEESPLIT_ONEDNN_TUNE_MIN_MFLOP: smaller convs untimed
+  std::optional<ConvImpl> conv_impl;  // TEESPLIT_ONEDNN_CONV_IMPL: every conv that can
+  // Throws Error naming the variable when a tuning value is invalid.
   static Tuning from_env();
+};
+
+// A candidate convolution the tuner may time.
+struct ConvCandidate {
+  ConvImpl impl;
+  dnnl::convolution_forward::primitive_desc pd;
 };
 
 struct ExecPlan;  // what the executable needs; defined in onednn_backend.cpp
@@ -146,6 +164,14 @@ class Compiler {
   // in_bf16: bf16 source and weights (fp32 accumulation), bf16 destination.
   void emit_conv(int ni, int x, const ConvParams& p, const Tensor& weights, const Tensor* bias,
                  bool in_bf16 = false);
+  // The tuner: times cands (one warm-up, then interleaved rounds, best time
+  // of each, plus the reorders each one adds for x and the residual) and
+  // returns the index of the fastest; `prefer` (the heuristic's choice) wins
+  // unless another one is faster by a margin. Sets last_tuned_ms_.
+  int time_conv_candidates(const std::vector<ConvCandidate>& cands, int x, int sum_other, bool bias,
+                           int prefer);
+  // The per-shape cache (loaded on first use); null when off.
+  TuneCache* tune_cache();
   bool lower_pool(int ni);
   bool lower_eltwise(int ni);
   bool lower_binary(int ni);
@@ -160,6 +186,9 @@ class Compiler {
   memory::desc scratch_md_;
   size_t scratch_bytes_ = 0;
   CompileOptions opts_;
+  std::optional<TuneCache> tune_cache_;
+  double tune_spent_ms_ = 0, last_tuned_ms_ = 0;
+  int tune_timed_ = 0, tune_cached_ = 0, tune_over_budget_ = 0;
 };
 
 // Runs the lowering with dnnl::error turned into Error naming the node.

@@ -51,14 +51,18 @@ bool Compiler::lower_concat(int ni) {
     ins.push_back(in);
   }
   if (ins.empty()) return false;
-  bool blocked = tuning.blocked && os.size() == 4 && axis == 1;
-  for (int in : ins) {
-    if (!blocked) break;
-    if (val(in).constant || val(in).shape[1] % 16 != 0 ||
-        slots[static_cast<size_t>(slot_of(in))].layout != Layout::Blocked16)
-      blocked = false;
+  // Channels concatenated in the inputs' layout when they all share nChw16c
+  // (whole blocks only) or nhwc; plain otherwise.
+  Layout l = Layout::Plain;
+  if (tuning.blocked && os.size() == 4 && axis == 1 && !val(ins[0]).constant) {
+    const Layout first = slots[static_cast<size_t>(slot_of(ins[0]))].layout;
+    bool same = first == Layout::Blocked16 || first == Layout::Nhwc;
+    for (int in : ins)
+      if (val(in).constant || slots[static_cast<size_t>(slot_of(in))].layout != first ||
+          (first == Layout::Blocked16 && val(in).shape[1] % 16 != 0))
+        same = false;
+    if (same) l = first;
   }
-  const Layout l = blocked ? Layout::Blocked16 : Layout::Plain;
   std::vector<memory::desc> mds;
   for (int in : ins) mds.push_back(make_md(val(in).shape, l));
   const memory::desc dmd = make_md(os, l);

@@ -32,6 +32,24 @@ Tuning Tuning::from_env() {
   t.se_depthwise = env_flag("TEESPLIT_ONEDNN_SE_DW", true);
   t.verbose = env_flag("TEESPLIT_ONEDNN_VERBOSE", false);
   t.profile = env_flag("TEESPLIT_ONEDNN_PROFILE", false);
+  t.tune = env_flag("TEESPLIT_ONEDNN_TUNE", true);
+  t.tune_cache_path = tune_cache_path_from_env();
+  auto number = [](const char* name, double def) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return def;
+    char* end = nullptr;
+    const double x = std::strtod(v, &end);
+    TS_CHECK(end && *end == 0 && x >= 0 && x <= 1e12, name, "=", v,
+             ": expected a non-negative number");
+    return x;
+  };
+  t.tune_budget_ms = number("TEESPLIT_ONEDNN_TUNE_BUDGET_MS", t.tune_budget_ms);
+  t.tune_min_mflop = number("TEESPLIT_ONEDNN_TUNE_MIN_MFLOP", t.tune_min_mflop);
+  if (const char* v = std::getenv("TEESPLIT_ONEDNN_CONV_IMPL"); v && *v) {
+    t.conv_impl = parse_conv_impl(v);
+    TS_CHECK(t.conv_impl, "TEESPLIT_ONEDNN_CONV_IMPL=", v, ": unknown; choose from ",
+             conv_impl_names());
+  }
   return t;
 }
 
@@ -241,7 +259,7 @@ memory::desc Compiler::make_md(const Shape& s, Layout l) {
   Tag tag = plain_tag(d.size());
   if (l == Layout::Blocked16) tag = Tag::aBcd16b;
   if (l == Layout::Blocked8) tag = Tag::aBcd8b;
-  if (l == Layout::NhwcBf16) tag = Tag::acdb;
+  if (l == Layout::NhwcBf16 || l == Layout::Nhwc) tag = Tag::acdb;
   return memory::desc(d, layout_is_bf16(l) ? memory::data_type::bf16 : memory::data_type::f32, tag);
 }
 
@@ -565,6 +583,12 @@ std::unique_ptr<Executable> Compiler::compile() {
   });
   exe->steps = std::move(steps);
   exe->st.peak_activation_bytes = exe->arena_bytes;
+  if (tune_cache_) tune_cache_->save();
+  if (tuning.verbose && tune_timed_ + tune_cached_ + tune_over_budget_ > 0)
+    std::cerr << "onednn: tuning: " << tune_timed_ << " convolution(s) timed in "
+              << static_cast<int>(tune_spent_ms_) << " ms, " << tune_cached_ << " from the cache"
+              << (tune_cache_ ? " " + tune_cache_->path() : std::string(" (cache off)")) << ", "
+              << tune_over_budget_ << " over the budget\n";
   exe->st.weight_bytes = weight_bytes;
   return exe;
 }

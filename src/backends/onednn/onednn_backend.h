@@ -7,7 +7,10 @@
 // TEESPLIT_ONEDNN_BLOCKED (nChw16c activations), TEESPLIT_ONEDNN_SE_DW (channel
 // scale as depthwise conv); TEESPLIT_ONEDNN_VERBOSE=1 prints every step and its
 // implementation at compile time; TEESPLIT_ONEDNN_PROFILE=1 times every step and
-// prints the slowest ones when the executable is destroyed.
+// prints the slowest ones when the executable is destroyed. The fp32
+// convolution tuner's switches (TEESPLIT_ONEDNN_TUNE, _TUNE_CACHE,
+// _TUNE_BUDGET_MS, _TUNE_MIN_MFLOP, _CONV_IMPL): conv_tune.h and docs/usage.md,
+// "oneDNN convolution tuning".
 #pragma once
 
 #include <memory>
