@@ -250,7 +250,9 @@ TEST(ServeLoad, AFullQueueRefusesAtOnce) {
   EXPECT_GE(fastest_ok, 500) << "the admitted requests did not wait for their batch";
   // Under a sanitizer 64 instrumented client threads take seconds just to send:
   // the latency says nothing there, the counts above still do.
-  if (!kSanitized) EXPECT_LT(slowest_refusal, 400) << "a refusal waited";
+  if (!kSanitized) {
+    EXPECT_LT(slowest_refusal, 400) << "a refusal waited";
+  }
 
   auto m = testing::scrape_metrics(testing::metrics_endpoint(dir + "/serve.out"));
   EXPECT_EQ(m["teesplit_refused_total{reason=\"queue_full\"}"], refused);
