@@ -40,9 +40,10 @@ if [ "${1:-}" = "--bundle" ]; then
   cmake --build "$BUILD" --target teesplit test_cuda -j"${BUNDLE_JOBS:-2}"
   rm -rf .devbundle
   mkdir -p .devbundle/bin .devbundle/lib
-  cp "$BUILD/teesplit" "$BUILD/test_cuda" .devbundle/bin/
+  # The CUDA backend is a plugin that teesplit loads from beside itself.
+  cp "$BUILD/teesplit" "$BUILD/test_cuda" "$BUILD/libteesplit_cuda.so" .devbundle/bin/
   strip .devbundle/bin/* || true
-  for lib in $(ldd "$BUILD/teesplit" "$BUILD/test_cuda" | awk '/=> \//{print $3}' | sort -u); do
+  for lib in $(ldd "$BUILD/teesplit" "$BUILD/test_cuda" "$BUILD/libteesplit_cuda.so" | awk '/=> \//{print $3}' | sort -u); do
     case $(basename "$lib") in
       libc.so* | libm.so* | libpthread* | libdl.so* | librt.so* | ld-linux* | libstdc++* | \
         libgcc_s* | libcudart* | libcublas* | libcudnn* | libcuda.so*) continue ;;
@@ -184,7 +185,7 @@ else
 fi
 if [ -z "$TS" ] && [ -x "$ROOT/.devbundle/bin/teesplit" ]; then
   echo "using the prebuilt bundle: $(cat "$ROOT/.devbundle/BUILT" 2>/dev/null)"
-  export LD_LIBRARY_PATH="$ROOT/.devbundle/lib:$LD_LIBRARY_PATH"
+  export LD_LIBRARY_PATH="$ROOT/.devbundle/lib:$ROOT/.devbundle/bin:$LD_LIBRARY_PATH"
   TS=$ROOT/.devbundle/bin/teesplit
   TEST_CUDA=$ROOT/.devbundle/bin/test_cuda
   if ldd "$TS" "$TEST_CUDA" | grep -q "not found"; then

@@ -98,6 +98,56 @@ TEST(Cli, RunInfoBench) {
   EXPECT_NE(bench.out.find("\"peak_activation_bytes\""), std::string::npos) << bench.out;
 }
 
+// The CUDA backend is a plugin (backends/cuda_plugin.h): the program does not link
+// the CUDA libraries, loads build/libteesplit_cuda.so only when asked for CUDA,
+// and says which file it looked for when it cannot.
+TEST(Cli, TheCudaBackendIsAPluginLoadedOnlyWhenAskedFor) {
+  const std::string bin = std::string(TEESPLIT_BINARY_DIR) + "/teesplit";
+  TS_REQUIRE_ORACLE(std::filesystem::exists(bin), "the teesplit binary is not built");
+  FILE* p = popen(("readelf -d " + bin).c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string dynamic;
+  std::array<char, 4096> buf;
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) dynamic.append(buf.data(), n);
+  ASSERT_EQ(pclose(p), 0) << "readelf (binutils) failed";
+  ASSERT_NE(dynamic.find("(NEEDED)"), std::string::npos) << dynamic;
+  for (const char* lib : {"libcudart", "libcublas", "libcudnn", "libteesplit_cuda"})
+    EXPECT_EQ(dynamic.find(lib), std::string::npos) << lib << " is linked:\n" << dynamic;
+
+  const std::string model = small_model();
+  struct Env {  // TEESPLIT_CUDA_PLUGIN for the calls below, restored after
+    explicit Env(const std::string& v) { setenv("TEESPLIT_CUDA_PLUGIN", v.c_str(), 1); }
+    ~Env() { unsetenv("TEESPLIT_CUDA_PLUGIN"); }
+  };
+  {
+    Env env("/nonexistent/libteesplit_cuda.so");
+    const Result r = run_cli("run " + model + " --threads 1 --backend cuda");
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.err.find("the CUDA backend (libteesplit_cuda.so) is missing: looked for "
+                         "/nonexistent/libteesplit_cuda.so"),
+              std::string::npos)
+        << r.err;
+    // auto without a loadable plugin is the CPU, not an error.
+    const Result cpu = run_cli("run " + model + " --threads 1 --backend auto");
+    EXPECT_EQ(cpu.code, 0) << cpu.err;
+  }
+  {
+    // A shared library that is not the plugin (zlib: in every Debian system).
+    Env env("/lib/x86_64-linux-gnu/libz.so.1");
+    const Result r = run_cli("run " + model + " --threads 1 --backend cuda");
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.err.find("is not a teesplit CUDA backend"), std::string::npos) << r.err;
+  }
+#ifdef TEESPLIT_HAVE_CUDA
+  // Beside the binary: it loads, and without a GPU the error is the device's.
+  const Result r = run_cli("run " + model + " --threads 1 --backend cuda");
+  if (r.code != 0) {
+    EXPECT_EQ(r.err.find("libteesplit_cuda.so"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("CUDA device"), std::string::npos) << r.err;
+  }
+#endif
+}
+
 TEST(Cli, BadInputsGiveOneLineErrors) {
   TS_REQUIRE_ORACLE(std::filesystem::exists(std::string(TEESPLIT_BINARY_DIR) + "/teesplit"),
                     "the teesplit binary is not built");
@@ -171,8 +221,11 @@ TEST(Cli, EverySubcommandAnswersHelp) {
   for (const char* expected : {"demo", "run", "bench", "info", "cuts", "split", "zoo", "data",
                                "train", "keygen", "serve", "attest", "infer", "provision"})
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  // --help for every subcommand; -h (the same CLI11 flag) for two of them, since
+  // each call is a process start-up.
   for (const std::string& name : names) {
     for (const char* flag : {"-h", "--help"}) {
+      if (std::string(flag) == "-h" && name != "run" && name != "serve") continue;
       SCOPED_TRACE(name + " " + flag);
       const Result r = run_cli(name + " " + flag);
       EXPECT_EQ(r.code, 0) << r.err;

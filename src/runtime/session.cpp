@@ -2,10 +2,8 @@
 
 #include "backends/onednn/onednn_backend.h"
 #include "backends/reference/reference_backend.h"
-#ifdef TEESPLIT_HAVE_CUDA
-#include "backends/cuda/cuda_backend.h"
-#endif
 #include "graph/passes.h"
+#include "runtime/cuda_plugin_loader.h"
 
 namespace teesplit {
 
@@ -15,12 +13,12 @@ std::unique_ptr<Backend> make_backend(BackendKind kind) {
       return make_reference_backend();
     case BackendKind::OneDnn:
       return make_onednn_backend();
-    case BackendKind::Cuda:
-#ifdef TEESPLIT_HAVE_CUDA
-      return make_cuda_backend();
-#else
-      fail("teesplit was built without the CUDA backend");
-#endif
+    case BackendKind::Cuda: {
+      std::string why;
+      const CudaPlugin* cuda = cuda_plugin(&why);
+      if (!cuda) fail(why);
+      return cuda->make_backend();
+    }
   }
   fail("unknown backend");
 }
@@ -46,12 +44,8 @@ const char* backend_kind_name(BackendKind kind) {
 }
 
 bool cuda_device_available(std::string* why) {
-#ifdef TEESPLIT_HAVE_CUDA
-  return cuda_backend_device_available(why);
-#else
-  if (why) *why = "teesplit was built without the CUDA backend";
-  return false;
-#endif
+  const CudaPlugin* cuda = cuda_plugin(why);
+  return cuda && cuda->device_available(why);
 }
 
 Session::Session(Graph graph, SessionOptions opts)
