@@ -87,6 +87,27 @@ case "$tests_mode" in full | quick) ;; *) die "--tests takes full or quick, not 
 read -ra main_argv <<<"$main_args"
 read -ra ctest_argv <<<"$ctest_args"
 
+# ---- roots left by runs that were killed (SIGKILL, a lost machine): unmount, delete ----
+sweep_stale_roots() {
+  local stale pid m
+  for stale in "$work"/root-*-*; do
+    [ -d "$stale" ] || continue
+    pid=${stale##*-}
+    [[ $pid =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ] && continue  # its run is still going
+    echo "fresh-machine-check: removing $stale, left by a run that did not finish"
+    # Deepest mount first; lazily if busy.
+    while read -r m; do
+      umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    done < <(awk -v r="$stale" '$5 == r || index($5, r "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+    if awk -v r="$stale" '$5 == r || index($5, r "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+      echo "fresh-machine-check: something is still mounted under $stale; left in place" >&2
+    else
+      rm -rf --one-file-system "$stale"
+    fi
+  done
+}
+sweep_stale_roots
+
 # ---- cleanup: stop what runs inside the root, unmount everything, delete the root ----
 mounts=()  # mount points inside the root, in mounting order
 child=""   # the running stage
@@ -247,9 +268,23 @@ mnt() {  # mnt MOUNT-ARGS... POINT: mounts, and records POINT for the cleanup
 mount_root() {
   mnt -t proc proc "$root/proc"
   mnt -t sysfs -o ro sysfs "$root/sys"
-  mnt --bind /dev "$root/dev"            # apt, Python and npm need /dev/null, urandom, ...
-  mnt --bind /dev/pts "$root/dev/pts"    # dpkg's terminal
-  mkdir -p "$root/dev/shm"
+  # A /dev of the root's own, never the host's (a bind mount, or devtmpfs, which is one
+  # instance for the whole kernel): deleting the root, even by hand while a killed run
+  # left it mounted, must not delete the host's device nodes. apt, Python and npm need
+  # these few.
+  mnt -t tmpfs -o nosuid,mode=0755 fresh-dev "$root/dev"
+  local node
+  for node in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do
+    set -- $node
+    mknod -m 666 "$root/dev/$1" c "$2" "$3" || die "mknod $root/dev/$1 failed"
+  done
+  ln -s /proc/self/fd "$root/dev/fd"
+  ln -s /proc/self/fd/0 "$root/dev/stdin"
+  ln -s /proc/self/fd/1 "$root/dev/stdout"
+  ln -s /proc/self/fd/2 "$root/dev/stderr"
+  ln -s pts/ptmx "$root/dev/ptmx"
+  mkdir -p "$root/dev/pts" "$root/dev/shm"
+  mnt -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$root/dev/pts"  # dpkg's terminal
   mnt -t tmpfs -o nosuid,nodev,mode=1777 shm "$root/dev/shm"  # POSIX shared memory (Python)
   findmnt -R "$root" >"$logs/mounts.log" 2>&1 || true
 }
