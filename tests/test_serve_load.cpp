@@ -31,11 +31,12 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ServeProcess;
 using SteadyClock = std::chrono::steady_clock;
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
+using testing::kSanitized;
+using testing::kSlow;
+// A window of ms milliseconds as a serve argument, stretched under a sanitizer.
+std::string window_ms(int ms) {
+  return std::to_string(ms * kSlow);
+}
 
 attest::Policy policy_of(const std::string& dir) {
   attest::Policy p = client::policy_from_manifest(dir + "/split/manifest.json", std::nullopt);
@@ -203,7 +204,7 @@ TEST(ServeLoad, SixtyFourClientsWithBatchingSurviveAKilledWorker) {
 TEST(ServeLoad, AFullQueueRefusesAtOnce) {
   const std::string dir = testing::make_resnet50_split("serve-load", "queue");
   ServeProcess server(dir + "/split", dir, 1,
-                      {"--max-queue", "4", "--max-batch", "64", "--max-delay-ms", "600",
+                      {"--max-queue", "4", "--max-batch", "64", "--max-delay-ms", window_ms(600),
                        "--metrics-listen", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty()) << server.log();
   constexpr int kClients = 64;
@@ -276,7 +277,7 @@ TEST(ServeLoad, ARequestPastItsDeadlineIsNotComputed) {
   const std::string dir = testing::make_resnet50_split("serve-load", "deadline");
   ServeProcess server(
       dir + "/split", dir, 1,
-      {"--max-batch", "64", "--max-delay-ms", "400", "--metrics-listen", "127.0.0.1:0"});
+      {"--max-batch", "64", "--max-delay-ms", window_ms(400), "--metrics-listen", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty()) << server.log();
   const testing::MetricsEndpoint endpoint = testing::metrics_endpoint(dir + "/serve.out");
   const Reference ref(2);
@@ -303,14 +304,14 @@ TEST(ServeLoad, ARequestPastItsDeadlineIsNotComputed) {
   std::vector<std::thread> late;
   for (int c = 1; c <= kLate; ++c)
     late.emplace_back([&, c] {
-      clients[c]->remote.set_infer_deadline(200ms);
+      clients[c]->remote.set_infer_deadline(200ms * kSlow);
       Tensor out;
       clients[c]->infer(x, &out);
     });
   for (auto& t : late) t.join();
   // The server's own answers (the clients stopped waiting at 200 ms too).
-  for (int i = 0;
-       i < 200 && testing::scrape_metrics(
+  for (int i = 0; i < 200 * kSlow &&
+                  testing::scrape_metrics(
                       endpoint)["teesplit_deadline_exceeded_total{stage=\"front\"}"] < kLate;
        ++i)
     std::this_thread::sleep_for(10ms);
@@ -321,11 +322,11 @@ TEST(ServeLoad, ARequestPastItsDeadlineIsNotComputed) {
   EXPECT_EQ(tally.infer["DEADLINE_EXCEEDED"], kLate) << tally.first_error;
 
   // One more with 150 ms to live: its front runs, but its batch window is 400 ms.
-  clients[kLate + 1]->remote.set_infer_deadline(150ms);
+  clients[kLate + 1]->remote.set_infer_deadline(150ms * kSlow);
   Tensor out;
   EXPECT_EQ(clients[kLate + 1]->infer(x, &out), "DEADLINE_EXCEEDED");
   std::map<std::string, double> m;
-  for (int i = 0; i < 200; ++i, std::this_thread::sleep_for(10ms)) {
+  for (int i = 0; i < 200 * kSlow; ++i, std::this_thread::sleep_for(10ms)) {
     m = testing::scrape_metrics(endpoint);
     if (m["teesplit_deadline_exceeded_total{stage=\"back\"}"] >= 1) break;
   }
@@ -349,7 +350,7 @@ TEST(ServeLoad, SigtermDrains) {
   const std::string dir = testing::make_resnet50_split("serve-load", "drain");
   ServeProcess server(
       dir + "/split", dir, 2,
-      {"--max-batch", "64", "--max-delay-ms", "1000", "--metrics-listen", "127.0.0.1:0"});
+      {"--max-batch", "64", "--max-delay-ms", window_ms(1000), "--metrics-listen", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty()) << server.log();
   const testing::MetricsEndpoint endpoint = testing::metrics_endpoint(dir + "/serve.out");
   constexpr int kInFlight = 16, kLate = 8;
@@ -367,11 +368,11 @@ TEST(ServeLoad, SigtermDrains) {
     threads.emplace_back(
         [&, c] { code[c] = clients[c]->infer(testing::batch_row(ref.batch.images, c), &out[c]); });
   // Once all 16 wait for the back partition, the signal.
-  for (int i = 0; i < 500; ++i, std::this_thread::sleep_for(5ms))
+  for (int i = 0; i < 500 * kSlow; ++i, std::this_thread::sleep_for(5ms))
     if (testing::scrape_metrics(endpoint)["teesplit_back_queue_depth"] >= kInFlight) break;
   ASSERT_EQ(testing::scrape_metrics(endpoint)["teesplit_back_queue_depth"], kInFlight);
   ::kill(server.pid(), SIGTERM);
-  std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(50ms * kSlow);
   for (int c = kInFlight; c < kInFlight + kLate; ++c) {
     Tensor late;
     code[c] = clients[c]->infer(testing::batch_row(ref.batch.images, 0), &late);

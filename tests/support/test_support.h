@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +17,18 @@
 #include "support/skip.h"  // TS_SKIP_FOR_HARDWARE, TS_REQUIRE_ORACLE
 
 namespace teesplit::testing {
+
+// Built with a sanitizer: everything runs 5-15 times slower (TSan most), and
+// threads start and send late. Tests whose checks rest on time windows (a
+// batch window, a deadline, "all 64 arrive before the first leaves") stretch
+// their windows by kSlow there, so the same ordering holds.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+constexpr int kSlow = 8;
+#else
+constexpr bool kSanitized = false;
+constexpr int kSlow = 1;
+#endif
 
 // Row i of a batch [N, ...], as a batch of one [1, ...] (a copy).
 Tensor batch_row(const Tensor& t, int64_t i);
