@@ -59,9 +59,9 @@ constexpr auto kNoDeadline = Clock::time_point::max();
 
 TEST(Batcher, GroupsConcurrentRequestsAndAnswersEachItsOwnRow) {
   FakeBack back;
-  back.delay = 20ms;  // while one batch runs, the others queue up
+  back.delay = 20ms * testing::kSlow;  // while one batch runs, the others queue up
   Metrics metrics;
-  BackBatcher b(back, {1, 3}, {8, 50ms}, &metrics);
+  BackBatcher b(back, {1, 3}, {8, 50ms * testing::kSlow}, &metrics);
   constexpr int kRequests = 64;
   std::atomic<int> wrong{0};
   std::vector<std::thread> clients;
@@ -158,6 +158,27 @@ TEST(Batcher, WaitsAtMostMaxDelayForCompany) {
   EXPECT_GE(waited, 100ms);  // the batch was held open for others
   EXPECT_LT(waited, 5s);     // and then run, alone
   EXPECT_EQ(back.batches(), std::vector<int64_t>{1});
+}
+
+// A batch window does not outlast a deadline: a request with 150 ms to live
+// in a 400 ms window is computed (its batch closes at its deadline less twice
+// the back partition's recent run time), where waiting out the window would
+// have answered DeadlineExceeded; one without a deadline waits the window out.
+TEST(Batcher, ANearDeadlineClosesTheBatchEarly) {
+  FakeBack back;
+  back.delay = 20ms;
+  BackBatcher b(back, {1, 3}, {64, 400ms * testing::kSlow}, nullptr);
+  auto warm = feature(1);
+  auto t0 = Clock::now();
+  b.run(bytes(warm), warm, kNoDeadline);  // learns the back's run time (20 ms)
+  EXPECT_GE(Clock::now() - t0, 400ms * testing::kSlow) << "no deadline: the window is waited out";
+  auto urgent = feature(2);
+  t0 = Clock::now();
+  const Tensor out = b.run(bytes(urgent), urgent, t0 + 150ms * testing::kSlow);
+  const auto took = Clock::now() - t0;
+  EXPECT_EQ(out.data<float>()[0], 4.0f);
+  EXPECT_LT(took, 300ms * testing::kSlow) << "the batch did not close early";
+  EXPECT_EQ(back.batches(), (std::vector<int64_t>{1, 1}));
 }
 
 // A request whose deadline passes while it is queued is answered

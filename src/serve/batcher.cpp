@@ -80,9 +80,12 @@ void BackBatcher::loop() {
         queue_.clear();
         return;
       }
-      // Wait for company until the oldest request has waited max_delay.
-      const Clock::time_point close = queue_.front().queued + opts_.max_delay;
-      while (!stop_ && queue_.size() < max_batch && Clock::now() < close)
+      // Wait for company until the oldest request has waited max_delay, or
+      // until waiting longer would make a request of this batch miss its
+      // deadline: its deadline less the back partition's recent run time.
+      for (Clock::time_point close = close_locked(max_batch);
+           !stop_ && queue_.size() < max_batch && Clock::now() < close;
+           close = close_locked(max_batch))
         cv_.wait_until(lock, close);
       if (stop_) continue;  // fails the queue above
       const size_t n = std::min(max_batch, queue_.size());
@@ -95,6 +98,18 @@ void BackBatcher::loop() {
     }
     run_batch(batch);
   }
+}
+
+Clock::time_point BackBatcher::close_locked(size_t max_batch) const {
+  Clock::time_point close = queue_.front().queued + opts_.max_delay;
+  // Twice the estimate, and 1 ms: a run slower than the average, or a late
+  // wake-up, should not miss the deadline.
+  const auto margin = 2 * back_estimate_ + std::chrono::milliseconds(1);
+  const size_t n = std::min(max_batch, queue_.size());
+  for (size_t i = 0; i < n; ++i)
+    if (queue_[i].deadline != Clock::time_point::max())
+      close = std::min(close, queue_[i].deadline - margin);
+  return close;
 }
 
 void BackBatcher::run_batch(std::vector<Pending>& batch) {
@@ -131,7 +146,15 @@ void BackBatcher::run_batch(std::vector<Pending>& batch) {
                   static_cast<size_t>(padded - n) * feature_bytes_);
     for (Pending& p : live) p.keep.reset();  // the worker's reply is no longer needed
     Tensor out = back_.run(in);
-    const double took = seconds_between(start, Clock::now());
+    const Clock::time_point done = Clock::now();
+    const double took = seconds_between(start, done);
+    {
+      // The run time that near deadlines close a batch early by: a moving
+      // average (weight 1/4 for the newest run), the first run as it was.
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto t = std::chrono::duration_cast<std::chrono::microseconds>(done - start);
+      back_estimate_ = back_estimate_.count() == 0 ? t : (3 * back_estimate_ + t) / 4;
+    }
     TS_CHECK(out.rank() >= 1 && out.shape()[0] == padded, "the back partition answered ",
              shape_str(out.shape()), " for a batch of ", padded);
     Shape row_shape = out.shape();

@@ -1,8 +1,10 @@
 // The back partition's stage of `teesplit serve`: dynamic batching. Feature
 // maps that the enclave workers hand the host queue here; one thread takes up
-// to max_batch of them, waiting at most max_delay after the oldest for more,
-// runs the back partition once on the batch and gives each request its row of
-// the result. The workers go on with the next fronts meanwhile, so the enclave
+// to max_batch of them, waiting at most max_delay after the oldest for more
+// (less when a request in it would miss its deadline by waiting: the batch
+// closes at that deadline less twice the back partition's recent run time), runs
+// the back partition once on the batch and gives each request its row of the
+// result. The workers go on with the next fronts meanwhile, so the enclave
 // and the accelerator stages overlap (a pipeline).
 //
 // The batch is assembled in the host memory the back endpoint asks for
@@ -70,6 +72,8 @@ class BackBatcher {
   };
   void loop();
   void run_batch(std::vector<Pending>& batch);
+  // When the batch at the queue's front closes (mu_ held, queue not empty).
+  Clock::time_point close_locked(size_t max_batch) const;
 
   BackEndpoint& back_;
   Shape feature_shape_;
@@ -79,6 +83,7 @@ class BackBatcher {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
+  std::chrono::microseconds back_estimate_{0};  // recent back partition run time (mu_)
   bool stop_ = false;
   std::thread thread_;
 };
