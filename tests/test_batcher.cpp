@@ -216,7 +216,7 @@ TEST(Batcher, AFailingBatchFailsItsRequestsAndTheNextBatchRuns) {
 
 TEST(Batcher, StopAnswersWhatIsQueuedAndRefusesMore) {
   FakeBack back;
-  back.delay = 200ms;
+  back.delay = 200ms * testing::kSlow;  // t2 must queue while t1's batch runs
   BackBatcher b(back, {1, 3}, {1, 0ms}, nullptr);
   auto f1 = feature(1), f2 = feature(2);
   std::atomic<int> answered{0}, failed{0};
@@ -237,7 +237,10 @@ TEST(Batcher, StopAnswersWhatIsQueuedAndRefusesMore) {
       ++failed;
     }
   });
-  while (b.depth() == 0) std::this_thread::sleep_for(1ms);
+  // Bounded: if t2 came after t1's batch ended, it is not queued and the test fails, not hangs.
+  for (int i = 0; i < 5000 * testing::kSlow && b.depth() == 0; ++i)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(b.depth(), 1u) << "the second request was not queued behind the running batch";
   b.stop();
   t1.join();
   t2.join();

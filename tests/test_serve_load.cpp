@@ -125,7 +125,7 @@ TEST(ServeLoad, SixtyFourClientsWithBatchingSurviveAKilledWorker) {
   for (int c = 0; c < kClients; ++c)
     threads.emplace_back([&, c] {
       Client cl(server.address(), policy_of(dir), tally);
-      cl.remote.set_infer_deadline(60s);  // a hung request would fail, not stall the test
+      cl.remote.set_infer_deadline(60s * kSlow);  // a hung request would fail, not stall the test
       bool attested = false;
       for (int k = 0; k < 5 && !(attested = cl.attest()); ++k) std::this_thread::sleep_for(50ms);
       if (!attested) {
