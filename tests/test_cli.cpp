@@ -104,12 +104,9 @@ TEST(Cli, RunInfoBench) {
 TEST(Cli, TheCudaBackendIsAPluginLoadedOnlyWhenAskedFor) {
   const std::string bin = std::string(TEESPLIT_BINARY_DIR) + "/teesplit";
   TS_REQUIRE_ORACLE(std::filesystem::exists(bin), "the teesplit binary is not built");
-  FILE* p = popen(("readelf -d " + bin).c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string dynamic;
-  std::array<char, 4096> buf;
-  for (size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) dynamic.append(buf.data(), n);
-  ASSERT_EQ(pclose(p), 0) << "readelf (binutils) failed";
+  int rc = -1;
+  const std::string dynamic = testing::run_command("readelf -d " + bin, &rc);
+  ASSERT_EQ(rc, 0) << "readelf (binutils) failed: " << dynamic;
   ASSERT_NE(dynamic.find("(NEEDED)"), std::string::npos) << dynamic;
   for (const char* lib : {"libcudart", "libcublas", "libcudnn", "libteesplit_cuda"})
     EXPECT_EQ(dynamic.find(lib), std::string::npos) << lib << " is linked:\n" << dynamic;

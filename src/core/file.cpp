@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 
@@ -66,6 +67,13 @@ void write_file(const std::string& path, std::string_view bytes) {
     std::remove(tmp.c_str());
     fail("error writing '", path, "': ", std::strerror(e));
   }
+}
+
+std::string running_executable() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  TS_CHECK(!ec, "cannot find the running executable: ", ec.message());
+  return self.string();
 }
 
 }  // namespace teesplit

@@ -12,6 +12,10 @@ constexpr size_t kNoFileLimit = SIZE_MAX;
 
 // The file's bytes. Throws Error naming the file when it is missing, not a
 // regular file, unreadable, or larger than max_bytes (checked before reading).
+// The path of the running program (/proc/self/exe, symlinks resolved); throws
+// Error when it cannot be read. Programs find what is installed beside them here.
+std::string running_executable();
+
 std::string read_file(const std::string& path, size_t max_bytes = kNoFileLimit);
 
 // Writes bytes to path atomically: into "path.tmp-PID" beside it, flushed,

@@ -17,6 +17,7 @@
 
 #include "attest/sim_root.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "crypto/primitives.h"
 #include "enclave/host_link.h"
 #include "enclave/sealing.h"
@@ -26,10 +27,7 @@ namespace teesplit {
 namespace fs = std::filesystem;
 
 std::string default_enclave_binary() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  TS_CHECK(!ec, "cannot find the running executable: ", ec.message());
-  return (self.parent_path() / "teesplit-enclave").string();
+  return (fs::path(running_executable()).parent_path() / "teesplit-enclave").string();
 }
 
 std::string default_seal_root_path() {

@@ -7,6 +7,9 @@
 #include <mutex>
 #include <vector>
 
+#include "core/error.h"
+#include "core/file.h"
+
 namespace teesplit {
 
 namespace fs = std::filesystem;
@@ -23,10 +26,13 @@ struct Loaded {
 // directory up (tools under build/bench/).
 std::vector<fs::path> candidates() {
   if (const char* p = std::getenv("TEESPLIT_CUDA_PLUGIN"); p && *p) return {fs::path(p)};
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  return {self.parent_path() / kCudaPluginFile, self.parent_path().parent_path() / kCudaPluginFile};
+  fs::path dir;
+  try {
+    dir = fs::path(running_executable()).parent_path();
+  } catch (const Error&) {
+    return {};  // reported as "beside the running executable"
+  }
+  return {dir / kCudaPluginFile, dir.parent_path() / kCudaPluginFile};
 }
 
 Loaded load() {

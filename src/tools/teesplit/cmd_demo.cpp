@@ -70,10 +70,6 @@ struct DemoPlan {
   int model_threads = 1;  // threads of each model run: unsplit, profile, serve
 };
 
-std::string self_exe() {
-  return fs::read_symlink("/proc/self/exe").string();
-}
-
 std::string shell_line(const std::vector<std::string>& args) {
   std::string s = "teesplit";
   for (const std::string& a : args) {
@@ -94,7 +90,7 @@ pid_t spawn_self(const std::vector<std::string>& args, const std::string& out_fi
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const std::string exe = self_exe();
+  const std::string exe = running_executable();
   const pid_t pid = fork();
   TS_CHECK(pid >= 0, "fork failed");
   if (pid == 0) {
@@ -178,10 +174,10 @@ std::string find_model(const std::string& arch, const std::string& given) {
   if (!given.empty()) return given;
   const std::string name = "models/fashion-mnist-" + arch + ".onnx";
   if (fs::exists(name)) return name;
-  const fs::path beside = fs::path(self_exe()).parent_path().parent_path() / name;
+  const fs::path beside = fs::path(running_executable()).parent_path().parent_path() / name;
   if (fs::exists(beside)) return beside.string();
-  fail("no shipped model ", name, " here or beside ", fs::path(self_exe()).parent_path().string(),
-       " (give --model FILE)");
+  fail("no shipped model ", name, " here or beside ",
+       fs::path(running_executable()).parent_path().string(), " (give --model FILE)");
 }
 
 // The unsplit model's top-1 accuracy on the first `limit` test images (0: all),
