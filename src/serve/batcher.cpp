@@ -103,12 +103,18 @@ void BackBatcher::loop() {
 Clock::time_point BackBatcher::close_locked(size_t max_batch) const {
   Clock::time_point close = queue_.front().queued + opts_.max_delay;
   // Twice the estimate, and 1 ms: a run slower than the average, or a late
-  // wake-up, should not miss the deadline.
+  // wake-up, should not miss the deadline. And a tenth of the time the request
+  // had left when it was queued: the deadline the server sees can be later than
+  // the client's, since gRPC rounds a timeout up when it sends it (a client's
+  // 1 s arrived here as about 1.01 s).
   const auto margin = 2 * back_estimate_ + std::chrono::milliseconds(1);
   const size_t n = std::min(max_batch, queue_.size());
-  for (size_t i = 0; i < n; ++i)
-    if (queue_[i].deadline != Clock::time_point::max())
-      close = std::min(close, queue_[i].deadline - margin);
+  for (size_t i = 0; i < n; ++i) {
+    const Pending& p = queue_[i];
+    if (p.deadline == Clock::time_point::max()) continue;
+    const auto rounding = p.deadline > p.queued ? (p.deadline - p.queued) / 10 : Clock::duration{0};
+    close = std::min(close, p.deadline - margin - rounding);
+  }
   return close;
 }
 

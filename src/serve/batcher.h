@@ -2,7 +2,8 @@
 // maps that the enclave workers hand the host queue here; one thread takes up
 // to max_batch of them, waiting at most max_delay after the oldest for more
 // (less when a request in it would miss its deadline by waiting: the batch
-// closes at that deadline less twice the back partition's recent run time), runs
+// closes at that deadline less twice the back partition's recent run time and a
+// tenth of the time the request had left when queued), runs
 // the back partition once on the batch and gives each request its row of the
 // result. The workers go on with the next fronts meanwhile, so the enclave
 // and the accelerator stages overlap (a pipeline).
