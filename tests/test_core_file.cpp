@@ -1,4 +1,5 @@
 // core/file.h: whole-file reads with a size limit, atomic writes; key files 0600.
+// core/progress.h: the progress bar's text.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/progress.h"
 #include "crypto/ed25519.h"
 
 namespace teesplit {
@@ -56,6 +58,17 @@ TEST(CoreFile, SecretFilesAreCreatedPrivate) {
   ::umask(old);
   EXPECT_THROW(crypto::write_key_file(temp_dir() + "/no/such/dir/x", k, 0600, false), Error);
   EXPECT_THROW(write_file(temp_dir() + "/no/such/dir/x", "x"), Error);
+}
+
+TEST(CoreProgress, BarIsWidthPlusTwoAndFillsInProportion) {
+  EXPECT_EQ(progress_bar(0, 10, 4), "[    ]");
+  EXPECT_EQ(progress_bar(5, 10, 4), "[==  ]");
+  EXPECT_EQ(progress_bar(10, 10, 4), "[====]");
+  EXPECT_EQ(progress_bar(99, 10, 4), "[====]");  // past the end: full, not longer
+  EXPECT_EQ(progress_bar(-3, 10, 4), "[    ]");
+  EXPECT_EQ(progress_bar(3, 0, 4), "[====]");  // n = 0 counts as 1
+  EXPECT_EQ(progress_bar(1, 2, 0), "[]");
+  EXPECT_EQ(progress_bar(1, 2, -5), "[]");
 }
 
 }  // namespace

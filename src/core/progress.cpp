@@ -34,12 +34,19 @@ void ProgressLine::clear() {
 }
 
 std::string progress_bar(int64_t i, int64_t n, int width) {
+  width = std::max(width, 0);
   const int fill =
       std::clamp(static_cast<int>(static_cast<double>(i) /
                                   static_cast<double>(std::max<int64_t>(n, 1)) * width),
                  0, width);
-  return "[" + std::string(static_cast<size_t>(fill), '=') +
-         std::string(static_cast<size_t>(width - fill), ' ') + "]";
+  // Appended in place: "[" + std::string(...) tripped GCC 12's -Wrestrict.
+  std::string bar;
+  bar.reserve(static_cast<size_t>(width) + 2);
+  bar += '[';
+  bar.append(static_cast<size_t>(fill), '=');
+  bar.append(static_cast<size_t>(width - fill), ' ');
+  bar += ']';
+  return bar;
 }
 
 }  // namespace teesplit

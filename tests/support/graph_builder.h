@@ -18,7 +18,8 @@ struct GraphBuilder {
 
   int input(const Shape& s) {
     Value v;
-    v.name = "x" + std::to_string(counter++);
+    v.name = "x";  // (not "x" + std::to_string(): GCC 12's -Wrestrict false positive)
+    v.name += std::to_string(counter++);
     v.shape = s;
     int id = g.add_value(v);
     g.inputs.push_back(id);
@@ -26,7 +27,8 @@ struct GraphBuilder {
   }
   int constant(const Tensor& t) {
     Value v;
-    v.name = "c" + std::to_string(counter++);
+    v.name = "c";
+    v.name += std::to_string(counter++);
     v.dtype = t.dtype();
     v.shape = t.shape();
     v.constant = t;
