@@ -101,12 +101,31 @@ TEST(Cli, RunInfoBench) {
 // The CUDA backend is a plugin (backends/cuda_plugin.h): the program does not link
 // the CUDA libraries, loads build/libteesplit_cuda.so only when asked for CUDA,
 // and says which file it looked for when it cannot.
-TEST(Cli, TheCudaBackendIsAPluginLoadedOnlyWhenAskedFor) {
+// An environment variable for the calls in a scope (run_cli's children inherit it).
+struct ScopedEnv {
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+// The dynamic section of build/teesplit (readelf -d).
+std::string teesplit_dynamic_section() {
   const std::string bin = std::string(TEESPLIT_BINARY_DIR) + "/teesplit";
-  TS_REQUIRE_ORACLE(std::filesystem::exists(bin), "the teesplit binary is not built");
+  if (!std::filesystem::exists(bin)) return "";
   int rc = -1;
   const std::string dynamic = testing::run_command("readelf -d " + bin, &rc);
-  ASSERT_EQ(rc, 0) << "readelf (binutils) failed: " << dynamic;
+  return rc == 0 ? dynamic : "";
+}
+
+TEST(Cli, TheCudaBackendIsAPluginLoadedOnlyWhenAskedFor) {
+  const std::string dynamic = teesplit_dynamic_section();
+  TS_REQUIRE_ORACLE(!dynamic.empty(), "build/teesplit or readelf (binutils) is missing");
   ASSERT_NE(dynamic.find("(NEEDED)"), std::string::npos) << dynamic;
   for (const char* lib : {"libcudart", "libcublas", "libcudnn", "libteesplit_cuda"})
     EXPECT_EQ(dynamic.find(lib), std::string::npos) << lib << " is linked:\n" << dynamic;
@@ -117,12 +136,8 @@ TEST(Cli, TheCudaBackendIsAPluginLoadedOnlyWhenAskedFor) {
   EXPECT_EQ(none.code, 1) << none.out;
   EXPECT_NE(none.err.find("built without the CUDA backend"), std::string::npos) << none.err;
 #else
-  struct Env {  // TEESPLIT_CUDA_PLUGIN for the calls below, restored after
-    explicit Env(const std::string& v) { setenv("TEESPLIT_CUDA_PLUGIN", v.c_str(), 1); }
-    ~Env() { unsetenv("TEESPLIT_CUDA_PLUGIN"); }
-  };
   {
-    Env env("/nonexistent/libteesplit_cuda.so");
+    ScopedEnv env("TEESPLIT_CUDA_PLUGIN", "/nonexistent/libteesplit_cuda.so");
     const Result r = run_cli("run " + model + " --threads 1 --backend cuda");
     EXPECT_EQ(r.code, 1) << r.out;
     EXPECT_NE(r.err.find("the CUDA backend (libteesplit_cuda.so) is missing: looked for "
@@ -135,10 +150,10 @@ TEST(Cli, TheCudaBackendIsAPluginLoadedOnlyWhenAskedFor) {
   }
   {
     // A shared library that is not the plugin (zlib: in every Debian system).
-    Env env("/lib/x86_64-linux-gnu/libz.so.1");
+    ScopedEnv env("TEESPLIT_CUDA_PLUGIN", "/lib/x86_64-linux-gnu/libz.so.1");
     const Result r = run_cli("run " + model + " --threads 1 --backend cuda");
     EXPECT_EQ(r.code, 1) << r.out;
-    EXPECT_NE(r.err.find("is not a teesplit CUDA backend"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("is not the CUDA backend"), std::string::npos) << r.err;
   }
   // Beside the binary: it loads, and without a GPU the error is the device's.
   const Result r = run_cli("run " + model + " --threads 1 --backend cuda");
@@ -146,6 +161,60 @@ TEST(Cli, TheCudaBackendIsAPluginLoadedOnlyWhenAskedFor) {
     EXPECT_EQ(r.err.find("libteesplit_cuda.so"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("CUDA device"), std::string::npos) << r.err;
   }
+#endif
+}
+
+// train, attack and attack-merge run in build/libteesplit_torch_plugin.so;
+// every other command starts without LibTorch.
+TEST(Cli, LibTorchIsAPluginLoadedOnlyByItsCommands) {
+  const std::string dynamic = teesplit_dynamic_section();
+  TS_REQUIRE_ORACLE(!dynamic.empty(), "build/teesplit or readelf (binutils) is missing");
+  ASSERT_NE(dynamic.find("(NEEDED)"), std::string::npos) << dynamic;
+  for (const char* lib : {"libtorch", "libc10", "libteesplit_torch_plugin"})
+    EXPECT_EQ(dynamic.find(lib), std::string::npos) << lib << " is linked:\n" << dynamic;
+
+  const std::string model = small_model();
+  const std::string out = testing::generated_dir() + "/cli/torch-plugin";
+  const std::string train = "train --arch vgg16 --epochs 1 --train-limit 64 --test-limit 32 -o " +
+                            out + "/m.onnx --no-progress";
+#ifndef TEESPLIT_HAVE_TORCH
+  const Result none = run_cli(train);
+  EXPECT_EQ(none.code, 1) << none.out;
+  EXPECT_NE(none.err.find("built without LibTorch"), std::string::npos) << none.err;
+#else
+  {
+    ScopedEnv env("TEESPLIT_TORCH_PLUGIN", "/nonexistent/libteesplit_torch_plugin.so");
+    for (const std::string& cmd : {train, "attack " + model + " -o " + out,
+                                   "attack-merge " + out + "/a " + out + "/b -o " + out}) {
+      const Result r = run_cli(cmd);
+      EXPECT_EQ(r.code, 1) << cmd << "\n" << r.out;
+      EXPECT_NE(r.err.find("the LibTorch plugin (libteesplit_torch_plugin.so) is missing: looked "
+                           "for /nonexistent/libteesplit_torch_plugin.so"),
+                std::string::npos)
+          << cmd << "\n"
+          << r.err;
+    }
+    // Listing the cuts needs no LibTorch.
+    const Result list = run_cli("attack " + model + " --list");
+    EXPECT_EQ(list.code, 0) << list.err;
+    EXPECT_GE(testing::count_of(list.out, "\n"), 3u) << list.out;
+  }
+  {
+    ScopedEnv env("TEESPLIT_TORCH_PLUGIN", "/lib/x86_64-linux-gnu/libz.so.1");
+    const Result r = run_cli(train);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.err.find("is not the LibTorch plugin (no teesplit_torch_plugin entry)"),
+              std::string::npos)
+        << r.err;
+  }
+  // Beside the binary: it loads, and the plugin's own error comes back as one line.
+  const Result r = run_cli("attack-merge " + out + "/missing -o " + out + "/merged");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.err.find("teesplit attack-merge: error: " + out +
+                       "/missing: no attack.json (not an attack output directory)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(testing::count_of(r.err, "\n"), 1u) << r.err;
 #endif
 }
 

@@ -7,7 +7,7 @@
 // This header is plain C++ (no CUDA headers): the plugin defines the entry point,
 // the runtime calls it. The plugin comes from the same build as the program that
 // loads it: the two share this struct and the Backend interface's layout, which
-// kCudaPluginAbi and the version string check.
+// kCudaPluginAbi and the version string check (runtime/plugin_loader.h).
 #pragma once
 
 #include <cstdint>
@@ -15,15 +15,15 @@
 #include <string>
 
 #include "backends/backend.h"
+#include "runtime/plugin_loader.h"
 
 namespace teesplit {
 
 // Bump when CudaPlugin or the Backend interface changes.
-constexpr uint32_t kCudaPluginAbi = 1;
+constexpr uint32_t kCudaPluginAbi = 2;
 
 struct CudaPlugin {
-  uint32_t abi;         // kCudaPluginAbi of the plugin's build
-  const char* version;  // TEESPLIT_VERSION of the plugin's build
+  PluginHeader header;  // kCudaPluginAbi and TEESPLIT_VERSION of the plugin's build
   std::unique_ptr<Backend> (*make_backend)();
   // True when a CUDA device can be used; else false and the reason in *why.
   bool (*device_available)(std::string* why);

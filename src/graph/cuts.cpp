@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "graph/passes.h"
 
@@ -420,6 +421,64 @@ Graph batchable_back_partition(const Graph& model, const Graph& g1, const Cut& c
     if (out.value(id).shape.empty() || out.value(id).shape[0] >= 0) return back;
   for (int id : out.outputs)
     if (out.value(id).shape.empty() || out.value(id).shape[0] >= 0) return back;
+  return out;
+}
+
+void parse_shard(const std::string& spec, int* index, int* count) {
+  const auto slash = spec.find('/');
+  bool ok = slash != std::string::npos && slash > 0 && slash + 1 < spec.size() &&
+            spec.find_first_not_of("0123456789/") == std::string::npos &&
+            spec.find('/', slash + 1) == std::string::npos && slash < 6 && spec.size() - slash < 7;
+  if (ok) {
+    *index = std::stoi(spec.substr(0, slash));
+    *count = std::stoi(spec.substr(slash + 1));
+    ok = *count >= 1 && *index < *count;
+  }
+  TS_CHECK(ok, "bad --shard '", spec, "': expected I/N with 0 <= I < N (e.g. 0/4)");
+}
+
+std::vector<Cut> select_cuts(const Graph& g, const std::string& spec) {
+  const std::vector<Cut> all = enumerate_cuts(g);
+  TS_CHECK(!all.empty(), "the model has no valid cut");
+  if (spec == "all") return all;
+  if (spec == "blocks") {
+    std::set<int> pick;
+    int first_conv = -1;
+    for (size_t i = 0; i < g.nodes.size() && first_conv < 0; ++i)
+      if (g.nodes[i].op == "Conv") first_conv = static_cast<int>(i);
+    for (const Cut& c : all)
+      if (c.index >= first_conv) {
+        pick.insert(c.index);
+        break;
+      }
+    auto spatial = [&](const Cut& c) {
+      const Shape& s = g.value(c.feature).shape;
+      return s.size() == 4 ? s[2] * 100000 + s[3] : -1;
+    };
+    for (size_t i = 0; i + 1 < all.size(); ++i)
+      if (spatial(all[i]) != spatial(all[i + 1])) pick.insert(all[i].index);
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+      if (spatial(*it) >= 0) {
+        pick.insert(it->index);
+        break;
+      }
+    pick.insert(all.back().index);
+    std::vector<Cut> out;
+    for (const Cut& c : all)
+      if (pick.count(c.index)) out.push_back(c);
+    return out;
+  }
+  std::vector<Cut> out;
+  std::stringstream ss(spec);
+  std::string tok;
+  std::set<int> seen;
+  while (std::getline(ss, tok, ',')) {
+    TS_CHECK(!tok.empty(), "--cuts '", spec, "': empty cut name");
+    const Cut c = resolve_cut(g, tok);
+    if (seen.insert(c.index).second) out.push_back(c);
+  }
+  TS_CHECK(!out.empty(), "--cuts is empty");
+  std::sort(out.begin(), out.end(), [](const Cut& a, const Cut& b) { return a.index < b.index; });
   return out;
 }
 

@@ -58,6 +58,21 @@ Graph back_partition(const Graph& g, const Cut& cut, const Cut* end = nullptr);
 // Error saying why not (no Gemm/MatMul, or the front cut is too late).
 Cut tail_cut(const Graph& g, const Cut& front);
 
+// --shard "I/N" (take every N-th selected cut, from the I-th) with 0 <= I < N;
+// throws Error otherwise.
+void parse_shard(const std::string& spec, int* index, int* count);
+
+// The cuts a --cuts spec selects on g = specialize_for_cuts(model), in graph order:
+//  all     every valid cut;
+//  blocks  the first valid cut at or after the first Conv (the first conv's
+//          output), then the last valid cut before each change of the feature
+//          map's spatial size (the end of each stage), then the last valid cut
+//          whose feature map still has a spatial extent (rank 4), then the last
+//          valid cut of the model; duplicates removed;
+//  LIST    comma-separated names or indices (resolve_cut), put in graph order.
+// Throws Error naming an unknown cut.
+std::vector<Cut> select_cuts(const Graph& g, const std::string& spec);
+
 // Statistics of one cut on a specialised graph.
 struct CutStats {
   Shape feature_shape;

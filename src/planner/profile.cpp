@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
 #include "core/file.h"
@@ -35,24 +34,10 @@ Percentiles percentiles(const std::vector<double>& v) {
   return {percentile(v, 50), percentile(v, 99)};
 }
 
-// The cuts asked for, in graph order, without repeats.
-std::vector<Cut> select_cuts(const Graph& g, const std::string& spec, bool protect_output) {
-  std::vector<Cut> all = enumerate_cuts(g);
-  TS_CHECK(!all.empty(), "the model has no valid cut");
-  std::vector<Cut> chosen;
-  if (spec == "all") {
-    chosen = all;
-  } else {
-    std::stringstream ss(spec);
-    std::map<int, Cut> by_index;
-    for (std::string item; std::getline(ss, item, ',');) {
-      TS_CHECK(!item.empty(), "--cuts: empty item in '", spec, "'");
-      const Cut c = resolve_cut(g, item);
-      by_index[c.index] = c;
-    }
-    TS_CHECK(!by_index.empty(), "--cuts: no cut in '", spec, "'");
-    for (auto& [i, c] : by_index) chosen.push_back(c);
-  }
+// The cuts --cuts selects (select_cuts: all, blocks or a list), less those that
+// leave no room for --protect-output's tail.
+std::vector<Cut> profiled_cuts(const Graph& g, const std::string& spec, bool protect_output) {
+  std::vector<Cut> chosen = select_cuts(g, spec);
   if (!protect_output) return chosen;
   // With a tail, a cut must leave at least one node before the tail's cut.
   std::vector<Cut> ok;
@@ -61,7 +46,8 @@ std::vector<Cut> select_cuts(const Graph& g, const std::string& spec, bool prote
       tail_cut(g, c);
       ok.push_back(c);
     } catch (const Error& e) {
-      if (spec != "all") fail("cut '", c.name, "' with --protect-output: ", e.what());
+      if (spec != "all" && spec != "blocks")
+        fail("cut '", c.name, "' with --protect-output: ", e.what());
     }
   }
   TS_CHECK(!ok.empty(), "no cut leaves room for the tail partition of --protect-output");
@@ -94,7 +80,7 @@ ModelProfile profile_model(const ProfileOptions& o) {
   auto loaded = load_onnx(o.model_path);
   if (!loaded) fail(loaded.error());
   const Graph g = specialize_for_cuts(loaded.value());
-  const std::vector<Cut> cuts = select_cuts(g, o.cuts, o.protect_output);
+  const std::vector<Cut> cuts = profiled_cuts(g, o.cuts, o.protect_output);
 
   ModelProfile p;
   p.model_path = o.model_path;

@@ -28,7 +28,10 @@
 namespace teesplit {
 
 // The attacks, in the order of the grids' rows: cgan, inversion, optimization.
-const std::vector<std::string>& attack_names();
+inline const std::vector<std::string>& attack_names() {
+  static const std::vector<std::string> names = {"cgan", "inversion", "optimization"};
+  return names;
+}
 
 struct AttackOptions {
   std::string model;                      // ONNX file
@@ -54,20 +57,6 @@ struct AttackOptions {
   std::string output;                    // DIR (required)
   std::string command;                   // the command line, for attack.json
 };
-
-// "I/N" with 0 <= I < N; throws Error otherwise.
-void parse_shard(const std::string& spec, int* index, int* count);
-
-// The cuts a --cuts spec selects on g = specialize_for_cuts(model), in graph order:
-//  all     every valid cut;
-//  blocks  the first valid cut at or after the first Conv (the first conv's
-//          output), then the last valid cut before each change of the feature
-//          map's spatial size (the end of each stage), then the last valid cut
-//          whose feature map still has a spatial extent (rank 4), then the last
-//          valid cut of the model; duplicates removed;
-//  LIST    comma-separated names or indices (resolve_cut), put in graph order.
-// Throws Error naming an unknown cut.
-std::vector<Cut> select_cuts(const Graph& g, const std::string& spec);
 
 // Runs the sweep described above; writes opts.output/attack.json atomically.
 // Throws Error with context for bad options, models or data.

@@ -7,7 +7,7 @@
 
 extern "C" __attribute__((visibility("default"))) const teesplit::CudaPlugin*
 teesplit_cuda_plugin() {
-  static const teesplit::CudaPlugin plugin{teesplit::kCudaPluginAbi, TEESPLIT_VERSION,
+  static const teesplit::CudaPlugin plugin{{teesplit::kCudaPluginAbi, TEESPLIT_VERSION},
                                            &teesplit::make_cuda_backend,
                                            &teesplit::cuda_backend_device_available};
   return &plugin;

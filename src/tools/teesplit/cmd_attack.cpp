@@ -1,17 +1,16 @@
 // teesplit attack MODEL.onnx --dataset SPEC --cuts all|blocks|LIST --attacks ... -o DIR
-// and teesplit attack-merge DIR... -o DIR (docs/privacy.md). The attacks need
-// LibTorch (TEESPLIT_HAVE_TORCH); without it both commands parse and answer
-// --help, and running them says what is missing.
+// and teesplit attack-merge DIR... -o DIR (docs/privacy.md). The attacks run in
+// the LibTorch plugin (torch_plugin.h); without it both commands parse and
+// answer --help, --list works, and running them says what is missing.
 #include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "tools/teesplit/cli.h"
-#ifdef TEESPLIT_HAVE_TORCH
+#include "graph/cuts.h"
 #include "onnx/onnx_import.h"
-#include "privacy/attack.h"
-#endif
+#include "tools/teesplit/cli.h"
+#include "tools/teesplit/torch_plugin.h"
 
 namespace teesplit {
 namespace {
@@ -46,7 +45,6 @@ std::string join_argv(int argc, char** argv) {
 }
 
 int attack(const AttackArgs& a) {
-#ifdef TEESPLIT_HAVE_TORCH
   if (a.list) {  // the cuts --cuts selects (and --shard takes), then exit
     auto g = load_onnx(a.model);
     if (!g) fail(g.error());
@@ -103,11 +101,9 @@ int attack(const AttackArgs& a) {
   if (a.output.empty()) throw UsageError("-o DIR is required (except with --list)");
   o.output = a.output;
   o.command = a.command;
-  run_attacks(o);
+  std::string error;
+  if (!torch_plugin().attack(o, &error)) fail(error);
   return 0;
-#else
-  fail("this teesplit was built without LibTorch (apt-get install libtorch-dev, then rebuild)");
-#endif
 }
 
 struct MergeArgs {
@@ -116,12 +112,9 @@ struct MergeArgs {
 };
 
 int merge(const MergeArgs& a) {
-#ifdef TEESPLIT_HAVE_TORCH
-  merge_attacks(a.dirs, a.output, a.command);
+  std::string error;
+  if (!torch_plugin().merge(a.dirs, a.output, a.command, &error)) fail(error);
   return 0;
-#else
-  fail("this teesplit was built without LibTorch (apt-get install libtorch-dev, then rebuild)");
-#endif
 }
 
 // The command line as typed, for attack.json (CLI11 does not keep argv).

@@ -1,4 +1,4 @@
-// teesplit profile MODEL.onnx [--cuts all|LIST] [--backend B] [--threads N] [--runs N]
+// teesplit profile MODEL.onnx [--cuts all|blocks|LIST] [--backend B] [--threads N] [--runs N]
 //                  [--protect-output] [--enclave-slowdown F | --sgx-profile FILE]
 //                  [-o profile.json]
 #include <unistd.h>
@@ -89,7 +89,10 @@ Subcommand add_profile_command(CLI::App& root) {
       "measure each cut through the sandboxed enclave worker: front, back, transfer and crypto "
       "latency (p50, p99), the front's memory and the enclave's footprint");
   app->add_option("model", a->model, "ONNX model")->required()->check(CLI::ExistingFile);
-  app->add_option("--cuts", a->cuts, "all, or a comma-separated list of cut names or indices")
+  app->add_option(
+         "--cuts", a->cuts,
+         "all, blocks (as teesplit attack --cuts) or a comma-separated list of cut names or "
+         "indices")
       ->capture_default_str();
   add_backend_option(app, &a->backend, "the backend of the back partition (the host's)");
   add_threads_option(app, &a->threads);

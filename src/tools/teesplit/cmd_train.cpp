@@ -1,15 +1,14 @@
 // teesplit train --arch A --dataset SPEC -o MODEL.onnx [...] (docs/training.md).
-// The training itself needs LibTorch (TEESPLIT_HAVE_TORCH); without it the
-// command still parses and answers --help, and running it says what is missing.
+// The training itself runs in the LibTorch plugin (torch_plugin.h); without it
+// the command still parses and answers --help, and running it says what is
+// missing.
 #include <cstdio>
 #include <string>
 #include <thread>
 
 #include "tools/teesplit/cli.h"
+#include "tools/teesplit/torch_plugin.h"
 #include "zoo/zoo.h"
-#ifdef TEESPLIT_HAVE_TORCH
-#include "train/train.h"
-#endif
 
 namespace teesplit {
 namespace {
@@ -25,7 +24,6 @@ struct TrainArgs {
 };
 
 int train(const TrainArgs& a) {
-#ifdef TEESPLIT_HAVE_TORCH
   if (a.augment && a.no_augment) throw UsageError("--augment and --no-augment exclude each other");
   TrainOptions o;
   o.arch = a.arch;
@@ -50,11 +48,10 @@ int train(const TrainArgs& a) {
   o.progress = !a.no_progress;
   o.data.tabular_side = a.side;
   o.data.target = a.target;
-  const TrainResult r = train_model(o);
+  TrainResult r;
+  std::string error;
+  if (!torch_plugin().train(o, &r, &error)) fail(error);
   return r.engine_checked > 0 && r.engine_agree < r.engine_checked * 99 / 100 ? 1 : 0;
-#else
-  fail("this teesplit was built without LibTorch (apt-get install libtorch-dev, then rebuild)");
-#endif
 }
 
 }  // namespace
