@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <type_traits>
 
 namespace teesplit {
 
@@ -33,7 +35,21 @@ struct PluginSpec {
 // and returns its table's header; null with the reason in *why when the file
 // is missing, cannot be loaded (dlopen's message, e.g. a missing library), has
 // no entry, or comes from another build. Never unloads it. Not thread-safe:
-// callers load once (std::call_once) and keep the result.
+// plugin_table() below loads once and keeps the result.
 const PluginHeader* load_plugin(const PluginSpec& spec, std::string* why);
+
+// The table of the plugin whose entry returns a Table (one that starts with its
+// PluginHeader), loaded on the first call of this Table's instance and kept;
+// null with the reason in *why when it cannot be used. Thread-safe.
+template <class Table>
+const Table* plugin_table(const PluginSpec& spec, std::string* why) {
+  static_assert(std::is_standard_layout_v<Table>, "the PluginHeader must be the first member");
+  static std::once_flag once;
+  static const Table* table = nullptr;
+  static std::string reason;
+  std::call_once(once, [&] { table = reinterpret_cast<const Table*>(load_plugin(spec, &reason)); });
+  if (!table && why) *why = reason;
+  return table;
+}
 
 }  // namespace teesplit
