@@ -192,7 +192,10 @@ struct LoadOptions {
 
 // CPU seconds (user + system) of process `root` itself (with the children it
 // has reaped: cutime, cstime) and of every live process below it (the enclave
-// workers), from /proc/PID/stat; 0 for what is gone.
+// workers), from /proc/PID/stat; 0 for what is gone. A live process's own time
+// comes from its CPU-time clock (clock_getcpuclockid: nanoseconds, its exited
+// threads included) where the kernel gives it: /proc's clock ticks (10 ms) made a
+// short run's server time 0 now and then.
 struct TreeCpu {
   double root = 0, below = 0;
   double total() const { return root + below; }
@@ -219,7 +222,12 @@ TreeCpu process_tree_cpu(pid_t root) {
     if (!rest) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(name));
     parent[pid] = static_cast<pid_t>(ppid);
-    cpu[pid] = double(utime + stime + cutime + cstime) / tick;
+    double own = double(utime + stime) / tick;
+    clockid_t clock;
+    timespec ts{};
+    if (clock_getcpuclockid(pid, &clock) == 0 && clock_gettime(clock, &ts) == 0)
+      own = double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+    cpu[pid] = own + double(cutime + cstime) / tick;
   }
   TreeCpu t;
   for (const auto& [pid, c] : cpu) {
