@@ -278,9 +278,13 @@ TEST(ServeLoad, AFullQueueRefusesAtOnce) {
 // partition: Batcher.ARequestPastItsDeadlineIsNotComputed.)
 TEST(ServeLoad, ARequestPastItsDeadlineIsNotComputed) {
   const std::string dir = testing::make_resnet50_split("serve-load", "deadline");
-  ServeProcess server(
-      dir + "/split", dir, 1,
-      {"--max-batch", "64", "--max-delay-ms", window_ms(3000), "--metrics-listen", "127.0.0.1:0"});
+  // The batch window, and the last request's deadline a third of it. Under a
+  // sanitizer 9 s, not 3 s * kSlow: serve's --max-delay-ms takes at most 10 s.
+  const auto window = std::chrono::milliseconds(kSanitized ? 9000 : 3000);
+  const auto near_deadline = window / 3;
+  ServeProcess server(dir + "/split", dir, 1,
+                      {"--max-batch", "64", "--max-delay-ms", std::to_string(window.count()),
+                       "--metrics-listen", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty()) << server.log();
   const testing::MetricsEndpoint endpoint = testing::metrics_endpoint(dir + "/serve.out");
   const Reference ref(2);
@@ -327,11 +331,11 @@ TEST(ServeLoad, ARequestPastItsDeadlineIsNotComputed) {
   // One more with 1 s to live in a 3 s batch window: the batch closes early,
   // before its deadline as the client counts it (the server's copy of it comes
   // rounded up by gRPC), and it is served.
-  clients[kLate + 1]->remote.set_infer_deadline(1000ms * kSlow);
+  clients[kLate + 1]->remote.set_infer_deadline(near_deadline);
   Tensor out;
   const auto t0 = SteadyClock::now();
   EXPECT_EQ(clients[kLate + 1]->infer(x, &out), "OK") << tally.first_error;
-  EXPECT_LT(SteadyClock::now() - t0, 3000ms * kSlow) << "the batch window was waited out";
+  EXPECT_LT(SteadyClock::now() - t0, window) << "the batch window was waited out";
   EXPECT_LE(max_relative_error(out, testing::batch_row(ref.want, 0)), 1e-4);
   std::map<std::string, double> m;
   for (int i = 0; i < 200 * kSlow; ++i, std::this_thread::sleep_for(10ms)) {
