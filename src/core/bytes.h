@@ -28,14 +28,14 @@ class ByteWriter {
   ByteWriter& u64(uint64_t v) { return le(v, 8); }
   ByteWriter& raw(const void* p, size_t n) {
     if (n == 0) return *this;
-    const size_t at = out_.size();
-    // GCC 12 at -O3 takes the vector's growth here for a write past a 4-byte buffer
-    // (-Wstringop-overflow, a false positive; insert() trips it too): resize, then one copy.
+    // One copy, no zero-filling first (resize then memcpy wrote megabyte payloads
+    // twice). GCC 12 at -O3 takes the vector's growth here for a write past a
+    // 4-byte buffer (-Wstringop-overflow, a false positive).
+    const auto* b = static_cast<const uint8_t*>(p);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
-    out_.resize(at + n);
+    out_.insert(out_.end(), b, b + n);
 #pragma GCC diagnostic pop
-    std::memcpy(out_.data() + at, p, n);
     return *this;
   }
   ByteWriter& raw(std::span<const uint8_t> s) {
