@@ -134,6 +134,26 @@ TEST(Plan, PrivacyBindsNothingQualifies) {
   EXPECT_NE(p.failure.find("privacy"), std::string::npos) << p.failure;
   EXPECT_NE(p.failure.find("'d', scores 0.310, over by 0.010"), std::string::npos) << p.failure;
   EXPECT_NE(planner::plan_table(p).find("no cut qualifies: privacy"), std::string::npos);
+  EXPECT_EQ(p.fallback, "");  // the profile has no whole_model_ms
+
+  // With the whole model's time in the profile, the plan says what keeping it all
+  // in the enclave would cost, beside the most private cut's latency.
+  json prof = json::parse(fake_profile(fake_cuts()));
+  prof["whole_model_ms"] = 0.5;
+  const Plan w = make_plan(fake_attack(fake_cuts()), prof.dump(), o);
+  EXPECT_EQ(w.chosen, -1);
+  EXPECT_NE(w.fallback.find("the whole model in the enclave exposes nothing: it took 0.500 ms "
+                            "on the host, against "),
+            std::string::npos)
+      << w.fallback;
+  EXPECT_NE(w.fallback.find("at 'd'"), std::string::npos) << w.fallback;
+  EXPECT_NE(planner::plan_table(w).find("instead: the whole model in the enclave"),
+            std::string::npos);
+  prof["enclave_slowdown"] = {{"factor", 3.0}, {"source", "--enclave-slowdown"}};
+  const Plan s = make_plan(fake_attack(fake_cuts()), prof.dump(), o);
+  EXPECT_NE(s.fallback.find("0.500 ms on the host (1.500 ms with the enclave slowdown)"),
+            std::string::npos)
+      << s.fallback;
 }
 
 TEST(Plan, MemoryBindsNothingQualifies) {
@@ -145,6 +165,10 @@ TEST(Plan, MemoryBindsNothingQualifies) {
       << p.failure;
   EXPECT_NE(p.failure.find("'c' at 40.0 MiB"), std::string::npos) << p.failure;
   EXPECT_NE(p.failure.find("by 10.0 MiB"), std::string::npos) << p.failure;
+  // Only privacy leads to the whole model in the enclave; a larger front is no answer here.
+  json prof = json::parse(fake_profile(fake_cuts()));
+  prof["whole_model_ms"] = 0.5;
+  EXPECT_EQ(make_plan(fake_attack(fake_cuts()), prof.dump(), o).fallback, "");
 }
 
 TEST(Plan, LatencyBindsNothingQualifies) {

@@ -147,6 +147,16 @@ Plan make_plan(const std::string& attack_text, const std::string& profile_text,
     plan.failure = "privacy: no cut is private enough (" + plan.privacy_rule +
                    "); the most private, '" + b->name + "', scores " + fmt("%.3f", *b->score) +
                    ", over by " + fmt("%.3f", *b->score - plan.privacy_limit);
+    if (profile.whole_model_ms > 0) {
+      const double inside = profile.whole_model_ms * profile.enclave_slowdown;
+      plan.fallback = "the whole model in the enclave exposes nothing: it took " +
+                      fmt("%.3f", profile.whole_model_ms) + " ms on the host" +
+                      (profile.enclave_slowdown != 1.0
+                           ? " (" + fmt("%.3f", inside) + " ms with the enclave slowdown)"
+                           : std::string()) +
+                      ", against " + fmt("%.3f", b->latency_p50) + " ms p50 end to end at '" +
+                      b->name + "'; teesplit serve cannot run a model without a cut yet";
+    }
     return plan;
   }
   pool.swap(next);
@@ -202,6 +212,7 @@ std::string plan_table(const Plan& plan) {
         << human_bytes(r.footprint_bytes) << ")\n";
   } else {
     out << "no cut qualifies: " << plan.failure << "\n";
+    if (!plan.fallback.empty()) out << "instead: " << plan.fallback << "\n";
   }
   return out.str();
 }
@@ -240,6 +251,7 @@ std::string plan_to_json(const Plan& plan, const PlanOptions& o) {
   }
   j["chosen"] = plan.chosen >= 0 ? json(plan.rows[plan.chosen].name) : json(nullptr);
   j["failure"] = plan.failure.empty() ? json(nullptr) : json(plan.failure);
+  if (!plan.fallback.empty()) j["fallback"] = plan.fallback;
   j["notes"] = plan.notes;
   return j.dump(2) + "\n";
 }

@@ -56,7 +56,10 @@ struct Plan {
   double privacy_limit = 0;   // the score a cut may not exceed
   std::string privacy_rule;   // e.g. "score <= floor 0.312 + margin 0.05 = 0.362"
   std::string model_sha256;
-  std::string failure;             // when chosen < 0: which constraint failed, by how much
+  std::string failure;  // when chosen < 0: which constraint failed, by how much
+  // When no cut is private enough: what keeping the whole model in the enclave
+  // would cost (profile.json's whole_model_ms), the alternative that exposes nothing.
+  std::string fallback;
   std::vector<std::string> notes;  // cuts in one file only, the slowdown in use, ...
 };
 
