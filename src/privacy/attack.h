@@ -50,6 +50,7 @@ struct AttackOptions {
   double l1_weight = 100;  // c-GAN: adversarial + l1_weight * L1
   double tv_weight = -1;   // optimisation: total-variation prior weight; < 0: chosen (docs)
   uint64_t seed = 0;
+  std::string precision = "fp32";  // the front partition's, as the enclave runs it: fp32 or bf16
   int threads = 2;
   int shard_index = 0, shard_count = 1;  // attack cuts at positions i with i % count == index
   bool progress = true;                  // progress bar on stderr

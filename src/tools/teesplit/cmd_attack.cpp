@@ -16,6 +16,7 @@ namespace teesplit {
 namespace {
 
 struct AttackArgs {
+  std::string precision;
   std::string model, dataset = "fashion-mnist", cuts = "blocks",
                      attacks = "cgan,inversion,optimization", shard = "0/1", output;
   int64_t steps = 2000, opt_steps = 1000, aux = 4096, victims = 256, batch = 64, width = 128,
@@ -95,6 +96,7 @@ int attack(const AttackArgs& a) {
   o.tv_weight = a.tv_weight;
   o.l1_weight = a.l1_weight;
   o.seed = a.seed;
+  o.precision = a.precision;
   o.threads =
       a.threads ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   o.progress = !a.no_progress;
@@ -174,6 +176,9 @@ Subcommand add_attack_command(CLI::App& root) {
       ->capture_default_str();
   add_seed_option(app, &a->seed);
   add_threads_option(app, &a->threads);
+  add_precision_option(app, &a->precision,
+                       "the front partition's precision, as the enclave would run it (the "
+                       "feature maps attacked)");
   app->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
   app->add_flag("--list", a->list, "print the cuts that --cuts and --shard select, and exit");
   app->add_option("-o,--output", a->output, "the output directory (kept results are reused)");

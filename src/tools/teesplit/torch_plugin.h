@@ -22,7 +22,7 @@
 namespace teesplit {
 
 // Bump when TorchPlugin, TrainOptions, TrainResult or AttackOptions change.
-constexpr uint32_t kTorchPluginAbi = 1;
+constexpr uint32_t kTorchPluginAbi = 2;
 
 struct TorchPlugin {
   PluginHeader header;  // kTorchPluginAbi and TEESPLIT_VERSION of the plugin's build
