@@ -32,10 +32,14 @@ class ByteWriter {
     // twice). GCC 12 at -O3 takes the vector's growth here for a write past a
     // 4-byte buffer (-Wstringop-overflow, a false positive).
     const auto* b = static_cast<const uint8_t*>(p);
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning (the fuzzers' build)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
     out_.insert(out_.end(), b, b + n);
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
     return *this;
   }
   ByteWriter& raw(std::span<const uint8_t> s) {

@@ -387,7 +387,7 @@ std::string apply_seccomp_allow_list(const std::vector<std::string>& extra_sysca
         "allow mprotect");
   // abort() and raise() signal the process itself, and only itself.
   check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                         SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid()))),
+                         SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid()), 0)),
         "allow tgkill");
   // glibc's fstat() is newfstatat(fd, "", buf, AT_EMPTY_PATH). With the flag
   // set it stats a descriptor; a path it could still name only yields
