@@ -14,6 +14,7 @@
 #include <set>
 
 #include "backends/reference/reference_backend.h"
+#include "core/limits.h"
 #include "graph/cuts.h"
 #include "graph/passes.h"
 #include "host/split_io.h"
@@ -153,16 +154,34 @@ TEST(CudaBackend, FailingCallNamesTheCall) {
   EXPECT_NE(msg.find("test_cuda.cpp:"), std::string::npos) << msg;
 }
 
+// A failed call's error is taken with it: the next kernel launch, which checks
+// cudaGetLastError(), must not report it as its own (a device check saw
+// cudaSetDevice(9999)'s "invalid device ordinal" fail the next Relu).
+TEST(CudaBackend, AFailedCallDoesNotFailTheNextLaunch) {
+  SKIP_WITHOUT_DEVICE();
+  Net n;
+  n.output(n.op("Relu", {n.input({2, 3})}));
+  auto exe = make_backend(BackendKind::Cuda)->compile(n.specialised({{2, 3}}), {});
+  const std::string msg = testing::error_of([] { TS_CUDA(cudaSetDevice(9999)); });
+  EXPECT_NE(msg.find("cudaSetDevice(9999) failed at"), std::string::npos) << msg;
+  const std::vector<Tensor> in = random_inputs({{2, 3}}, 5);
+  EXPECT_NO_THROW(exe->run(in));
+}
+
 // Running out of device memory is an error that says what did not fit and how
 // much is free; the device stays usable afterwards.
 TEST(CudaBackend, OutOfDeviceMemoryIsAClearError) {
   SKIP_WITHOUT_DEVICE();
   Net n;
-  const Shape huge{1, 1 << 14, 1 << 12, 1 << 12};  // 1 TiB of float32
-  n.output(n.op("Relu", {n.input(huge)}));
-  // A 1 TiB activation arena must not fit.
+  // Each tensor at teesplit's limit (kMaxElements: 64 GiB of float32), and the
+  // four inputs alive together with the sums: an arena of at least 256 GiB, more
+  // than any GPU had in 2026 (an H200 has 141 GiB).
+  const Shape big{1, 1 << 10, 1 << 12, 1 << 12};
+  ASSERT_EQ(shape_numel(big), limits::kMaxElements);
+  const int a = n.input(big), b = n.input(big), c = n.input(big), d = n.input(big);
+  n.output(n.op("Add", {n.op("Add", {a, b}), n.op("Add", {c, d})}));
   const std::string msg = testing::error_of(
-      [&] { make_backend(BackendKind::Cuda)->compile(n.specialised({huge}), {}); });
+      [&] { make_backend(BackendKind::Cuda)->compile(n.specialised({big, big, big, big}), {}); });
   EXPECT_NE(msg.find("out of device memory"), std::string::npos) << msg;
   EXPECT_NE(msg.find("free of"), std::string::npos) << msg;
   Net small;
@@ -396,6 +415,33 @@ TEST(CudaPlan, UnsupportedNodesNameTheReason) {
     Graph g = n.specialised({{1, 2, 5, 5}, {3, 2, 3, 3}});
     EXPECT_NE(cuda::unsupported_reason(g, g.nodes[0]).find("weights"), std::string::npos);
   }
+}
+
+// ReduceMean lowers to the global-pool step when it reduces the last axes, and
+// says why not otherwise.
+TEST(CudaPlan, ReduceMeanOverTheLastAxesIsAGlobalPool) {
+  Net n;
+  int x = n.input({2, 3, 4, 5});
+  n.output(n.op("ReduceMean", {x, n.constant(Tensor::from<int64_t>({2}, {3, 2}))},
+                attrs({{"keepdims", int64_t{0}}})));
+  Graph g = n.specialised({{2, 3, 4, 5}});
+  EXPECT_EQ(cuda::unsupported_reason(g, g.nodes[0]), "");
+  const cuda::Plan p = cuda::make_plan(g);
+  ASSERT_EQ(p.steps.size(), 1u);
+  EXPECT_EQ(p.steps[0].kind, cuda::StepKind::GlobalPool);
+  EXPECT_EQ(p.steps[0].planes, 6);
+  EXPECT_EQ(p.steps[0].area, 20);
+  EXPECT_FALSE(p.steps[0].pool_max);
+  for (const Ints& axes : {Ints{1}, Ints{1, 3}, Ints{0}}) {
+    Net m;
+    m.output(m.op("ReduceMean", {m.input({2, 3, 4, 5})}, attrs({{"axes", axes}})));
+    Graph h = m.specialised({{2, 3, 4, 5}});
+    EXPECT_NE(cuda::unsupported_reason(h, h.nodes[0]).find("last axes"), std::string::npos);
+  }
+  Net e;  // no axes and noop_with_empty_axes: an identity, not a reduction
+  e.output(e.op("ReduceMean", {e.input({2, 3})}, attrs({{"noop_with_empty_axes", int64_t{1}}})));
+  Graph h = e.specialised({{2, 3}});
+  EXPECT_NE(cuda::unsupported_reason(h, h.nodes[0]), "");
 }
 
 TEST(CudaPlan, ArenaNeverOverlapsLiveBuffers) {
@@ -880,6 +926,17 @@ void case_Pooling() {
   int big = n.input({1, 8, 112, 112});
   n.output(n.op("GlobalAveragePool", {big}));
   expect_close(n, {{2, 20, 7, 6}, {1, 8, 112, 112}});
+  // ReduceMean over the last axes is the same per-plane mean: axes as an
+  // attribute (opset 13) or a constant input (opset 18), keepdims on or off,
+  // negative axes, all axes.
+  Net r;
+  int y = r.input({2, 20, 7, 6});
+  r.output(r.op("ReduceMean", {y}, attrs({{"axes", Ints{2, 3}}})));
+  r.output(r.op("ReduceMean", {y, r.constant(Tensor::from<int64_t>({2}, {-1, -2}))},
+                attrs({{"keepdims", int64_t{0}}})));
+  r.output(r.op("ReduceMean", {y, r.constant(Tensor::from<int64_t>({1}, {3}))}));
+  r.output(r.op("ReduceMean", {y}, attrs({{"keepdims", int64_t{0}}})));
+  expect_close(r, {{2, 20, 7, 6}});
 }
 
 void case_GemmMatMulSoftmaxViews() {

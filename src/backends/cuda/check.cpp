@@ -19,6 +19,11 @@ std::string site(const char* call, const char* file, int line) {
 }  // namespace
 
 void fail_cuda(cudaError_t e, const char* call, const char* file, int line) {
+  // A failed runtime call also sets the thread's last error; unless it is taken
+  // here, the next kernel launch's cudaGetLastError() reports it as its own
+  // (a device check saw cudaSetDevice(9999)'s "invalid device ordinal" come back
+  // from an activation launch). Sticky errors stay: the context is lost then.
+  cudaGetLastError();
   fail("cuda: ", site(call, file, line), ": ", cudaGetErrorString(e), " (", cudaGetErrorName(e),
        ")");
 }
@@ -49,6 +54,7 @@ DeviceMemory::DeviceMemory(size_t bytes, const std::string& what) : bytes_(bytes
          what, mem);
   }
   if (e != cudaSuccess) {
+    cudaGetLastError();
     p_ = nullptr;
     fail("cuda: cudaMalloc of ", human_bytes(bytes), " for ", what,
          " failed: ", cudaGetErrorString(e), " (", cudaGetErrorName(e), ")");

@@ -116,6 +116,40 @@ const char* act_name(Act k) {
   return "?";
 }
 
+// A ReduceMean whose reduced axes are the input's last ones (or all of them) is
+// GlobalAveragePool's per-plane mean, whatever keepdims says (it only changes
+// the shape): torch.export writes ResNet's average pool so. Its {planes, area},
+// or nothing for other axes, non-constant axes, or noop_with_empty_axes.
+std::optional<std::pair<int64_t, int64_t>> reduce_mean_planes(const Graph& g, const Node& n) {
+  const Shape& xs = g.value(n.inputs[0]).shape;
+  const auto rank = static_cast<int64_t>(xs.size());
+  std::vector<int64_t> axes;
+  if (n.inputs.size() > 1 && n.inputs[1] >= 0) {  // opset 18: an input
+    const Value& a = g.value(n.inputs[1]);
+    if (!a.constant || a.constant->dtype() != DType::I64) return std::nullopt;
+    const int64_t* d = a.constant->data<int64_t>();
+    axes.assign(d, d + a.constant->numel());
+  } else {
+    axes = n.attrs.get_ints("axes");
+  }
+  if (axes.empty()) {
+    if (n.attrs.get_int("noop_with_empty_axes", 0) != 0) return std::nullopt;
+    for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
+  }
+  for (int64_t& a : axes) {
+    if (a < -rank || a >= rank) return std::nullopt;
+    if (a < 0) a += rank;
+  }
+  std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) return std::nullopt;
+  const int64_t first = rank - static_cast<int64_t>(axes.size());
+  for (size_t i = 0; i < axes.size(); ++i)
+    if (axes[i] != first + static_cast<int64_t>(i)) return std::nullopt;
+  int64_t planes = 1, area = 1;
+  for (int64_t i = 0; i < rank; ++i) (i < first ? planes : area) *= xs[static_cast<size_t>(i)];
+  return std::make_pair(planes, area);
+}
+
 const char* kind_name(StepKind k) {
   switch (k) {
     case StepKind::Conv:
@@ -274,6 +308,7 @@ class Planner {
     if (op == "Conv") return lower_conv(n);
     if (op == "MaxPool" || op == "AveragePool") return lower_pool(n);
     if (op == "GlobalAveragePool" || op == "GlobalMaxPool") return lower_global_pool(n);
+    if (op == "ReduceMean") return lower_reduce_mean(n);
     if (is_binary_op(op)) return lower_binary(n);
     if (op == "Gemm" || op == "MatMul") return lower_gemm(n);
     if (op == "Softmax") return lower_softmax(n);
@@ -344,6 +379,17 @@ class Planner {
     s.planes = xs[0] * xs[1];
     s.area = 1;
     for (size_t i = 2; i < xs.size(); ++i) s.area *= xs[i];
+    s.in = {buf_of(n.inputs[0])};
+    s.out = out_buf(n.outputs[0]);
+  }
+
+  void lower_reduce_mean(const Node& n) {
+    const auto pa = reduce_mean_planes(g, n);
+    TS_CHECK(pa, "ReduceMean: unsupported axes");  // unsupported_reason() let it through: a bug
+    Step& s = add_step(StepKind::GlobalPool, where(n));
+    s.pool_max = false;
+    s.planes = pa->first;
+    s.area = pa->second;
     s.in = {buf_of(n.inputs[0])};
     s.out = out_buf(n.outputs[0]);
   }
@@ -644,6 +690,13 @@ std::string unsupported_reason(const Graph& g, const Node& n) {
   }
   if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
     if (x.shape.size() < 3) return "input rank below 3";
+    return {};
+  }
+  if (op == "ReduceMean") {
+    if (x.dtype != DType::F32) return "the input is not float32";
+    if (!reduce_mean_planes(g, n))
+      return "only ReduceMean over the input's last axes (a global average pool: axes [2, 3] "
+             "of NCHW) is supported, with constant axes";
     return {};
   }
   if (is_binary_op(op)) {
