@@ -7,7 +7,7 @@
       [--sat-clients 8] [--sat-duration 40] [--levels 25,50,90,100]
       [--level-requests 400] [--level-duration 45] [--open-clients 32]
       [--compute-runs 20] [--time-limit 1500] [--build-dir build] [--no-build]
-      [--work-dir build/bench/serve-load] [--results FILE]
+      [--work-dir build/bench/serve-load] [--results FILE] [--metrics] [--insecure]
 
 Steps: build teesplit, teesplit-enclave and bench/serve_load (unless
 --no-build); `serve_load prepare`: the zoo model, its split at the cut (the
@@ -36,6 +36,13 @@ fails the run). The server is stopped (SIGTERM) after each config. Progress
 goes to stderr, JSON lines to --results, and the markdown tables for
 docs/benchmarks.md to stdout. --time-limit bounds the whole run: once past it,
 the remaining levels and configs are skipped (and said so).
+
+--metrics starts the server with --metrics-listen and reads its /metrics
+before and after each closed loop: the mean back-partition batch and the mean
+time of each stage over that loop go into the results and a third table.
+--insecure runs workers whose lockdown fails (serve --insecure, and the
+client accepts them): for machines without memfd_secret or Landlock, such as
+some GPU machines; the tables then say so.
 """
 
 import argparse
@@ -47,6 +54,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T0 = time.monotonic()
@@ -73,11 +81,15 @@ def run_json(cmd, timeout):
 class Server:
     """teesplit serve in a child process, until it prints 'listening on ADDR'."""
 
-    def __init__(self, cmd, log_path):
+    def __init__(self, cmd, log_path, append=False):
         log("$ " + " ".join(shlex.quote(c) for c in cmd))
-        self.out = open(log_path, "w")
+        self.out = open(log_path, "a" if append else "w")
+        self.out.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
+        self.out.flush()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.out, text=True)
         self.address = None
+        self.metrics_url = None
+        want_metrics = "--metrics-listen" in cmd
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
@@ -85,10 +97,26 @@ class Server:
                 break
             if line.startswith("listening on "):
                 self.address = line.split()[2]
+            elif line.startswith("metrics on "):
+                self.metrics_url = line.split()[2]
+            if self.address and (self.metrics_url or not want_metrics):
                 break
-        if not self.address:
+        if not self.address or (want_metrics and not self.metrics_url):
             self.stop()
             sys.exit(f"teesplit serve did not come up; see {log_path}")
+
+    def metrics(self):
+        """The server's counters and histogram sums: {name{labels}: value}."""
+        if not self.metrics_url:
+            return None
+        with urllib.request.urlopen(self.metrics_url, timeout=30) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#") and "_bucket{" not in line:
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
 
     def stop(self):
         if self.proc.poll() is None:
@@ -99,6 +127,26 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.out.close()
+
+
+def metrics_delta(before, after):
+    """Mean back batch and mean time per stage between two reads of /metrics."""
+    d = lambda k: after.get(k, 0.0) - before.get(k, 0.0)
+    batches = d("teesplit_back_batch_size_count")
+    stages = {}
+    for key in after:
+        if key.startswith("teesplit_stage_seconds_count{"):
+            label = key[key.index("{"):]
+            n = d(key)
+            if n > 0:
+                stage = label.split('"')[1]
+                stages[stage] = d("teesplit_stage_seconds_sum" + label) / n * 1e3
+    return {"batches": batches,
+            "mean_batch": d("teesplit_back_batch_size_sum") / batches if batches else 0.0,
+            "stage_mean_ms": stages,
+            # every RPC: attestations and inferences, the warm-up's too
+            "requests": sum(d(k) for k in after if k.startswith("teesplit_requests_total")),
+            "errors": sum(d(k) for k in after if k.startswith("teesplit_errors_total"))}
 
 
 def machine():
@@ -140,6 +188,10 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--work-dir", default=None, help="default BUILD_DIR/bench/serve-load")
     ap.add_argument("--results", default=None, help="default WORK_DIR/results.jsonl")
+    ap.add_argument("--metrics", action="store_true",
+                    help="read the server's /metrics around each closed loop: mean batch, stage times")
+    ap.add_argument("--insecure", action="store_true",
+                    help="serve --insecure, and the client accepts workers without their lockdown")
     a = ap.parse_args()
     work = a.work_dir or os.path.join(a.build_dir, "bench", "serve-load")
     os.makedirs(work, exist_ok=True)
@@ -181,9 +233,11 @@ def main():
               "--sim-root", os.path.join(work, "sim-root.pem"), "--allow-simulated",
               "--reference-input", prep["reference_input"],
               "--reference-output", prep["reference_output"]]
+    if a.insecure:
+        client.append("--allow-insecure")
     rows = []
     skipped = []
-    for name, extra in configs:
+    for i, (name, extra) in enumerate(configs):
         if time.monotonic() - T0 > a.time_limit:
             skipped.append(f"config '{name}'")
             continue
@@ -191,18 +245,34 @@ def main():
                str(a.workers), "--threads", str(a.threads), "--enclave-threads",
                str(a.enclave_threads), "--sim-root", os.path.join(work, "sim-root.pem"),
                "--state-dir", os.path.join(work, "state")] + extra + a.serve_arg
-        server = Server(cmd, os.path.join(work, "serve.log"))
+        if a.metrics:
+            cmd += ["--metrics-listen", "127.0.0.1:0"]
+        if a.insecure:
+            cmd.append("--insecure")
+        # One log for all configs, each after its command line.
+        server = Server(cmd, os.path.join(work, "serve.log"), append=i > 0)
         try:
             client[2] = server.address
             base = client + ["--server-pid", str(server.proc.pid)]
             closed = []
             for c in [int(x) for x in a.sat_clients.split(",")]:
+                # The warm-up requests are in the counters too: read them after it
+                # would be better, but serve_load's warm-up and timed requests are
+                # one run; with --warmup 2 they are a small share of a loop.
+                before = server.metrics()
                 r = run_json(base + ["--clients", str(c), "--warmup", "2", "--requests", "1000000",
                                      "--duration", str(a.sat_duration)],
                              a.sat_duration + 600)
                 r.update(kind="saturation", config=name, serve_args=extra + a.serve_arg)
+                if before is not None:
+                    r["server_metrics"] = metrics_delta(before, server.metrics())
                 results.write(json.dumps(r) + "\n")
                 results.flush()
+                if "server_metrics" in r:
+                    m = r["server_metrics"]
+                    log(f"[{name}] server: mean batch {m['mean_batch']:.2f} over "
+                        f"{m['batches']:.0f} batches; mean ms per stage: " +
+                        ", ".join(f"{k} {v:.2f}" for k, v in m["stage_mean_ms"].items()))
                 log(f"[{name}] closed loop, {c} clients: {r['throughput_rps']:.2f} req/s, "
                     f"p50 {r['latency_ms']['p50']:.1f} ms, p99 {r['latency_ms']['p99']:.1f} ms, "
                     f"server CPU {r['server_cpu_ms_per_request']:.2f} ms/request (host "
@@ -277,6 +347,21 @@ def main():
                   f"{r['completed']} | {r['dropped']} | {r['failed_total']} | "
                   f"{r['throughput_rps']:.2f} | {r['latency_ms']['p50']:.1f} | "
                   f"{r['latency_ms']['p99']:.1f} |")
+    measured = [(name, s) for name, _, _, closed, _ in rows for s in closed
+                if "server_metrics" in s]
+    if measured:
+        stages = list(measured[0][1]["server_metrics"]["stage_mean_ms"])
+        print()
+        print("| config | closed-loop clients | mean back batch | batches | "
+              + " | ".join(f"{st} ms (mean)" for st in stages) + " |")
+        print("|---|---:|---:|---:|" + "---:|" * len(stages))
+        for name, s in measured:
+            m = s["server_metrics"]
+            print(f"| {name} | {s['clients']} | {m['mean_batch']:.2f} | {m['batches']:.0f} | "
+                  + " | ".join(f"{m['stage_mean_ms'].get(st, float('nan')):.2f}" for st in stages)
+                  + " |")
+    if a.insecure:
+        print("\nWorkers ran with --insecure (their lockdown was not required).")
     if skipped:
         print(f"\nSkipped (--time-limit {a.time_limit:g} s): {', '.join(skipped)}")
     log(f"done; results in {results_path}")

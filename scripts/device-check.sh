@@ -4,10 +4,13 @@
 # latency table; exits non-zero when anything FAILed. Aims at < 5 minutes.
 #
 #   scripts/device-check.sh            on the GPU machine, from any directory
-#   scripts/device-check.sh --bundle   on a Debian 12 dev machine: build teesplit and
-#       test_cuda (sm_80 + sm_90) and pack them with their non-CUDA shared libraries
-#       into .devbundle/ (git-ignored through .git/info/exclude). Carry .devbundle to
-#       a GPU machine that lacks Debian's dev packages; the check then uses it.
+#   scripts/device-check.sh --bundle   on a Debian 12 dev machine: build teesplit,
+#       its CUDA plugin, teesplit-enclave, test_cuda and bench/serve_load (sm_80 + sm_90)
+#       and pack them with their non-CUDA shared libraries into .devbundle/ (git-ignored
+#       through .git/info/exclude). Carry .devbundle to a GPU machine that lacks
+#       Debian's dev packages; the check then uses it. BUNDLE_BUILD_DIR=build packs an
+#       existing build (configured with the CUDA backend and tests or bench) instead of
+#       configuring build-cuda. Needs patchelf (the binaries find ../lib themselves).
 #
 # What it does on the GPU machine:
 #  1. builds with -DTEESPLIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 into build-cuda when
@@ -20,11 +23,20 @@
 #     with the same architecture): CUDA vs CPU backend (fp32 and TF32), vs PyTorch's
 #     own output for the torchvision exports, and split at three cuts
 #     (`teesplit split` + `teesplit run --split`) when split support is built in;
-#  4. latency at batch 1, 8, 32: `teesplit bench --backend cuda` (fp32, TF32; includes
+#  4. serving (issue 16): `teesplit serve` on ResNet-50 224x224 split at its middle cut,
+#     12 enclave workers, dynamic batching up to 32, the back partition on CUDA and then
+#     on the CPU (4 threads), each loaded by bench/serve_load's closed loop of 64 clients
+#     (bench/run_serve_load.py --metrics): throughput, p50/p99, mean batch, stage times.
+#     Workers run with their lockdown (seccomp, Landlock, memfd_secret); where the kernel
+#     refuses a step, again with --insecure, and the check says so;
+#  5. latency at batch 1, 8, 32: `teesplit bench --backend cuda` (fp32, TF32; includes
 #     the pinned host<->device copies) beside PyTorch eager on the same GPU.
 # Environment: DEVICE_CHECK_OUT (default $OUT or ./device-check-out) for logs,
 # DEVICE_CHECK_QUICK=1 for batch 1 only, DEVICE_CHECK_NO_TORCHVISION=1 to use zoo models,
-# DEVICE_CHECK_USE_BUNDLE=1 to use .devbundle/ without trying to build.
+# DEVICE_CHECK_USE_BUNDLE=1 to use .devbundle/ without trying to build,
+# DEVICE_CHECK_SERVE_SECONDS (default 20) for each closed loop of the serving section,
+# DEVICE_CHECK_BUDGET_S (default 420): past it, the latency section is skipped (and said so).
+# DEVICE_CHECK_SECTIONS (default "test_cuda models opset18 serve latency"): which to run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,26 +47,49 @@ T0=$(date +%s)
 # ---------------------------------------------------------------- bundle mode
 if [ "${1:-}" = "--bundle" ]; then
   set -e
-  cmake -S . -B "$BUILD" -DTEESPLIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90" \
-    -DTEESPLIT_BENCH=OFF -DTEESPLIT_TORCH=OFF -DTEESPLIT_REPORT_CHARTS=OFF >/dev/null
-  cmake --build "$BUILD" --target teesplit test_cuda -j"${BUNDLE_JOBS:-2}"
+  if [ -n "${BUNDLE_BUILD_DIR:-}" ]; then
+    BUILD=$(cd "$BUNDLE_BUILD_DIR" && pwd)
+  else
+    # TESTS=ON for test_cuda and bench/serve_load (gtest and gRPC are build dependencies).
+    cmake -S . -B "$BUILD" -DTEESPLIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90" -DTEESPLIT_TESTS=ON \
+      -DTEESPLIT_BENCH=OFF -DTEESPLIT_TORCH=OFF -DTEESPLIT_REPORT_CHARTS=OFF >/dev/null
+  fi
+  cmake --build "$BUILD" --target teesplit teesplit-enclave test_cuda serve_load -j"${BUNDLE_JOBS:-2}"
+  [ -e "$BUILD/libteesplit_cuda.so" ] || { echo "no $BUILD/libteesplit_cuda.so: configure with the CUDA backend"; exit 1; }
   rm -rf .devbundle
-  mkdir -p .devbundle/bin .devbundle/lib
-  # The CUDA backend is a plugin that teesplit loads from beside itself.
-  cp "$BUILD/teesplit" "$BUILD/test_cuda" "$BUILD/libteesplit_cuda.so" .devbundle/bin/
-  strip .devbundle/bin/* || true
-  for lib in $(ldd "$BUILD/teesplit" "$BUILD/test_cuda" "$BUILD/libteesplit_cuda.so" | awk '/=> \//{print $3}' | sort -u); do
+  mkdir -p .devbundle/bin/bench .devbundle/lib
+  # The CUDA backend is a plugin that teesplit loads from beside itself, and serve
+  # starts teesplit-enclave from beside itself; run_serve_load.py finds
+  # BUILD/bench/serve_load.
+  bins=("$BUILD/teesplit" "$BUILD/teesplit-enclave" "$BUILD/test_cuda" "$BUILD/libteesplit_cuda.so"
+    "$BUILD/bench/serve_load")
+  cp "${bins[@]:0:4}" .devbundle/bin/
+  cp "$BUILD/bench/serve_load" .devbundle/bin/bench/
+  strip .devbundle/bin/* .devbundle/bin/bench/* 2>/dev/null || true
+  # serve starts its workers with a clean environment (no LD_LIBRARY_PATH), so
+  # the executables find the bundle's libraries through their own search path.
+  command -v patchelf >/dev/null || { echo "--bundle needs patchelf (apt-get install patchelf)"; exit 1; }
+  for exe in teesplit teesplit-enclave test_cuda; do
+    patchelf --force-rpath --set-rpath '$ORIGIN/../lib' ".devbundle/bin/$exe"
+  done
+  patchelf --force-rpath --set-rpath '$ORIGIN/../../lib' .devbundle/bin/bench/serve_load
+  for lib in $(ldd "${bins[@]}" | awk '/=> \//{print $3}' | sort -u); do
     case $(basename "$lib") in
       libc.so* | libm.so* | libpthread* | libdl.so* | librt.so* | ld-linux* | libstdc++* | \
-        libgcc_s* | libcudart* | libcublas* | libcudnn* | libcuda.so*) continue ;;
+        libgcc_s* | libcudart* | libcublas* | libcudnn* | libcuda.so* | libteesplit_*) continue ;;
     esac
     cp -L "$lib" .devbundle/lib/
   done
   echo "built on $(. /etc/os-release && echo "$PRETTY_NAME"), $(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null)" \
     >.devbundle/BUILT
   grep -qx '/.devbundle/' .git/info/exclude 2>/dev/null || echo '/.devbundle/' >>.git/info/exclude
-  du -sh .devbundle
-  echo "bundle ready: carry .devbundle (the run tool's carry list) and run scripts/device-check.sh"
+  # The device tool carries at most 64 MiB with the working tree: oneDNN alone is
+  # 40 MB, so the bundle travels packed (27 MB) and the check unpacks it.
+  mkdir -p .devbundle-pack
+  tar -czf .devbundle-pack/devbundle.tar.gz .devbundle
+  grep -qx '/.devbundle-pack/' .git/info/exclude 2>/dev/null || echo '/.devbundle-pack/' >>.git/info/exclude
+  du -sh .devbundle .devbundle-pack/devbundle.tar.gz
+  echo "bundle ready: carry .devbundle-pack (the run tool's carry list; or .devbundle where it fits) and run scripts/device-check.sh"
   exit 0
 fi
 
@@ -70,9 +105,12 @@ SKIP() { echo "SKIP: $*"; nskip=$((nskip + 1)); }
 elapsed() { echo $(($(date +%s) - T0)); }
 section() { echo; echo "== $* ($(elapsed) s)"; }
 PY=${DEVICE_CHECK_PYTHON:-python3}
+SECTIONS=" ${DEVICE_CHECK_SECTIONS:-test_cuda models opset18 serve latency} "
+want() { [[ "$SECTIONS" == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- 0. the machine
 section "machine"
+echo "kernel $(uname -r), $(nproc) CPUs ($(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'))"
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 else
@@ -111,7 +149,7 @@ echo "CUDA libraries from: ${CUDA_LIB_DIRS:-?}"
 # Torchvision exports for step 3, made on the CPU while the build and test_cuda run.
 TV=$WORK/torchvision
 EXPORT_PID=""
-if [ -z "${DEVICE_CHECK_NO_TORCHVISION:-}" ]; then
+if [ -z "${DEVICE_CHECK_NO_TORCHVISION:-}" ] && want models; then
   TEESPLIT_PYTHON=$PY timeout 150 bash tests/fixtures/make_torchvision_models.sh "$TV" \
     >"$OUTDIR/torchvision_export.log" 2>&1 &
   EXPORT_PID=$!
@@ -119,6 +157,9 @@ fi
 
 # ---------------------------------------------------------------- 1. build or bundle
 section "build"
+if [ ! -x "$ROOT/.devbundle/bin/teesplit" ] && [ -s "$ROOT/.devbundle-pack/devbundle.tar.gz" ]; then
+  tar -xzf "$ROOT/.devbundle-pack/devbundle.tar.gz" -C "$ROOT" && echo "unpacked .devbundle-pack/devbundle.tar.gz"
+fi
 TS=""
 TEST_CUDA=""
 missing=()
@@ -188,8 +229,10 @@ if [ -z "$TS" ] && [ -x "$ROOT/.devbundle/bin/teesplit" ]; then
   export LD_LIBRARY_PATH="$ROOT/.devbundle/lib:$ROOT/.devbundle/bin:$LD_LIBRARY_PATH"
   TS=$ROOT/.devbundle/bin/teesplit
   TEST_CUDA=$ROOT/.devbundle/bin/test_cuda
-  if ldd "$TS" "$TEST_CUDA" | grep -q "not found"; then
-    FAIL "the bundle's binaries miss libraries: $(ldd "$TS" "$TEST_CUDA" | grep "not found" | sort -u | tr '\n' ' ')"
+  BUNDLE_BINS=("$TS" "$TEST_CUDA" "$ROOT"/.devbundle/bin/teesplit-enclave "$ROOT"/.devbundle/bin/libteesplit_cuda.so
+    "$ROOT"/.devbundle/bin/bench/serve_load)
+  if ldd "${BUNDLE_BINS[@]}" 2>&1 | grep -q "not found"; then
+    FAIL "the bundle's binaries miss libraries: $(ldd "${BUNDLE_BINS[@]}" 2>&1 | grep "not found" | sort -u | tr '\n' ' ')"
     TS=""
   else
     PASS "prebuilt bundle loads (all shared libraries found)"
@@ -200,7 +243,7 @@ if [ -z "$TS" ]; then
 fi
 
 # ---------------------------------------------------------------- 2. test_cuda
-if [ -n "$TS" ]; then
+if [ -n "$TS" ] && want test_cuda; then
   section "test_cuda"
   timeout 240 "$TEST_CUDA" --gtest_output="xml:$OUTDIR/test_cuda.xml" >"$OUTDIR/test_cuda.log" 2>&1
   rc=$?
@@ -237,7 +280,7 @@ EOF
     FAIL "$4: rel. error ${r:-?} (limit $3)"
   fi
 }
-if [ -n "$TS" ]; then
+if [ -n "$TS" ] && want models; then
   section "models"
   [ -n "$EXPORT_PID" ] && wait "$EXPORT_PID"
   for a in $ARCHS; do
@@ -286,7 +329,7 @@ if [ -n "$TS" ]; then
       fi
     fi
     # Split at three cuts (quartiles of the valid cuts), back on CUDA.
-    if ! "$TS" --help 2>&1 | grep -q "split MODEL"; then
+    if ! "$TS" --help 2>&1 | grep -qE "^ +split +"; then
       SKIP "$a split: this teesplit has no 'split' subcommand (split support not built in)"
       continue
     fi
@@ -329,7 +372,7 @@ fi
 # ---------------------------------------------------------------- 3b. opset 18
 # PyTorch's default exporter (torch.export, opset 18) on ResNet-50: teesplit must
 # load it and match PyTorch on the GPU.
-if [ -n "$TS" ] && [ -z "${DEVICE_CHECK_NO_TORCHVISION:-}" ]; then
+if [ -n "$TS" ] && [ -z "${DEVICE_CHECK_NO_TORCHVISION:-}" ] && want opset18; then
   section "opset 18 (torch.export-based exporter)"
   DY=$WORK/dynamo
   if timeout 120 $PY tests/fixtures/export_torchvision.py resnet50 "$DY" --dynamo \
@@ -345,12 +388,63 @@ if [ -n "$TS" ] && [ -z "${DEVICE_CHECK_NO_TORCHVISION:-}" ]; then
   fi
 fi
 
-# ---------------------------------------------------------------- 4. latency
+# ---------------------------------------------------------------- 4. serving
+# The server with the back partition on CUDA, then on the CPU: the same split, the
+# same 12 enclave workers, dynamic batching up to 32 (issue 16's device check).
+if [ -n "$TS" ] && want serve; then
+  section "serving: back partition on CUDA and on the CPU, batch up to 32"
+  SL_BUILD=$(dirname "$TS")
+  if [ ! -x "$SL_BUILD/bench/serve_load" ] || [ ! -x "$SL_BUILD/teesplit-enclave" ]; then
+    SKIP "serving: no $SL_BUILD/bench/serve_load or teesplit-enclave (build with -DTEESPLIT_TESTS=ON, or carry a bundle)"
+  else
+    SECS=${DEVICE_CHECK_SERVE_SECONDS:-20}
+    serve_run() {  # serve_run OUTFILE [--insecure]
+      PYTHONUNBUFFERED=1 timeout 300 $PY "$ROOT/bench/run_serve_load.py" --no-build --build-dir "$SL_BUILD" \
+        --work-dir "$WORK/serve" --model resnet50 --size 224 --workers 12 --threads 4 \
+        --sat-clients 64 --sat-duration "$SECS" --levels "" --compute-runs 10 --metrics \
+        --config "cuda back=--backend cuda --max-batch 32 --max-delay-ms 5" \
+        --config "cpu back=--backend cpu --max-batch 32 --max-delay-ms 5" \
+        --results "$OUTDIR/serve_results.jsonl" "${@:2}" >"$1" 2>"$OUTDIR/serve_progress.log"
+    }
+    insecure=""
+    serve_run "$OUTDIR/serve.md"
+    rc=$?
+    if [ $rc -ne 0 ] && grep -qiE "lockdown|landlock|seccomp|memfd_secret|--insecure" "$WORK/serve/serve.log" 2>/dev/null; then
+      echo "the workers' lockdown failed here:"
+      grep -iE "lockdown|landlock|seccomp|memfd_secret|insecure" "$WORK/serve/serve.log" | head -5
+      echo "again with --insecure (workers without their lockdown; the numbers are still the compute's)"
+      insecure=1
+      serve_run "$OUTDIR/serve.md" --insecure
+      rc=$?
+    fi
+    cp "$WORK/serve/serve.log" "$OUTDIR/serve_server.log" 2>/dev/null
+    if [ $rc -eq 0 ]; then
+      cat "$OUTDIR/serve.md"
+      PASS "serving with the back partition on CUDA and on the CPU (every 10th request checked against the whole model)${insecure:+; workers ran --insecure}"
+      if grep -q "; back: cuda" "$WORK/serve/serve.log" && grep -q "; back: onednn" "$WORK/serve/serve.log"; then
+        PASS "serving: the server said its back partition ran on cuda, then on onednn"
+      else
+        FAIL "serving: the server's log does not say back: cuda and back: onednn: $(grep "; back: " "$WORK/serve/serve.log" | sed 's/.*; back:/back:/' | tr '\n' ' ')"
+      fi
+    else
+      FAIL "serving (exit $rc): $(tail -3 "$OUTDIR/serve_progress.log" | tr '\n' ' ')"
+      tail -15 "$WORK/serve/serve.log" 2>/dev/null
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------- 5. latency
 section "latency (median ms)"
 BATCHES="1 8 32"
 [ -n "${DEVICE_CHECK_QUICK:-}" ] && BATCHES=1
 declare -A LAT
-if [ -n "$TS" ]; then
+if ! want latency; then
+  echo "(not in DEVICE_CHECK_SECTIONS)"
+  LAT_SKIPPED=1
+elif [ -n "$TS" ] && [ "$(elapsed)" -gt "${DEVICE_CHECK_BUDGET_S:-420}" ]; then
+  SKIP "latency: $(elapsed) s spent, past DEVICE_CHECK_BUDGET_S=${DEVICE_CHECK_BUDGET_S:-420}"
+  LAT_SKIPPED=1
+elif [ -n "$TS" ]; then
   for a in $ARCHS; do
     m=${MODEL[$a]:-}
     [ -n "$m" ] || continue
@@ -376,7 +470,7 @@ print("%.2f %.2f" % (r["median_ms"], r["compute_median_ms"]))' 2>/dev/null)
   done
 fi
 # Per-step device times and chosen algorithms at batch 32, fp32 (for tuning).
-if [ -n "$TS" ]; then
+if [ -n "$TS" ] && [ -z "${LAT_SKIPPED:-}" ]; then
   for a in $ARCHS; do
     [ -n "${MODEL[$a]:-}" ] || continue
     echo "== $a batch 32 fp32"
@@ -385,7 +479,7 @@ if [ -n "$TS" ]; then
   done >"$OUTDIR/cuda_profiles.txt"
 fi
 # PyTorch eager on the same GPU, the same architectures (random weights).
-$PY - "$BATCHES" >"$WORK/torch_lat.txt" 2>"$OUTDIR/torch_latency.err" <<'EOF'
+[ -z "${LAT_SKIPPED:-}" ] && $PY - "$BATCHES" >"$WORK/torch_lat.txt" 2>"$OUTDIR/torch_latency.err" <<'EOF'
 import statistics, sys, time
 import torch, torchvision
 assert torch.cuda.is_available()

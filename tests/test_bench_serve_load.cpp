@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <sstream>
 
 #include "host/model.h"
@@ -91,6 +92,45 @@ TEST(ServeLoadBench, CountsAddUpAndResultsAreChecked) {
   EXPECT_GE(j.value("wrong", 0), 1) << out;
   EXPECT_NE(j.value("first_wrong", "").find("differs from --reference-output"), std::string::npos)
       << out;
+}
+
+// bench/run_serve_load.py, the driver of docs/benchmarks.md's serving tables and
+// of the device check's serving section: one short config with --metrics. Its
+// results carry the server's counters over the closed loop (batches, mean batch,
+// stage times), and its tables print them.
+TEST(ServeLoadBench, DriverReadsTheServersMetrics) {
+  const std::string dir = testing::make_resnet50_split("bench_serve_load", "driver");
+  const std::string teesplit = binary_path("teesplit");
+  const std::string build = teesplit.substr(0, teesplit.rfind('/'));
+  int code = 0;
+  const std::string out = run_command(
+      "/usr/bin/python3 " + testing::source_path("bench/run_serve_load.py") +
+          " --no-build --build-dir " + build + " --model resnet50 --size 32 --workers 1" +
+          " --sat-clients 3 --sat-duration 2 --levels '' --compute-runs 2 --metrics" +
+          " --config 'b4=--max-batch 4 --max-delay-ms 5' --work-dir " + dir + "/work 2>&1",
+      &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("| config | closed-loop clients | mean back batch |"), std::string::npos)
+      << out;
+  std::ifstream results(dir + "/work/results.jsonl");
+  std::string line;
+  int saturation_rows = 0;
+  while (std::getline(results, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (j.value("kind", "") != "saturation") continue;
+    ++saturation_rows;
+    ASSERT_TRUE(j.contains("server_metrics")) << line;
+    const nlohmann::json& m = j["server_metrics"];
+    EXPECT_GT(m.value("batches", 0.0), 0.0) << line;
+    EXPECT_GE(m.value("mean_batch", 0.0), 1.0) << line;
+    EXPECT_LE(m.value("mean_batch", 99.0), 4.0) << line;
+    // The warm-up requests are counted too: at least the timed ones.
+    EXPECT_GE(m.value("requests", 0.0), j.value("completed", 1e9)) << line;
+    EXPECT_EQ(m.value("errors", -1.0), 0.0) << line;
+    for (const char* stage : {"front", "batch_wait", "back"})
+      EXPECT_GT(m["stage_mean_ms"].value(stage, 0.0), 0.0) << stage << ": " << line;
+  }
+  EXPECT_EQ(saturation_rows, 1) << out;
 }
 
 }  // namespace
