@@ -300,15 +300,16 @@ TEST(SplitDir, SplitDirectoryAloneMatchesTheWholeModel) {
   EXPECT_LE(max_relative_error(r->runner->run(x)[0], whole.run({x})[0]), 1e-4);
 }
 
-// input -> Conv -> Relu -> ReduceMean: the CPU backends run ReduceMean, the
-// CUDA backend has no kernel for it.
+// input -> Conv -> Relu -> ReduceMean over the channels: the CPU backends run
+// it, the CUDA backend has no kernel for it (only for the last axes, a global
+// average pool).
 std::string reduce_mean_model() {
   testing::GraphBuilder b;
   b.g.opset = 13;
   const int x = b.input({1, 4, 6, 6});
   const int r = b.node("Relu", {b.conv(x, 4, 8, 3)});
   Attrs axes;
-  axes.set("axes", std::vector<int64_t>{2, 3});
+  axes.set("axes", std::vector<int64_t>{1});
   const int y = b.node("ReduceMean", {r}, axes);
   b.output(y);
   const std::string path = testing::generated_dir() + "/splitdir_reduce_mean.onnx";
