@@ -20,15 +20,10 @@ class LocalBack final : public BackEndpoint {
     std::lock_guard<std::mutex> lock(mu_);
     return session_->run({features})[0];
   }
-  Tensor batch_tensor(const Shape& shape) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    const size_t bytes = static_cast<size_t>(shape_numel(shape)) * sizeof(float);
-    // One buffer, grown to the largest batch asked for; smaller batches use its start.
-    if (!batch_buffer_ || batch_bytes_ < bytes) {
-      batch_buffer_ = session_->host_buffer(bytes);
-      batch_bytes_ = bytes;
-    }
-    return Tensor::adopt(DType::F32, shape, batch_buffer_);
+  // The backend's fastest input memory; Session::host_buffer touches no session
+  // state, so it needs no lock (and must not wait for a running batch).
+  std::shared_ptr<std::byte> batch_memory(size_t bytes) override {
+    return session_->host_buffer(bytes);
   }
   int64_t padded_batch(int64_t n, int64_t max_batch) const override {
     int64_t p = 1;
@@ -39,8 +34,6 @@ class LocalBack final : public BackEndpoint {
 
  private:
   std::mutex mu_;
-  std::shared_ptr<std::byte> batch_buffer_;  // batch_tensor()'s memory
-  size_t batch_bytes_ = 0;
   std::unique_ptr<Session> session_;
   BackendKind kind_;
 };

@@ -22,11 +22,11 @@ class BackEndpoint {
   // call from several threads. Throws Error, or serve::RemoteError (retryable()
   // for a server that is down or overloaded) for a remote endpoint.
   virtual Tensor run(const Tensor& features) = 0;
-  // Where a batch of feature maps [N, ...] is best assembled before run(): the
-  // local backend's fastest input memory (page-locked for CUDA: uploaded
-  // without a staging copy), reused from one call to the next for the same
-  // shape, so one caller (the batching stage) assembles one batch at a time.
-  virtual Tensor batch_tensor(const Shape& shape) { return Tensor(DType::F32, shape); }
+  // Memory to assemble batches of feature maps in before run(): the local
+  // backend's fastest input memory (page-locked for CUDA: uploaded without a
+  // staging copy). The batching stage holds a few such buffers and fills one
+  // while run() works on another. Safe to call from several threads.
+  virtual std::shared_ptr<std::byte> batch_memory(size_t bytes) { return aligned_buffer(bytes); }
   // The batch size to run n feature maps at (n <= max_batch), the rest rows of
   // zeros: a local backend compiles one executable per batch size, so batches
   // are padded to a power of two (or max_batch), which bounds the executables

@@ -23,6 +23,13 @@ BackBatcher::BackBatcher(BackEndpoint& back, Shape feature_shape, BatchOptions o
            "the split's feature map must have a batch dimension of 1, not ",
            shape_str(feature_shape_));
   feature_bytes_ = Tensor(DType::F32, feature_shape_).nbytes();
+  // Two buffers at start (the one filling and the one running), so that the
+  // first requests do not wait for page-locked allocations.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = take_buffer_locked();
+    give_back_locked(take_buffer_locked());
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -45,22 +52,58 @@ void BackBatcher::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::shared_ptr<BackBatcher::Buffer> BackBatcher::take_buffer_locked() {
+  if (!spare_.empty()) {
+    std::shared_ptr<Buffer> b = std::move(spare_.back());
+    spare_.pop_back();
+    return b;
+  }
+  auto b = std::make_shared<Buffer>();
+  b->mem = back_.batch_memory(feature_bytes_ * static_cast<size_t>(opts_.max_batch));
+  TS_CHECK(b->mem, "the back endpoint gave no memory for a batch");
+  return b;
+}
+
+void BackBatcher::give_back_locked(std::shared_ptr<Buffer> buf) {
+  // Enough spares for the batches queued behind a running one in a burst; more
+  // are freed (with --max-batch 1, each request is a buffer of its own).
+  constexpr size_t kSpareBuffers = 8;
+  buf->reserved = buf->written = 0;
+  if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(buf));
+}
+
 Tensor BackBatcher::run(std::span<const uint8_t> feature, std::shared_ptr<const void> keep,
                         Clock::time_point deadline) {
   TS_CHECK(feature.size() == feature_bytes_, "a feature map of ", feature.size(),
            " bytes; the split's ", shape_str(feature_shape_), " has ", feature_bytes_);
   std::future<Tensor> result;
+  std::shared_ptr<Buffer> buf;
+  size_t row = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     TS_CHECK(!stop_, "the server is shutting down");
+    // A row in the open buffer; a full (or closed) one is replaced.
+    if (!open_ || open_->reserved == static_cast<size_t>(opts_.max_batch))
+      open_ = take_buffer_locked();
+    buf = open_;
+    row = buf->reserved++;
     Pending p;
-    p.feature = feature;
-    p.keep = std::move(keep);
+    p.buf = buf;
+    p.row = row;
     p.deadline = deadline;
     p.queued = Clock::now();
     result = p.result.get_future();
     queue_.push_back(std::move(p));
     if (metrics_) metrics_->back_queue(+1);
+  }
+  cv_.notify_one();
+  // The copy, on this thread, while the batching thread runs another batch.
+  // The batch this row is in does not run before it is written.
+  std::memcpy(buf->mem.get() + row * feature_bytes_, feature.data(), feature_bytes_);
+  keep.reset();  // the worker's reply is no longer needed
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++buf->written;
   }
   cv_.notify_one();
   return result.get();
@@ -83,24 +126,35 @@ void BackBatcher::loop() {
       // Wait for company until the oldest request has waited max_delay, or
       // until waiting longer would make a request of this batch miss its
       // deadline: its deadline less the back partition's recent run time.
-      for (Clock::time_point close = close_locked(max_batch);
-           !stop_ && queue_.size() < max_batch && Clock::now() < close;
-           close = close_locked(max_batch))
+      // The batch is the front buffer's rows: the first `reserved` of the queue.
+      const std::shared_ptr<Buffer> buf = queue_.front().buf;
+      for (Clock::time_point close = close_locked(buf->reserved);
+           !stop_ && buf->reserved < max_batch && Clock::now() < close;
+           close = close_locked(buf->reserved))
         cv_.wait_until(lock, close);
       if (stop_) continue;  // fails the queue above
-      const size_t n = std::min(max_batch, queue_.size());
+      if (buf == open_) open_.reset();  // closed: later requests get a new buffer
+      const size_t n = buf->reserved;
       batch.reserve(n);
       for (size_t i = 0; i < n; ++i) {
+        TS_CHECK(queue_.front().buf == buf && queue_.front().row == i,
+                 "batcher: the queue is out of row order");  // a bug, not an input
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
       if (metrics_) metrics_->back_queue(-static_cast<int64_t>(n));
+      // Its rows are being copied in by their requests' threads: wait for them
+      // (they never block, and stop() waits for this batch anyway).
+      cv_.wait(lock, [&] { return buf->written == n; });
+      lock.unlock();
+      run_batch(*buf, batch);
+      lock.lock();
+      give_back_locked(buf);
     }
-    run_batch(batch);
   }
 }
 
-Clock::time_point BackBatcher::close_locked(size_t max_batch) const {
+Clock::time_point BackBatcher::close_locked(size_t rows) const {
   Clock::time_point close = queue_.front().queued + opts_.max_delay;
   // Twice the estimate, and 1 ms: a run slower than the average, or a late
   // wake-up, should not miss the deadline. And a tenth of the time the request
@@ -108,8 +162,7 @@ Clock::time_point BackBatcher::close_locked(size_t max_batch) const {
   // the client's, since gRPC rounds a timeout up when it sends it (a client's
   // 1 s arrived here as about 1.01 s).
   const auto margin = 2 * back_estimate_ + std::chrono::milliseconds(1);
-  const size_t n = std::min(max_batch, queue_.size());
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < rows && i < queue_.size(); ++i) {
     const Pending& p = queue_[i];
     if (p.deadline == Clock::time_point::max()) continue;
     const auto rounding = p.deadline > p.queued ? (p.deadline - p.queued) / 10 : Clock::duration{0};
@@ -118,7 +171,7 @@ Clock::time_point BackBatcher::close_locked(size_t max_batch) const {
   return close;
 }
 
-void BackBatcher::run_batch(std::vector<Pending>& batch) {
+void BackBatcher::run_batch(Buffer& buf, std::vector<Pending>& batch) {
   // A request whose deadline has passed is answered, not computed.
   const Clock::time_point start = Clock::now();
   std::vector<Pending> live;
@@ -138,19 +191,21 @@ void BackBatcher::run_batch(std::vector<Pending>& batch) {
   const int64_t n = static_cast<int64_t>(live.size());
   try {
     const int64_t padded = back_.padded_batch(n, opts_.max_batch);
-    TS_CHECK(padded >= n, "the back endpoint pads a batch of ", n, " to ", padded);
-    Shape s = feature_shape_;
-    s[0] = padded;
-    Tensor in = back_.batch_tensor(s);
-    TS_CHECK(in.shape() == s && in.nbytes() == feature_bytes_ * static_cast<size_t>(padded),
-             "the back endpoint's batch buffer does not fit ", shape_str(s));
-    auto* dst = static_cast<uint8_t*>(in.raw());
+    TS_CHECK(padded >= n && padded <= opts_.max_batch, "the back endpoint pads a batch of ", n,
+             " to ", padded, " (at most --max-batch ", opts_.max_batch, ")");
+    auto* dst = reinterpret_cast<uint8_t*>(buf.mem.get());
+    // The rows of requests that are computed, first and in order: a request
+    // left out above leaves a gap, closed by moving the rows after it.
     for (size_t i = 0; i < live.size(); ++i)
-      std::memcpy(dst + i * feature_bytes_, live[i].feature.data(), feature_bytes_);
+      if (live[i].row != i)
+        std::memmove(dst + i * feature_bytes_, dst + live[i].row * feature_bytes_,
+                     feature_bytes_);
     if (padded > n)  // rows of zeros, whose results are dropped
       std::memset(dst + live.size() * feature_bytes_, 0,
                   static_cast<size_t>(padded - n) * feature_bytes_);
-    for (Pending& p : live) p.keep.reset();  // the worker's reply is no longer needed
+    Shape s = feature_shape_;
+    s[0] = padded;
+    Tensor in = Tensor::adopt(DType::F32, s, buf.mem);
     Tensor out = back_.run(in);
     const Clock::time_point done = Clock::now();
     const double took = seconds_between(start, done);

@@ -9,8 +9,11 @@
 // and the accelerator stages overlap (a pipeline).
 //
 // The batch is assembled in the host memory the back endpoint asks for
-// (BackEndpoint::batch_tensor: page-locked for the CUDA backend, which then
-// uploads it without a staging copy), straight from the worker's reply.
+// (BackEndpoint::batch_memory: page-locked for the CUDA backend, which then
+// uploads it without a staging copy), straight from the worker's reply: each
+// request is given its row when it arrives and copies its feature map there on
+// its own thread, into one buffer while the back partition runs the batch of
+// another. The batching thread only closes batches and runs them.
 #pragma once
 
 #include <chrono>
@@ -53,7 +56,8 @@ class BackBatcher {
   BackBatcher& operator=(const BackBatcher&) = delete;
 
   // One request's feature map (float32 bytes of feature_shape, read where the
-  // worker's reply holds them: `keep` owns them) through the back partition;
+  // worker's reply holds them: `keep` owns them, and is released once they are
+  // copied into the batch, before the batch runs) through the back partition;
   // blocks until its row of the result, shape [1, ...]. Throws what the back
   // partition threw (every request of that batch fails alike), DeadlineExceeded
   // when `deadline` passed before its batch ran, or Error once stopped.
@@ -65,16 +69,26 @@ class BackBatcher {
   void stop();
 
  private:
+  // max_batch rows of feature maps: a batch is the rows of one buffer.
+  struct Buffer {
+    std::shared_ptr<std::byte> mem;
+    size_t reserved = 0;  // rows handed to requests (mu_)
+    size_t written = 0;   // rows whose feature map is copied in (mu_)
+  };
   struct Pending {
-    std::span<const uint8_t> feature;
-    std::shared_ptr<const void> keep;
+    std::shared_ptr<Buffer> buf;
+    size_t row = 0;
     Clock::time_point deadline, queued;
     std::promise<Tensor> result;
   };
   void loop();
-  void run_batch(std::vector<Pending>& batch);
+  void run_batch(Buffer& buf, std::vector<Pending>& batch);
   // When the batch at the queue's front closes (mu_ held, queue not empty).
-  Clock::time_point close_locked(size_t max_batch) const;
+  Clock::time_point close_locked(size_t rows) const;
+  // A buffer with no rows handed out: a spare one, or a new one (mu_ held).
+  std::shared_ptr<Buffer> take_buffer_locked();
+  // After its batch ran: kept for reuse, up to a bound (mu_ held).
+  void give_back_locked(std::shared_ptr<Buffer> buf);
 
   BackEndpoint& back_;
   Shape feature_shape_;
@@ -83,7 +97,9 @@ class BackBatcher {
   Metrics* metrics_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending> queue_;
+  std::deque<Pending> queue_;               // in row order; a batch is a prefix
+  std::shared_ptr<Buffer> open_;            // where arriving requests get rows
+  std::vector<std::shared_ptr<Buffer>> spare_;
   std::chrono::microseconds back_estimate_{0};  // recent back partition run time (mu_)
   bool stop_ = false;
   std::thread thread_;
