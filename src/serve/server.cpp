@@ -469,7 +469,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     int64_t generation = 0;
     if (Status s = find(q->session(), index, generation); !s.ok()) return s;
     const auto t0 = Clock::now();
-    // The worker's reply is kept until the batch holding its feature map is assembled.
+    // The worker's reply is kept until its feature map is copied into its batch.
     auto f = std::make_shared<channel::Frame>();
     if (Status s =
             call(index, generation, deadline, MsgType::kInfer, enclave::encode(sealed(q)), *f);
@@ -487,7 +487,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     const auto t1 = Clock::now();
     Tensor out;
     try {
-      out = batcher->run(fv.feature, f, deadline);
+      out = batcher->run(fv.feature, std::move(f), deadline);  // f is not used after
     } catch (const DeadlineExceeded& e) {
       return Status(StatusCode::DEADLINE_EXCEEDED, e.what());
     } catch (const RemoteError& e) {
