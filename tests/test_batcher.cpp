@@ -38,6 +38,11 @@ class FakeBack final : public BackEndpoint {
     return out;
   }
   std::string describe() const override { return "fake"; }
+  std::shared_ptr<std::byte> batch_memory(size_t bytes) override {
+    ++allocations;
+    return aligned_buffer(bytes);
+  }
+  std::atomic<int> allocations{0};
   std::vector<int64_t> batches() {
     std::lock_guard<std::mutex> lock(mu);
     return calls;
@@ -145,6 +150,18 @@ TEST(Batcher, MaxBatchOneRunsEachRequestAlone) {
     EXPECT_EQ(b.run(bytes(f), f, kNoDeadline).data<float>()[0], 2.0f * i);
   }
   EXPECT_EQ(back.batches(), (std::vector<int64_t>{1, 1, 1, 1, 1}));
+}
+
+// Batch buffers are reused: 50 requests one after another take the two
+// buffers made at start (page-locked memory is slow to get and to free).
+TEST(Batcher, BatchBuffersAreReused) {
+  FakeBack back;
+  BackBatcher b(back, {1, 3}, {1, 0ms}, nullptr);
+  for (int i = 0; i < 50; ++i) {
+    auto f = feature(static_cast<float>(i));
+    ASSERT_EQ(b.run(bytes(f), f, kNoDeadline).data<float>()[0], 2.0f * i);
+  }
+  EXPECT_LE(back.allocations, 3);
 }
 
 TEST(Batcher, WaitsAtMostMaxDelayForCompany) {

@@ -1,5 +1,6 @@
 #include "serve/batcher.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace teesplit::serve {
@@ -65,11 +66,15 @@ std::shared_ptr<BackBatcher::Buffer> BackBatcher::take_buffer_locked() {
 }
 
 void BackBatcher::give_back_locked(std::shared_ptr<Buffer> buf) {
-  // Enough spares for the batches queued behind a running one in a burst; more
-  // are freed (with --max-batch 1, each request is a buffer of its own).
-  constexpr size_t kSpareBuffers = 8;
+  // Spares up to 256 MiB, and at least two: a burst's buffers are reused, not
+  // allocated and freed again (page-locked memory is slow to get, and freeing it
+  // can wait for the device), yet a large batch does not hold many. With
+  // --max-batch 1 each request has a buffer of its own.
+  constexpr size_t kSpareBytes = size_t{256} << 20;
+  const size_t bytes = feature_bytes_ * static_cast<size_t>(opts_.max_batch);
+  const size_t keep = std::max<size_t>(2, kSpareBytes / std::max<size_t>(bytes, 1));
   buf->reserved = buf->written = 0;
-  if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(buf));
+  if (spare_.size() < keep) spare_.push_back(std::move(buf));
 }
 
 Tensor BackBatcher::run(std::span<const uint8_t> feature, std::shared_ptr<const void> keep,
