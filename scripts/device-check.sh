@@ -29,6 +29,9 @@
 #     (bench/run_serve_load.py --metrics): throughput, p50/p99, mean batch, stage times.
 #     Workers run with their lockdown (seccomp, Landlock, memfd_secret); where the kernel
 #     refuses a step, again with --insecure, and the check says so;
+#  4b. amx: teesplit fp32 and bf16 on the host CPU beside ONNX Runtime fp32 (python3's
+#     onnxruntime), the three zoo models at batch 1 (1 and 2 threads) and 8 (2 threads),
+#     and which oneDNN implementations bf16 ran on (AMX or not);
 #  5. latency at batch 1, 8, 32: `teesplit bench --backend cuda` (fp32, TF32; includes
 #     the pinned host<->device copies) beside PyTorch eager on the same GPU.
 # Environment: DEVICE_CHECK_OUT (default $OUT or ./device-check-out) for logs,
@@ -36,7 +39,7 @@
 # DEVICE_CHECK_USE_BUNDLE=1 to use .devbundle/ without trying to build,
 # DEVICE_CHECK_SERVE_SECONDS (default 20) for each closed loop of the serving section,
 # DEVICE_CHECK_BUDGET_S (default 420): past it, the latency section is skipped (and said so).
-# DEVICE_CHECK_SECTIONS (default "test_cuda models opset18 serve latency"): which to run.
+# DEVICE_CHECK_SECTIONS (default "test_cuda models opset18 serve amx latency"): which to run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -105,7 +108,7 @@ SKIP() { echo "SKIP: $*"; nskip=$((nskip + 1)); }
 elapsed() { echo $(($(date +%s) - T0)); }
 section() { echo; echo "== $* ($(elapsed) s)"; }
 PY=${DEVICE_CHECK_PYTHON:-python3}
-SECTIONS=" ${DEVICE_CHECK_SECTIONS:-test_cuda models opset18 serve latency} "
+SECTIONS=" ${DEVICE_CHECK_SECTIONS:-test_cuda models opset18 serve amx latency} "
 want() { [[ "$SECTIONS" == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- 0. the machine
@@ -430,6 +433,76 @@ if [ -n "$TS" ] && want serve; then
       FAIL "serving (exit $rc): $(tail -3 "$OUTDIR/serve_progress.log" | tr '\n' ' ')"
       tail -15 "$WORK/serve/serve.log" 2>/dev/null
     fi
+  fi
+fi
+
+# ---------------------------------------------------------------- 4b. bf16 on AMX
+# The GPU machine's host CPU may have AMX, which the dev machine lacks (issue 14):
+# teesplit fp32 and bf16 beside ONNX Runtime fp32 (python3's onnxruntime), zoo models,
+# one round of 7 timed runs each: an indication, not the interleaved rounds of
+# bench/run_benchmarks.py. With ONEDNN_VERBOSE, which implementations bf16 ran on.
+if [ -n "$TS" ] && want amx; then
+  section "bf16 on this CPU (AMX) beside ONNX Runtime fp32"
+  amx=$(grep -o -w 'amx_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')
+  echo "CPU flags: ${amx:-no amx_bf16/amx_tile}$(grep -q -w avx512_bf16 /proc/cpuinfo && echo ' avx512_bf16')"
+  AMX_DIR=$WORK/amx
+  mkdir -p "$AMX_DIR"
+  ort_ms() {  # ort_ms MODEL BATCH THREADS: ONNX Runtime's median ms, or nothing
+    timeout 300 $PY - "$@" 2>>"$OUTDIR/amx_ort.err" <<'EOF'
+import statistics, sys, time
+import numpy as np
+import onnxruntime as ort
+path, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+so = ort.SessionOptions()
+so.intra_op_num_threads = threads
+so.inter_op_num_threads = 1
+s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+x = np.random.default_rng(1).random((batch, 3, 224, 224), dtype=np.float32)
+feed = {s.get_inputs()[0].name: x}
+for _ in range(2):
+    s.run(None, feed)
+ts = []
+for _ in range(7):
+    t0 = time.perf_counter()
+    s.run(None, feed)
+    ts.append((time.perf_counter() - t0) * 1e3)
+print("%.2f" % statistics.median(ts))
+EOF
+  }
+  ts_ms() {  # ts_ms MODEL BATCH THREADS PRECISION: teesplit's median ms, or nothing
+    timeout 300 "$TS" bench "$1" --backend cpu --batch "$2" --threads "$3" --precision "$4" \
+      --warmup 2 --runs 7 --json 2>>"$OUTDIR/amx_teesplit.err" | $PY -c '
+import json, sys
+print("%.2f" % json.loads([l for l in sys.stdin if l.startswith("{")][-1])["median_ms"])' 2>/dev/null
+  }
+  {
+    printf "%-16s %5s %7s | %10s %10s %10s | %9s %6s\n" model batch threads "fp32 ms" "bf16 ms" \
+      "ORT ms" "ORT/bf16" target
+    for a in resnet50 vgg16 efficientnet_b0; do
+      m=$AMX_DIR/$a.onnx
+      "$TS" zoo "$a" -o "$m" >/dev/null 2>&1 || { echo "$a: teesplit zoo failed"; continue; }
+      target=4
+      [ $a = efficientnet_b0 ] && target=1.4
+      for bt in "1 1" "1 2" "8 2"; do
+        read -r b t <<<"$bt"
+        f=$(ts_ms "$m" "$b" "$t" fp32)
+        h=$(ts_ms "$m" "$b" "$t" bf16)
+        o=$(ort_ms "$m" "$b" "$t")
+        up=$($PY -c "print('%.2f' % ($o / $h))" 2>/dev/null)
+        printf "%-16s %5s %7s | %10s %10s %10s | %9s %6s\n" "$a" "$b" "$t" "${f:--}" "${h:--}" \
+          "${o:--}" "${up:--}" "$target"
+      done
+    done
+  } | tee "$OUTDIR/amx.txt"
+  # Which oneDNN implementations bf16 ran on (amx in their names, or not).
+  echo "oneDNN implementations of a bf16 ResNet-50 run (count, name):" | tee -a "$OUTDIR/amx.txt"
+  ONEDNN_VERBOSE=1 timeout 120 "$TS" bench "$AMX_DIR/resnet50.onnx" --backend cpu --precision bf16 \
+    --threads 2 --warmup 0 --runs 1 2>&1 | grep -E "^onednn_verbose.*,exec," |
+    awk -F, '{print $4, $5}' | sort | uniq -c | sort -rn | head -8 | tee -a "$OUTDIR/amx.txt"
+  if grep -qE "^resnet50 +1 +1 \| +[0-9.]+ +[0-9.]+ +[0-9.]+ \| +[0-9.]+" "$OUTDIR/amx.txt"; then
+    PASS "bf16 timed beside ONNX Runtime on this CPU (table above; the targets are issue 14's)"
+  else
+    FAIL "bf16 on this CPU: no complete row (see $OUTDIR/amx_teesplit.err and amx_ort.err)"
   fi
 fi
 
