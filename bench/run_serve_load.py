@@ -2,6 +2,7 @@
 """Serving throughput: teesplit serve under a bounded load on loopback (docs/benchmarks.md).
 
   /usr/bin/python3 bench/run_serve_load.py [--model resnet50] [--size 224] [--cut middle]
+      [--precision fp32|bf16]
       [--workers 4] [--threads 1] [--enclave-threads 1]
       [--config 'NAME=SERVE ARGS' ...] [--serve-arg ARG ...]
       [--sat-clients 8] [--sat-duration 40] [--levels 25,50,90,100]
@@ -40,6 +41,10 @@ the remaining levels and configs are skipped (and said so).
 --metrics starts the server with --metrics-listen and reads its /metrics
 before and after each closed loop: the mean back-partition batch and the mean
 time of each stage over that loop go into the results and a third table.
+--precision bf16 splits with a bf16 front (split --precision bf16): the
+enclave workers run it in bf16 (on AMX where the CPU has it), and the
+reference check allows bf16's rounding (--tolerance, default 1e-4 for fp32 and
+0.05 for bf16, relative to the largest logit).
 --insecure runs workers whose lockdown fails (serve --insecure, and the
 client accepts them): for machines without memfd_secret or Landlock, such as
 some GPU machines; the tables then say so.
@@ -167,6 +172,10 @@ def main():
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--cut", default="middle")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="the front's precision (split --precision)")
+    ap.add_argument("--tolerance", type=float, default=None,
+                    help="the reference check's max relative error (default 1e-4; bf16: 0.05)")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1, help="the back partition's (serve --threads)")
     ap.add_argument("--enclave-threads", type=int, default=1)
@@ -211,7 +220,7 @@ def main():
         subprocess.run(["cmake", "--build", a.build_dir, "-j2", "--target", "teesplit",
                         "teesplit-enclave", "serve_load"], check=True)
     prep = run_json([load, "prepare", "--model", a.model, "--size", str(a.size), "--cut", a.cut,
-                     "--work-dir", work], 1800)
+                     "--precision", a.precision, "--work-dir", work], 1800)
     log(f"split {a.model} {a.size}x{a.size} at {prep['cut']} (cut {prep['cut_index']}), "
         f"feature {prep['feature_shape']}")
     compute_cmd = [load, "compute", prep["split"], "--threads", str(a.threads),
@@ -233,6 +242,8 @@ def main():
               "--sim-root", os.path.join(work, "sim-root.pem"), "--allow-simulated",
               "--reference-input", prep["reference_input"],
               "--reference-output", prep["reference_output"]]
+    tolerance = a.tolerance if a.tolerance is not None else (0.05 if a.precision == "bf16" else 1e-4)
+    client += ["--tolerance", f"{tolerance:g}"]
     if a.insecure:
         client.append("--allow-insecure")
     rows = []
@@ -313,7 +324,8 @@ def main():
     la = lambda m: ", ".join(f"{x:.2f}" for x in m["loadavg"])
     print(f"Serving throughput: {a.model} {a.size}x{a.size}, cut {prep['cut']} "
           f"(feature {'x'.join(str(d) for d in prep['feature_shape'])}), {a.workers} workers "
-          f"({a.enclave_threads} thread each), back partition on {a.threads} thread(s); "
+          f"({a.enclave_threads} thread each, {prep.get('precision', 'fp32')} front), back partition "
+          f"on {a.threads} thread(s); "
           f"commit {commit}; {at_start['cpus']} CPUs ({at_start['cpu']}); load average "
           f"{la(at_start)} at the start, {la(at_end)} at the end.\n")
     # The in-process compute: the mean of the measurements before and after each config.

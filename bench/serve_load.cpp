@@ -82,6 +82,7 @@ struct PrepareOptions {
   std::string model = "resnet50", cut = "middle", work_dir = "build/bench/serve-load";
   int64_t size = 224;
   bool protect_output = false;
+  std::string precision = "fp32";  // the front's: split --precision
 };
 
 int prepare(const PrepareOptions& o) {
@@ -94,6 +95,7 @@ int prepare(const PrepareOptions& o) {
   fs::remove_all(split);
   SplitWriteOptions wo;
   wo.protect_output = o.protect_output;
+  wo.precision = parse_precision(o.precision);
   wo.enclave_binary = bench::worker_beside_build();
   const SplitManifest m = write_split(model_path, cut, split, wo);
   const Tensor x = bench::seeded_input(m.input_shape, 12345);
@@ -108,6 +110,7 @@ int prepare(const PrepareOptions& o) {
             {"feature_shape", m.feature_shape},
             {"input_shape", m.input_shape},
             {"protect_output", m.tail.has_value()},
+            {"precision", m.precision},
             {"split", split},
             {"reference_input", o.work_dir + "/reference-input.npy"},
             {"reference_output", o.work_dir + "/reference-output.npy"}};
@@ -598,6 +601,8 @@ int main(int argc, char** argv) {
   p->add_option("--work-dir", po.work_dir, "the model, split and reference go here")
       ->capture_default_str();
   p->add_flag("--protect-output", po.protect_output, "split --protect-output");
+  p->add_option("--precision", po.precision, "the front's precision (split --precision)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
 
   ComputeOptions co;
   CLI::App* c = app.add_subcommand("compute", "the partitions' compute alone, in this process");

@@ -29,6 +29,8 @@
 #     (bench/run_serve_load.py --metrics): throughput, p50/p99, mean batch, stage times.
 #     Workers run with their lockdown (seccomp, Landlock, memfd_secret); where the kernel
 #     refuses a step, again with --insecure, and the check says so;
+#  4a. serve_bf16: the same server with bf16 fronts (split --precision bf16), back on CUDA;
+#     on an AMX CPU every bf16 step inside the locked-down worker must run on AMX;
 #  4b. amx: teesplit fp32 and bf16 on the host CPU beside ONNX Runtime fp32 (python3's
 #     onnxruntime), the three zoo models at batch 1 (1 and 2 threads) and 8 (2 threads),
 #     and which oneDNN implementations bf16 ran on (AMX or not);
@@ -39,7 +41,9 @@
 # DEVICE_CHECK_USE_BUNDLE=1 to use .devbundle/ without trying to build,
 # DEVICE_CHECK_SERVE_SECONDS (default 20) for each closed loop of the serving section,
 # DEVICE_CHECK_BUDGET_S (default 420): past it, the latency section is skipped (and said so).
-# DEVICE_CHECK_SECTIONS (default "test_cuda models opset18 serve amx latency"): which to run.
+# DEVICE_CHECK_SERVE_BACKEND (default cuda): the back of the bf16 serving section (cpu:
+# to try the section on a machine without a GPU),
+# DEVICE_CHECK_SECTIONS (default "test_cuda models opset18 serve serve_bf16 amx latency"): which to run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -108,8 +112,9 @@ SKIP() { echo "SKIP: $*"; nskip=$((nskip + 1)); }
 elapsed() { echo $(($(date +%s) - T0)); }
 section() { echo; echo "== $* ($(elapsed) s)"; }
 PY=${DEVICE_CHECK_PYTHON:-python3}
-SECTIONS=" ${DEVICE_CHECK_SECTIONS:-test_cuda models opset18 serve amx latency} "
+SECTIONS=" ${DEVICE_CHECK_SECTIONS:-test_cuda models opset18 serve serve_bf16 amx latency} "
 want() { [[ "$SECTIONS" == *" $1 "* ]]; }
+insecure=""  # set by the serving section when the workers' lockdown fails here
 
 # ---------------------------------------------------------------- 0. the machine
 section "machine"
@@ -409,7 +414,6 @@ if [ -n "$TS" ] && want serve; then
         --config "cpu back=--backend cpu --max-batch 32 --max-delay-ms 5" \
         --results "$OUTDIR/serve_results.jsonl" "${@:2}" >"$1" 2>"$OUTDIR/serve_progress.log"
     }
-    insecure=""
     serve_run "$OUTDIR/serve.md"
     rc=$?
     if [ $rc -ne 0 ] && grep -qiE "lockdown|landlock|seccomp|memfd_secret|--insecure" "$WORK/serve/serve.log" 2>/dev/null; then
@@ -432,6 +436,48 @@ if [ -n "$TS" ] && want serve; then
     else
       FAIL "serving (exit $rc): $(tail -3 "$OUTDIR/serve_progress.log" | tr '\n' ' ')"
       tail -15 "$WORK/serve/serve.log" 2>/dev/null
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------- 4a. serving, bf16 fronts
+# The same server with the fronts in bf16 (split --precision bf16), the back on CUDA:
+# with fp32 fronts the enclave workers, not the GPU, bounded the throughput. Each
+# worker says how many of its front's bf16 steps run on AMX; on a CPU with AMX all
+# of them must (issue 14: no silent AVX-512 fallback inside the worker).
+if [ -n "$TS" ] && want serve_bf16; then
+  section "serving: bf16 fronts in the enclave workers, back partition on ${DEVICE_CHECK_SERVE_BACKEND:-cuda}"
+  SL_BUILD=$(dirname "$TS")
+  if [ ! -x "$SL_BUILD/bench/serve_load" ] || [ ! -x "$SL_BUILD/teesplit-enclave" ]; then
+    SKIP "serving bf16: no $SL_BUILD/bench/serve_load or teesplit-enclave"
+  else
+    PYTHONUNBUFFERED=1 timeout 300 $PY "$ROOT/bench/run_serve_load.py" --no-build --build-dir "$SL_BUILD" \
+      --work-dir "$WORK/serve-bf16" --precision bf16 --model resnet50 --size 224 --workers 12 \
+      --threads 4 --sat-clients 64 --sat-duration "${DEVICE_CHECK_SERVE_SECONDS:-20}" --levels "" \
+      --compute-runs 10 --metrics ${insecure:+--insecure} \
+      --config "${DEVICE_CHECK_SERVE_BACKEND:-cuda} back, bf16 fronts=--backend ${DEVICE_CHECK_SERVE_BACKEND:-cuda} --max-batch 32 --max-delay-ms 5" \
+      --results "$OUTDIR/serve_bf16_results.jsonl" >"$OUTDIR/serve_bf16.md" \
+      2>"$OUTDIR/serve_bf16_progress.log"
+    rc=$?
+    cp "$WORK/serve-bf16/serve.log" "$OUTDIR/serve_bf16_server.log" 2>/dev/null
+    if [ $rc -eq 0 ]; then
+      cat "$OUTDIR/serve_bf16.md"
+      PASS "serving with bf16 fronts and the back on ${DEVICE_CHECK_SERVE_BACKEND:-cuda} (every 10th request within 0.05 of the fp32 model)"
+    else
+      FAIL "serving bf16 (exit $rc): $(tail -3 "$OUTDIR/serve_bf16_progress.log" | tr '\n' ' ')"
+      tail -15 "$WORK/serve-bf16/serve.log" 2>/dev/null
+    fi
+    amx_line=$(grep -m1 "bf16 steps on AMX" "$WORK/serve-bf16/serve.log" 2>/dev/null)
+    echo "worker: ${amx_line:-(no line about AMX in the log of the server)}"
+    if grep -qw amx_bf16 /proc/cpuinfo; then
+      if [[ "$amx_line" =~ ([0-9]+)\ of\ ([0-9]+)\ bf16\ steps\ on\ AMX ]] &&
+        [ "${BASH_REMATCH[2]}" -gt 0 ] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]; then
+        PASS "inside the locked-down worker every bf16 step of the front runs on AMX"
+      else
+        FAIL "this CPU has AMX, but the worker's bf16 front does not run on it entirely"
+      fi
+    else
+      SKIP "this CPU has no AMX: the worker's bf16 runs on AVX512_BF16 or refuses"
     fi
   fi
 fi
