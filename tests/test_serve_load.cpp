@@ -430,5 +430,47 @@ TEST(ServeLoad, TheHostsSessionTableIsBounded) {
   EXPECT_EQ(remote.infer(sessions.back(), x).shape(), (Shape{1, 10}));
 }
 
+// A worker that stops answering (here SIGSTOP; a deadlock or a starved
+// process alike) is replaced after --worker-timeout, as a dead one is: its
+// request is answered UNAVAILABLE (retryable) instead of hanging, and after
+// attesting again the client is served by the new worker.
+TEST(ServeLoad, AStalledWorkerIsReplacedAfterTheWorkerTimeout) {
+  const std::string dir = testing::make_resnet50_split("serve-load", "stalled");
+  const int timeout_s = kSanitized ? 8 : 2;
+  ServeProcess server(dir + "/split", dir, 1,
+                      {"--worker-timeout", std::to_string(timeout_s), "--metrics-listen",
+                       "127.0.0.1:0"});
+  ASSERT_FALSE(server.address().empty()) << server.log();
+  const Reference ref(1);
+  Tally tally;
+  Client client(server.address(), policy_of(dir), tally);
+  ASSERT_TRUE(client.attest());
+  const Tensor x = testing::batch_row(ref.batch.images, 0);
+  const std::vector<pid_t> before = testing::workers_of(server.pid());
+  ASSERT_EQ(before.size(), 1u);
+  ::kill(before[0], SIGSTOP);
+  Tensor out;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string code = client.infer(x, &out);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ::kill(before[0], SIGCONT);  // if it was not replaced, let the rest of the test go on
+  EXPECT_EQ(code, "UNAVAILABLE") << tally.first_error;
+  EXPECT_NE(tally.first_error.find("did not answer within --worker-timeout"), std::string::npos)
+      << tally.first_error;
+  EXPECT_NE(server.log().find("did not answer within " + std::to_string(timeout_s) + " s"),
+            std::string::npos)
+      << server.log();
+  EXPECT_GE(waited, std::chrono::seconds(timeout_s));
+  EXPECT_LT(waited, std::chrono::seconds(timeout_s + 30));
+  const std::vector<pid_t> after = testing::workers_of(server.pid());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]) << "the stalled worker was not replaced";
+  ASSERT_TRUE(client.attest());
+  ASSERT_EQ(client.infer(x, &out), "OK") << tally.first_error;
+  EXPECT_LE(max_relative_error(out, testing::batch_row(ref.want, 0)), 1e-4);
+  auto m = testing::scrape_metrics(testing::metrics_endpoint(dir + "/serve.out"));
+  EXPECT_EQ(m["teesplit_enclave_restarts_total"], 1);
+}
+
 }  // namespace
 }  // namespace teesplit

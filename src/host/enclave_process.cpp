@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -241,6 +242,17 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
   }
   if (f && f->type == uint8_t(enclave::MsgType::kReady)) {
     info_ = enclave::decode_worker_info(f->payload);
+    if (l.reply_timeout.count() > 0) {
+      // Reads and writes on the link give up after the timeout (EAGAIN), so
+      // that a stalled worker cannot hold its request thread forever.
+      reply_timeout_ = l.reply_timeout;
+      const timeval tv{static_cast<time_t>(l.reply_timeout.count()), 0};
+      if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+          ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
+        why = std::string("setsockopt(SO_RCVTIMEO/SO_SNDTIMEO): ") + std::strerror(errno);
+    }
+  }
+  if (f && why.empty() && f->type == uint8_t(enclave::MsgType::kReady)) {
     // From now on the worker's log lines go to ours, so that its pipe never fills.
     stderr_pump_ = std::thread([fd = stderr_fd_] {
       char buf[4096];
@@ -292,12 +304,17 @@ bool EnclaveProcess::alive() {
 channel::Frame EnclaveProcess::call(enclave::MsgType type, const std::vector<uint8_t>& payload) {
   std::lock_guard<std::mutex> lock(mu_);
   TS_CHECK(fd_ >= 0, "the enclave worker is not running");
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     channel::write_frame(fd_, uint8_t(type), payload);
     auto f = channel::read_frame(fd_, enclave::kMaxWorkerFrame);
     if (!f) fail("the enclave worker closed its connection");
     return std::move(*f);
   } catch (const Error& e) {
+    if (reply_timeout_.count() > 0 && std::chrono::steady_clock::now() - t0 >= reply_timeout_)
+      throw WorkerStalled(detail::concat("the enclave worker (pid ", pid_, ") did not answer within ",
+                                         reply_timeout_.count(), " s (--worker-timeout): ",
+                                         e.what()));
     fail("the enclave worker (pid ", pid_, ") is gone: ", e.what(),
          "; retry after a new worker starts (attest again)");
   }

@@ -42,6 +42,10 @@ struct EnclaveLaunch {
   // RLIMIT_MEMLOCK the worker gets: memfd_secret pages count against it.
   size_t memlock_bytes = 0;  // 0: secret_arena_bytes + 16 MiB
   std::chrono::seconds ready_timeout{120};
+  // Once ready: the longest a request may take to be sent and its reply to
+  // arrive (0: no limit). A worker past it is stalled (stopped, deadlocked, or
+  // starved): call() fails, and the host replaces it, as it does a dead one.
+  std::chrono::seconds reply_timeout{0};
   EnclaveTransport transport = EnclaveTransport::kSocketpair;
   // Over TCP: how long the host waits for the worker to connect (a loader
   // such as gramine-sgx first builds the enclave, which takes a while).
@@ -64,6 +68,12 @@ std::vector<std::string> split_loader(const std::string& text);
 std::string default_enclave_binary();
 std::string default_seal_root_path();
 
+// A worker that did not answer within EnclaveLaunch::reply_timeout.
+class WorkerStalled : public Error {
+ public:
+  explicit WorkerStalled(const std::string& msg) : Error(msg) {}
+};
+
 class EnclaveProcess {
  public:
   // Starts the worker and waits for its ready message. Throws Error with the
@@ -78,7 +88,8 @@ class EnclaveProcess {
   bool alive();
 
   // One request, one reply (serialised: the worker answers in order). An
-  // ErrorReply comes back as a frame of type kError; a dead worker is an Error.
+  // ErrorReply comes back as a frame of type kError; a dead worker, or one that
+  // does not answer within EnclaveLaunch::reply_timeout (WorkerStalled), is an Error.
   channel::Frame call(enclave::MsgType type, const std::vector<uint8_t>& payload);
 
   // SIGKILL, for tests and for a worker that stopped answering.
@@ -88,6 +99,7 @@ class EnclaveProcess {
   int fd_ = -1;
   pid_t pid_ = -1;
   int stderr_fd_ = -1;
+  std::chrono::seconds reply_timeout_{0};
   enclave::WorkerInfo info_;
   std::mutex mu_;
   std::thread stderr_pump_;

@@ -255,21 +255,30 @@ struct Server::Impl final : public pb::Enclave::Service {
       metrics.deadline_passed("front");
       return deadline_status("while it waited for its enclave worker");
     }
+    // A worker that died, or stalled past --worker-timeout, is replaced; its
+    // sessions end with it, so the client attests again.
+    bool stalled = false;
     try {
       out = w.proc->call(type, payload);
       return Status::OK;
+    } catch (const WorkerStalled& e) {
+      std::fprintf(stderr, "teesplit serve: worker %zu: %s; replacing it\n", index, e.what());
+      stalled = true;
     } catch (const Error& e) {
       std::fprintf(stderr, "teesplit serve: worker %zu: %s; restarting it\n", index, e.what());
-      try {
-        restart(w);
-      } catch (const Error& e2) {
-        return Status(StatusCode::INTERNAL,
-                      std::string("cannot restart the enclave worker: ") + e2.what());
-      }
-      metrics.enclave_restarted();
-      return Status(StatusCode::UNAVAILABLE,
-                    "the enclave worker died and was restarted: attest again, then retry");
     }
+    try {
+      if (stalled) w.proc->kill();  // a stopped process does not stop when asked
+      restart(w);
+    } catch (const Error& e2) {
+      return Status(StatusCode::INTERNAL,
+                    std::string("cannot restart the enclave worker: ") + e2.what());
+    }
+    metrics.enclave_restarted();
+    return Status(StatusCode::UNAVAILABLE,
+                  stalled ? "the enclave worker did not answer within --worker-timeout and was "
+                            "replaced: attest again, then retry"
+                          : "the enclave worker died and was restarted: attest again, then retry");
   }
 
   static Status from_worker_error(const channel::Frame& f) {

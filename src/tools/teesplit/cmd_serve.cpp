@@ -25,6 +25,7 @@ struct ServeArgs {
   std::string enclave_binary, enclave_transport = "socketpair", enclave_loader, user, seal_root;
   std::string back, metrics_listen;
   int workers = 1, threads = 0, enclave_threads = 1, max_batch = 1, max_queue = 256;
+  int worker_timeout_s = 60;
   double max_delay_ms = 0, deadline_ms = 0, drain_timeout_s = 30;
   bool insecure = false;
   size_t secret_mib = 256;
@@ -62,6 +63,7 @@ int serve_cmd(const ServeArgs& a) {
   o.worker.insecure = a.insecure;
   o.worker.threads = a.enclave_threads;
   o.worker.secret_arena_bytes = a.secret_mib << 20;
+  o.worker.reply_timeout = std::chrono::seconds(a.worker_timeout_s);
   o.worker.transport = parse_enclave_transport(a.enclave_transport);
   o.worker.loader = split_loader(a.enclave_loader);
   auto server = std::make_unique<serve::Server>(o);
@@ -118,6 +120,11 @@ Subcommand add_serve_command(CLI::App& root) {
                   "a request's deadline when its client sets none (0: none); a request past its "
                   "deadline is answered DEADLINE_EXCEEDED and not computed")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--worker-timeout", a->worker_timeout_s,
+                  "seconds an enclave worker may take to answer one request before it counts as "
+                  "stalled and is replaced, as a dead one is (0: wait for ever)")
+      ->check(CLI::Range(0, 86400))
       ->capture_default_str();
   app->add_option("--drain-timeout", a->drain_timeout_s,
                   "on SIGTERM or SIGINT: seconds that requests in flight get to complete (new ones "
