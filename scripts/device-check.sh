@@ -397,14 +397,17 @@ if [ -n "$TS" ] && [ -z "${DEVICE_CHECK_NO_TORCHVISION:-}" ] && want opset18; th
 fi
 
 # ---------------------------------------------------------------- 4. serving
+# What the serving sections run: the load generator and the worker beside teesplit.
+SL_BUILD=$(dirname "${TS:-.}")
+serving_tools_missing() {
+  [ -x "$SL_BUILD/bench/serve_load" ] && [ -x "$SL_BUILD/teesplit-enclave" ] && return 1
+  SKIP "$1: no $SL_BUILD/bench/serve_load or teesplit-enclave (build with -DTEESPLIT_TESTS=ON, or carry a bundle)"
+}
 # The server with the back partition on CUDA, then on the CPU: the same split, the
 # same 12 enclave workers, dynamic batching up to 32 (issue 16's device check).
 if [ -n "$TS" ] && want serve; then
   section "serving: back partition on CUDA and on the CPU, batch up to 32"
-  SL_BUILD=$(dirname "$TS")
-  if [ ! -x "$SL_BUILD/bench/serve_load" ] || [ ! -x "$SL_BUILD/teesplit-enclave" ]; then
-    SKIP "serving: no $SL_BUILD/bench/serve_load or teesplit-enclave (build with -DTEESPLIT_TESTS=ON, or carry a bundle)"
-  else
+  if ! serving_tools_missing serving; then
     SECS=${DEVICE_CHECK_SERVE_SECONDS:-20}
     serve_run() {  # serve_run OUTFILE [--insecure]
       PYTHONUNBUFFERED=1 timeout 300 $PY "$ROOT/bench/run_serve_load.py" --no-build --build-dir "$SL_BUILD" \
@@ -447,10 +450,7 @@ fi
 # of them must (issue 14: no silent AVX-512 fallback inside the worker).
 if [ -n "$TS" ] && want serve_bf16; then
   section "serving: bf16 fronts in the enclave workers, back partition on ${DEVICE_CHECK_SERVE_BACKEND:-cuda}"
-  SL_BUILD=$(dirname "$TS")
-  if [ ! -x "$SL_BUILD/bench/serve_load" ] || [ ! -x "$SL_BUILD/teesplit-enclave" ]; then
-    SKIP "serving bf16: no $SL_BUILD/bench/serve_load or teesplit-enclave"
-  else
+  if ! serving_tools_missing "serving bf16"; then
     PYTHONUNBUFFERED=1 timeout 300 $PY "$ROOT/bench/run_serve_load.py" --no-build --build-dir "$SL_BUILD" \
       --work-dir "$WORK/serve-bf16" --precision bf16 --model resnet50 --size 224 --workers 12 \
       --threads 4 --sat-clients 64 --sat-duration "${DEVICE_CHECK_SERVE_SECONDS:-20}" --levels "" \
