@@ -403,42 +403,59 @@ serving_tools_missing() {
   [ -x "$SL_BUILD/bench/serve_load" ] && [ -x "$SL_BUILD/teesplit-enclave" ] && return 1
   SKIP "$1: no $SL_BUILD/bench/serve_load or teesplit-enclave (build with -DTEESPLIT_TESTS=ON, or carry a bundle)"
 }
+# serve_load_run NAME WORKDIR ARGS...: bench/run_serve_load.py with the serving sections'
+# settings (ResNet-50 224 at its middle cut, 12 workers of one thread, 64 closed-loop
+# clients, the server's /metrics) and ARGS; the tables go to OUTDIR/NAME.md, the
+# progress to NAME_progress.log, the results to NAME_results.jsonl and the server's
+# log to NAME_server.log. Returns run_serve_load.py's exit status.
+serve_load_run() {
+  local name=$1 work=$2 rc
+  shift 2
+  PYTHONUNBUFFERED=1 timeout 300 $PY "$ROOT/bench/run_serve_load.py" --no-build --build-dir "$SL_BUILD" \
+    --work-dir "$work" --model resnet50 --size 224 --workers 12 --threads 4 --sat-clients 64 \
+    --sat-duration "${DEVICE_CHECK_SERVE_SECONDS:-20}" --levels "" --compute-runs 10 --metrics \
+    --results "$OUTDIR/${name}_results.jsonl" "$@" >"$OUTDIR/$name.md" 2>"$OUTDIR/${name}_progress.log"
+  rc=$?
+  cp "$work/serve.log" "$OUTDIR/${name}_server.log" 2>/dev/null
+  return $rc
+}
+# serve_load_verdict NAME WORKDIR RC WHAT: PASS WHAT with the tables, or FAIL with the ends of the logs.
+serve_load_verdict() {
+  if [ "$3" -eq 0 ]; then
+    cat "$OUTDIR/$1.md"
+    PASS "$4"
+  else
+    FAIL "serving ($1, exit $3): $(tail -3 "$OUTDIR/${1}_progress.log" | tr '\n' ' ')"
+    tail -15 "$2/serve.log" 2>/dev/null
+  fi
+}
 # The server with the back partition on CUDA, then on the CPU: the same split, the
 # same 12 enclave workers, dynamic batching up to 32 (issue 16's device check).
 if [ -n "$TS" ] && want serve; then
   section "serving: back partition on CUDA and on the CPU, batch up to 32"
   if ! serving_tools_missing serving; then
-    SECS=${DEVICE_CHECK_SERVE_SECONDS:-20}
-    serve_run() {  # serve_run OUTFILE [--insecure]
-      PYTHONUNBUFFERED=1 timeout 300 $PY "$ROOT/bench/run_serve_load.py" --no-build --build-dir "$SL_BUILD" \
-        --work-dir "$WORK/serve" --model resnet50 --size 224 --workers 12 --threads 4 \
-        --sat-clients 64 --sat-duration "$SECS" --levels "" --compute-runs 10 --metrics \
+    serve_run() {  # serve_run [--insecure]
+      serve_load_run serve "$WORK/serve" "$@" \
         --config "cuda back=--backend cuda --max-batch 32 --max-delay-ms 5" \
-        --config "cpu back=--backend cpu --max-batch 32 --max-delay-ms 5" \
-        --results "$OUTDIR/serve_results.jsonl" "${@:2}" >"$1" 2>"$OUTDIR/serve_progress.log"
+        --config "cpu back=--backend cpu --max-batch 32 --max-delay-ms 5"
     }
-    serve_run "$OUTDIR/serve.md"
+    serve_run
     rc=$?
     if [ $rc -ne 0 ] && grep -qiE "lockdown|landlock|seccomp|memfd_secret|--insecure" "$WORK/serve/serve.log" 2>/dev/null; then
       echo "the workers' lockdown failed here:"
       grep -iE "lockdown|landlock|seccomp|memfd_secret|insecure" "$WORK/serve/serve.log" | head -5
       echo "again with --insecure (workers without their lockdown; the numbers are still the compute's)"
       insecure=1
-      serve_run "$OUTDIR/serve.md" --insecure
+      serve_run --insecure
       rc=$?
     fi
-    cp "$WORK/serve/serve.log" "$OUTDIR/serve_server.log" 2>/dev/null
+    serve_load_verdict serve "$WORK/serve" $rc "serving with the back partition on CUDA and on the CPU (every 10th request checked against the whole model)${insecure:+; workers ran --insecure}"
     if [ $rc -eq 0 ]; then
-      cat "$OUTDIR/serve.md"
-      PASS "serving with the back partition on CUDA and on the CPU (every 10th request checked against the whole model)${insecure:+; workers ran --insecure}"
       if grep -q "; back: cuda" "$WORK/serve/serve.log" && grep -q "; back: onednn" "$WORK/serve/serve.log"; then
         PASS "serving: the server said its back partition ran on cuda, then on onednn"
       else
         FAIL "serving: the server's log does not say back: cuda and back: onednn: $(grep "; back: " "$WORK/serve/serve.log" | sed 's/.*; back:/back:/' | tr '\n' ' ')"
       fi
-    else
-      FAIL "serving (exit $rc): $(tail -3 "$OUTDIR/serve_progress.log" | tr '\n' ' ')"
-      tail -15 "$WORK/serve/serve.log" 2>/dev/null
     fi
   fi
 fi
@@ -451,22 +468,11 @@ fi
 if [ -n "$TS" ] && want serve_bf16; then
   section "serving: bf16 fronts in the enclave workers, back partition on ${DEVICE_CHECK_SERVE_BACKEND:-cuda}"
   if ! serving_tools_missing "serving bf16"; then
-    PYTHONUNBUFFERED=1 timeout 300 $PY "$ROOT/bench/run_serve_load.py" --no-build --build-dir "$SL_BUILD" \
-      --work-dir "$WORK/serve-bf16" --precision bf16 --model resnet50 --size 224 --workers 12 \
-      --threads 4 --sat-clients 64 --sat-duration "${DEVICE_CHECK_SERVE_SECONDS:-20}" --levels "" \
-      --compute-runs 10 --metrics ${insecure:+--insecure} \
-      --config "${DEVICE_CHECK_SERVE_BACKEND:-cuda} back, bf16 fronts=--backend ${DEVICE_CHECK_SERVE_BACKEND:-cuda} --max-batch 32 --max-delay-ms 5" \
-      --results "$OUTDIR/serve_bf16_results.jsonl" >"$OUTDIR/serve_bf16.md" \
-      2>"$OUTDIR/serve_bf16_progress.log"
-    rc=$?
-    cp "$WORK/serve-bf16/serve.log" "$OUTDIR/serve_bf16_server.log" 2>/dev/null
-    if [ $rc -eq 0 ]; then
-      cat "$OUTDIR/serve_bf16.md"
-      PASS "serving with bf16 fronts and the back on ${DEVICE_CHECK_SERVE_BACKEND:-cuda} (every 10th request within 0.05 of the fp32 model)"
-    else
-      FAIL "serving bf16 (exit $rc): $(tail -3 "$OUTDIR/serve_bf16_progress.log" | tr '\n' ' ')"
-      tail -15 "$WORK/serve-bf16/serve.log" 2>/dev/null
-    fi
+    back=${DEVICE_CHECK_SERVE_BACKEND:-cuda}
+    serve_load_run serve_bf16 "$WORK/serve-bf16" --precision bf16 ${insecure:+--insecure} \
+      --config "$back back, bf16 fronts=--backend $back --max-batch 32 --max-delay-ms 5"
+    serve_load_verdict serve_bf16 "$WORK/serve-bf16" $? \
+      "serving with bf16 fronts and the back on $back (every 10th request within 0.05 of the fp32 model)"
     amx_line=$(grep -m1 "bf16 steps on AMX" "$WORK/serve-bf16/serve.log" 2>/dev/null)
     echo "worker: ${amx_line:-(no line about AMX in the log of the server)}"
     if grep -qw amx_bf16 /proc/cpuinfo; then
