@@ -251,15 +251,16 @@ EnclaveProcess::EnclaveProcess(const EnclaveLaunch& l) {
           ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
         why = std::string("setsockopt(SO_RCVTIMEO/SO_SNDTIMEO): ") + std::strerror(errno);
     }
-  }
-  if (f && why.empty() && f->type == uint8_t(enclave::MsgType::kReady)) {
-    // From now on the worker's log lines go to ours, so that its pipe never fills.
-    stderr_pump_ = std::thread([fd = stderr_fd_] {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::read(fd, buf, sizeof buf)) > 0) (void)!::write(2, buf, static_cast<size_t>(n));
-    });
-    return;
+    if (why.empty()) {
+      // From now on the worker's log lines go to ours, so that its pipe never fills.
+      stderr_pump_ = std::thread([fd = stderr_fd_] {
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(fd, buf, sizeof buf)) > 0)
+          (void)!::write(2, buf, static_cast<size_t>(n));
+      });
+      return;
+    }
   }
   if (f && why.empty()) why = std::string("sent '") + enclave::msg_type_name(f->type) + "' first";
   if (!reaped) {
@@ -312,9 +313,9 @@ channel::Frame EnclaveProcess::call(enclave::MsgType type, const std::vector<uin
     return std::move(*f);
   } catch (const Error& e) {
     if (reply_timeout_.count() > 0 && std::chrono::steady_clock::now() - t0 >= reply_timeout_)
-      throw WorkerStalled(detail::concat("the enclave worker (pid ", pid_, ") did not answer within ",
-                                         reply_timeout_.count(), " s (--worker-timeout): ",
-                                         e.what()));
+      throw WorkerStalled(detail::concat("the enclave worker (pid ", pid_,
+                                         ") did not answer within ", reply_timeout_.count(),
+                                         " s (--worker-timeout): ", e.what()));
     fail("the enclave worker (pid ", pid_, ") is gone: ", e.what(),
          "; retry after a new worker starts (attest again)");
   }
