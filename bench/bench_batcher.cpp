@@ -107,8 +107,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   const Shape shape(dims.begin(), dims.end());
   if (shape.empty() || shape[0] != 1 || shape_numel(shape) > (int64_t{1} << 28)) {
-    std::fprintf(stderr, "bench_batcher: --feature-shape: batch dimension 1 first, at most 2^28 "
-                         "elements\n");
+    std::fprintf(stderr,
+                 "bench_batcher: --feature-shape: batch dimension 1 first, at most 2^28 "
+                 "elements\n");
     return 2;
   }
   std::vector<double> rps, batch;

@@ -6,8 +6,8 @@
 // Fashion-MNIST ResNet-50 (32x32), split at layer2.0.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "host/model.h"

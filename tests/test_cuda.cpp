@@ -180,8 +180,9 @@ TEST(CudaBackend, OutOfDeviceMemoryIsAClearError) {
   ASSERT_EQ(shape_numel(big), limits::kMaxElements);
   const int a = n.input(big), b = n.input(big), c = n.input(big), d = n.input(big);
   n.output(n.op("Add", {n.op("Add", {a, b}), n.op("Add", {c, d})}));
-  const std::string msg = testing::error_of(
-      [&] { make_backend(BackendKind::Cuda)->compile(n.specialised({big, big, big, big}), {}); });
+  const std::string msg = testing::error_of([&] {
+    make_backend(BackendKind::Cuda)->compile(n.specialised({big, big, big, big}), {});
+  });
   EXPECT_NE(msg.find("out of device memory"), std::string::npos) << msg;
   EXPECT_NE(msg.find("free of"), std::string::npos) << msg;
   Net small;

@@ -437,9 +437,9 @@ TEST(ServeLoad, TheHostsSessionTableIsBounded) {
 TEST(ServeLoad, AStalledWorkerIsReplacedAfterTheWorkerTimeout) {
   const std::string dir = testing::make_resnet50_split("serve-load", "stalled");
   const int timeout_s = kSanitized ? 8 : 2;
-  ServeProcess server(dir + "/split", dir, 1,
-                      {"--worker-timeout", std::to_string(timeout_s), "--metrics-listen",
-                       "127.0.0.1:0"});
+  ServeProcess server(
+      dir + "/split", dir, 1,
+      {"--worker-timeout", std::to_string(timeout_s), "--metrics-listen", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty()) << server.log();
   const Reference ref(1);
   Tally tally;

@@ -137,7 +137,7 @@ void BackBatcher::loop() {
            !stop_ && buf->reserved < max_batch && Clock::now() < close;
            close = close_locked(buf->reserved))
         cv_.wait_until(lock, close);
-      if (stop_) continue;  // fails the queue above
+      if (stop_) continue;              // fails the queue above
       if (buf == open_) open_.reset();  // closed: later requests get a new buffer
       const size_t n = buf->reserved;
       batch.reserve(n);
@@ -203,8 +203,7 @@ void BackBatcher::run_batch(Buffer& buf, std::vector<Pending>& batch) {
     // left out above leaves a gap, closed by moving the rows after it.
     for (size_t i = 0; i < live.size(); ++i)
       if (live[i].row != i)
-        std::memmove(dst + i * feature_bytes_, dst + live[i].row * feature_bytes_,
-                     feature_bytes_);
+        std::memmove(dst + i * feature_bytes_, dst + live[i].row * feature_bytes_, feature_bytes_);
     if (padded > n)  // rows of zeros, whose results are dropped
       std::memset(dst + live.size() * feature_bytes_, 0,
                   static_cast<size_t>(padded - n) * feature_bytes_);

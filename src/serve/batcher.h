@@ -97,8 +97,8 @@ class BackBatcher {
   Metrics* metrics_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending> queue_;               // in row order; a batch is a prefix
-  std::shared_ptr<Buffer> open_;            // where arriving requests get rows
+  std::deque<Pending> queue_;     // in row order; a batch is a prefix
+  std::shared_ptr<Buffer> open_;  // where arriving requests get rows
   std::vector<std::shared_ptr<Buffer>> spare_;
   std::chrono::microseconds back_estimate_{0};  // recent back partition run time (mu_)
   bool stop_ = false;
