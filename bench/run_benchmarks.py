@@ -5,7 +5,7 @@
       [--batches 1,8] [--threads 1,2]
       [--peers teesplit,teesplit-bf16,onnxruntime,opencv,libtorch]
       [--rounds 3] [--runs-scale 1.0] [--build-dir build] [--teesplit PATH] [--no-build]
-      [--max-wait 20]
+      [--max-wait 20] [--ort node|python] [--models-source torchvision|zoo]
       [--doc docs/benchmarks.md] [--results build/bench/results.jsonl]
   /usr/bin/python3 bench/run_benchmarks.py --report-only [--results FILE] [--doc FILE]
   /usr/bin/python3 bench/run_benchmarks.py --check [--models ...] [--peers ...]
@@ -30,6 +30,13 @@ The peer teesplit-bf16 is `teesplit bench --precision bf16` (docs/usage.md,
 fp32 from the same run, and whether the issue's targets are met (4x on VGG-16
 and ResNet-50, 1.4x on EfficientNet-B0). On a CPU without bf16 it fails and is
 left out with the reason.
+
+--ort python runs ONNX Runtime through python3's onnxruntime (bench/ort_runner.py,
+the same settings and output as ort_runner.js) instead of onnxruntime-node, for a
+machine with no Node.js (the lent GPU machine). --models-source zoo writes the models
+with `teesplit zoo` (the same architectures, seeded weights) instead of exporting
+torchvision's, for a machine whose python3 has no torchvision; --check needs the
+torchvision exports (it compares with PyTorch's output).
 """
 
 import argparse
@@ -119,7 +126,18 @@ def dpkg_version(pkg):
     return out.strip() if rc == 0 and out.strip() else None
 
 
+ORT_RUNNER = "node"   # --ort
+
+
+def python_ort_version():
+    rc, out, _ = run_cmd([sys.executable, "-c",
+                          "import numpy, onnxruntime; print(onnxruntime.__version__)"])
+    return out.strip() if rc == 0 and out.strip() else None
+
+
 def ort_version():
+    if ORT_RUNNER == "python":
+        return python_ort_version()
     try:
         with open(os.path.join(BENCH, "node_modules", "onnxruntime-node", "package.json")) as f:
             return json.load(f).get("version")
@@ -215,6 +233,9 @@ def build_targets(build_dir, peers):
 def ensure_ort():
     if ort_version():
         return True
+    if ORT_RUNNER == "python":
+        log("python3 cannot import onnxruntime and numpy (needed by --ort python)")
+        return False
     log("installing onnxruntime-node into bench/ (npm install --ignore-scripts)")
     rc, out, err = run_cmd(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund"],
                            cwd=BENCH, timeout=600)
@@ -223,11 +244,16 @@ def ensure_ort():
     return ort_version() is not None
 
 
-def ensure_models(models_dir, models, batches, need_opencv):
+def ensure_models(models_dir, models, batches, need_opencv, source="torchvision",
+                  teesplit=None):
     exporter = os.path.join(ROOT, "tests", "fixtures", "export_torchvision.py")
     ok = []
     for m in models:
-        rc, out, err = run_cmd(["/usr/bin/python3", exporter, m, models_dir], timeout=1800)
+        if source == "zoo":
+            cmd = [teesplit, "zoo", m, "-o", os.path.join(models_dir, m + ".onnx")]
+        else:
+            cmd = ["/usr/bin/python3", exporter, m, models_dir]
+        rc, out, err = run_cmd(cmd, timeout=1800)
         if rc != 0:
             log(f"export of {m} failed; model left out:\n{(out + err)[-1500:]}")
             continue
@@ -268,9 +294,12 @@ def peer_command(peer, build_dir, models_dir, model, batch, threads, warmup, run
     onnx = os.path.join(models_dir, model + ".onnx")
     if peer in ("teesplit", "teesplit-bf16"):
         precision = "bf16" if peer == "teesplit-bf16" else "fp32"
+        # --backend cpu: on a machine with a GPU, auto would run teesplit there.
         return [TEESPLIT_BIN or os.path.join(build_dir, "teesplit"), "bench", onnx] + common + [
-            "--precision", precision, "--json"]
+            "--backend", "cpu", "--precision", precision, "--json"]
     if peer == "onnxruntime":
+        if ORT_RUNNER == "python":
+            return [sys.executable, os.path.join(BENCH, "ort_runner.py"), onnx] + common
         return ["node", os.path.join(BENCH, "ort_runner.js"), onnx] + common
     if peer == "opencv":
         fixed = os.path.join(models_dir, f"{model}.b{batch}.opencv.onnx")
@@ -461,7 +490,8 @@ def write_report(path, meta, samples, memory, failures):
         w(f"- Peer processes started while other load kept the CPUs over 25% busy: {k} of {n} "
           f"(after waiting up to {meta.get('max_wait', '?')} s for quiet)")
     w(f"- teesplit: git {meta.get('teesplit') or 'unknown'}")
-    w(f"- ONNX Runtime: onnxruntime-node {meta.get('onnxruntime') or 'not installed'} (CPU provider)")
+    ort_pkg = "python3 onnxruntime" if meta.get("ort_runner") == "python" else "onnxruntime-node"
+    w(f"- ONNX Runtime: {ort_pkg} {meta.get('onnxruntime') or 'not installed'} (CPU provider)")
     w(f"- OpenCV DNN: libopencv-dev {meta.get('opencv') or 'not installed'}")
     w(f"- LibTorch: libtorch-dev {meta.get('libtorch') or 'not installed'}")
     w(f"- BLAS for LibTorch and OpenCV: {meta.get('blas', '?')}")
@@ -469,15 +499,21 @@ def write_report(path, meta, samples, memory, failures):
     w("")
     w("## Method")
     w("")
-    w("Models: torchvision 0.14 VGG-16, ResNet-50 and EfficientNet-B0 with random weights")
-    w("(`tests/fixtures/export_torchvision.py`, seed 0), exported to ONNX opset 13 with a dynamic")
-    w("batch and as a TorchScript trace, input 3×224×224, float32. Every peer runs the same")
-    w("weights. OpenCV 4.6 gets a rewritten copy (`bench/prepare_models.py`: Identity nodes of")
-    w("shared weights become separate initializers and the batch is fixed, which OpenCV needs).")
+    if meta.get("models_source") == "zoo":
+        w("Models: `teesplit zoo`'s VGG-16, ResNet-50 and EfficientNet-B0 (torchvision's")
+        w("architectures with seeded weights, `--models-source zoo`), input 3×224×224, float32.")
+        w("Every peer runs the same file.")
+    else:
+        w("Models: torchvision 0.14 VGG-16, ResNet-50 and EfficientNet-B0 with random weights")
+        w("(`tests/fixtures/export_torchvision.py`, seed 0), exported to ONNX opset 13 with a dynamic")
+        w("batch and as a TorchScript trace, input 3×224×224, float32. Every peer runs the same")
+        w("weights. OpenCV 4.6 gets a rewritten copy (`bench/prepare_models.py`: Identity nodes of")
+        w("shared weights become separate initializers and the batch is fixed, which OpenCV needs).")
     w("")
     w("Each peer is a separate process that loads the model, runs W untimed warm-up inferences,")
     w("then R timed ones on one seeded random input, and prints its times:")
-    w("teesplit `build/teesplit bench`; ONNX Runtime `bench/ort_runner.js` (intra-op threads = N,")
+    ort_file = "bench/ort_runner.py" if meta.get("ort_runner") == "python" else "bench/ort_runner.js"
+    w(f"teesplit `build/teesplit bench`; ONNX Runtime `{ort_file}` (intra-op threads = N,")
     w("inter-op 1, sequential, graph optimisation level `all`); OpenCV `bench/opencv_runner`")
     w("(`DNN_BACKEND_OPENCV`, `DNN_TARGET_CPU`, `cv::setNumThreads(N)`); LibTorch")
     w("`bench/libtorch_runner` (TorchScript, `InferenceMode`, `at::set_num_threads(N)`, inter-op 1,")
@@ -644,6 +680,11 @@ def main(argv):
                          "CPUs to be idle (other users' load); 0: do not wait")
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--results", default=os.path.join(ROOT, "build", "bench", "results.jsonl"))
+    ap.add_argument("--ort", choices=("node", "python"), default="node",
+                    help="ONNX Runtime through onnxruntime-node (bench/ort_runner.js, default) "
+                         "or python3's onnxruntime (bench/ort_runner.py)")
+    ap.add_argument("--models-source", choices=("torchvision", "zoo"), default="torchvision",
+                    help="export torchvision's models (default) or write `teesplit zoo`'s")
     ap.add_argument("--check", action="store_true",
                     help="only check that the peers compute the same outputs (batch 1)")
     ap.add_argument("--report-only", action="store_true",
@@ -653,8 +694,11 @@ def main(argv):
         ap.error("--rounds must be in 1..100 and --runs-scale in (0, 100]")
     args.build_dir = os.path.abspath(args.build_dir)
     args.models_dir = os.path.abspath(args.models_dir)
-    global TEESPLIT_BIN
+    global TEESPLIT_BIN, ORT_RUNNER
     TEESPLIT_BIN = os.path.abspath(args.teesplit) if args.teesplit else None
+    ORT_RUNNER = args.ort
+    if args.check and args.models_source == "zoo":
+        ap.error("--check compares with PyTorch's outputs: it needs --models-source torchvision")
 
     if args.report_only:
         try:
@@ -682,7 +726,8 @@ def main(argv):
         log("no peer left to run")
         return 1
     os.makedirs(args.models_dir, exist_ok=True)
-    models = ensure_models(args.models_dir, args.models, args.batches, "opencv" in peers)
+    models = ensure_models(args.models_dir, args.models, args.batches, "opencv" in peers,
+                           args.models_source, TEESPLIT_BIN or os.path.join(args.build_dir, "teesplit"))
     if not models:
         log("no model could be exported")
         return 1
@@ -701,7 +746,8 @@ def main(argv):
         "kernel": f"Linux {platform.release()}",
         "load_start": loadavg(),
         "teesplit": git_revision() if any(p.startswith("teesplit") for p in peers) else None,
-        "onnxruntime": ort_version(),
+        "onnxruntime": ort_version(), "ort_runner": ORT_RUNNER,
+        "models_source": args.models_source,
         "opencv": dpkg_version("libopencv-dev"),
         "libtorch": dpkg_version("libtorch-dev"),
         "blas": blas_desc,

@@ -32,8 +32,8 @@
 #  4a. serve_bf16: the same server with bf16 fronts (split --precision bf16), back on CUDA;
 #     on an AMX CPU every bf16 step inside the locked-down worker must run on AMX;
 #  4b. amx: teesplit fp32 and bf16 on the host CPU beside ONNX Runtime fp32 (python3's
-#     onnxruntime), the three zoo models at batch 1 (1 and 2 threads) and 8 (2 threads),
-#     and which oneDNN implementations bf16 ran on (AMX or not);
+#     onnxruntime), bench/run_benchmarks.py's interleaved rounds on the three zoo models
+#     at batch 1 and 8, 1 and 2 threads, and which oneDNN implementations bf16 ran on;
 #  5. latency at batch 1, 8, 32: `teesplit bench --backend cuda` (fp32, TF32; includes
 #     the pinned host<->device copies) beside PyTorch eager on the same GPU.
 # Environment: DEVICE_CHECK_OUT (default $OUT or ./device-check-out) for logs,
@@ -43,6 +43,9 @@
 # DEVICE_CHECK_BUDGET_S (default 420): past it, the latency section is skipped (and said so).
 # DEVICE_CHECK_SERVE_BACKEND (default cuda): the back of the bf16 serving section (cpu:
 # to try the section on a machine without a GPU),
+# DEVICE_CHECK_SERVE_CPU_BACK=0 leaves out the serving section's CPU-back loop;
+# DEVICE_CHECK_AMX_ROUNDS (3), _RUNS_SCALE (1), _THREADS (1,2), _BATCHES (1,8) and
+# _TIMEOUT_S (420) shape the amx section's bench/run_benchmarks.py run.
 # DEVICE_CHECK_SECTIONS (default "test_cuda models opset18 serve serve_bf16 amx latency"): which to run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -434,10 +437,12 @@ serve_load_verdict() {
 if [ -n "$TS" ] && want serve; then
   section "serving: back partition on CUDA and on the CPU, batch up to 32"
   if ! serving_tools_missing serving; then
+    # DEVICE_CHECK_SERVE_CPU_BACK=0: the CUDA back only (saves a closed loop).
+    cpu_back=(--config "cpu back=--backend cpu --max-batch 32 --max-delay-ms 5")
+    [ "${DEVICE_CHECK_SERVE_CPU_BACK:-1}" = 0 ] && cpu_back=()
     serve_run() {  # serve_run [--insecure]
       serve_load_run serve "$WORK/serve" "$@" \
-        --config "cuda back=--backend cuda --max-batch 32 --max-delay-ms 5" \
-        --config "cpu back=--backend cpu --max-batch 32 --max-delay-ms 5"
+        --config "cuda back=--backend cuda --max-batch 32 --max-delay-ms 5" "${cpu_back[@]}"
     }
     serve_run
     rc=$?
@@ -451,7 +456,8 @@ if [ -n "$TS" ] && want serve; then
     fi
     serve_load_verdict serve "$WORK/serve" $rc "serving with the back partition on CUDA and on the CPU (every 10th request checked against the whole model)${insecure:+; workers ran --insecure}"
     if [ $rc -eq 0 ]; then
-      if grep -q "; back: cuda" "$WORK/serve/serve.log" && grep -q "; back: onednn" "$WORK/serve/serve.log"; then
+      if grep -q "; back: cuda" "$WORK/serve/serve.log" &&
+        { [ ${#cpu_back[@]} -eq 0 ] || grep -q "; back: onednn" "$WORK/serve/serve.log"; }; then
         PASS "serving: the server said its back partition ran on cuda, then on onednn"
       else
         FAIL "serving: the server's log does not say back: cuda and back: onednn: $(grep "; back: " "$WORK/serve/serve.log" | sed 's/.*; back:/back:/' | tr '\n' ' ')"
@@ -490,71 +496,53 @@ fi
 
 # ---------------------------------------------------------------- 4b. bf16 on AMX
 # The GPU machine's host CPU may have AMX, which the dev machine lacks (issue 14):
-# teesplit fp32 and bf16 beside ONNX Runtime fp32 (python3's onnxruntime), zoo models,
-# one round of 7 timed runs each: an indication, not the interleaved rounds of
-# bench/run_benchmarks.py. With ONEDNN_VERBOSE, which implementations bf16 ran on.
+# bench/run_benchmarks.py with teesplit fp32, teesplit bf16 and ONNX Runtime fp32
+# (python3's onnxruntime, bench/ort_runner.py) on the zoo models, batch 1 and 8, 1 and 2
+# threads, DEVICE_CHECK_AMX_ROUNDS (default 3) interleaved rounds: issue 14's
+# measurement. The report and the raw samples go to OUTDIR/amx-benchmarks.md and
+# amx-results.jsonl. With ONEDNN_VERBOSE, which implementations bf16 ran on.
 if [ -n "$TS" ] && want amx; then
   section "bf16 on this CPU (AMX) beside ONNX Runtime fp32"
   amx=$(grep -o -w 'amx_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')
   echo "CPU flags: ${amx:-no amx_bf16/amx_tile}$(grep -q -w avx512_bf16 /proc/cpuinfo && echo ' avx512_bf16')"
+  # Whether two threads share a core (AMX's tile unit is per core).
+  command -v lscpu >/dev/null && lscpu | grep -E "^(Thread|Core|Socket|NUMA node)[^:]*:" | tr -s ' '
   AMX_DIR=$WORK/amx
   mkdir -p "$AMX_DIR"
-  ort_ms() {  # ort_ms MODEL BATCH THREADS: ONNX Runtime's median ms, or nothing
-    timeout 300 $PY - "$@" 2>>"$OUTDIR/amx_ort.err" <<'EOF'
-import statistics, sys, time
-import numpy as np
-import onnxruntime as ort
-path, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-so = ort.SessionOptions()
-so.intra_op_num_threads = threads
-so.inter_op_num_threads = 1
-s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-x = np.random.default_rng(1).random((batch, 3, 224, 224), dtype=np.float32)
-feed = {s.get_inputs()[0].name: x}
-for _ in range(2):
-    s.run(None, feed)
-ts = []
-for _ in range(7):
-    t0 = time.perf_counter()
-    s.run(None, feed)
-    ts.append((time.perf_counter() - t0) * 1e3)
-print("%.2f" % statistics.median(ts))
-EOF
-  }
-  ts_ms() {  # ts_ms MODEL BATCH THREADS PRECISION: teesplit's median ms, or nothing
-    timeout 300 "$TS" bench "$1" --backend cpu --batch "$2" --threads "$3" --precision "$4" \
-      --warmup 2 --runs 7 --json 2>>"$OUTDIR/amx_teesplit.err" | $PY -c '
-import json, sys
-print("%.2f" % json.loads([l for l in sys.stdin if l.startswith("{")][-1])["median_ms"])' 2>/dev/null
-  }
-  {
-    printf "%-16s %5s %7s | %10s %10s %10s | %9s %6s\n" model batch threads "fp32 ms" "bf16 ms" \
-      "ORT ms" "ORT/bf16" target
-    for a in resnet50 vgg16 efficientnet_b0; do
-      m=$AMX_DIR/$a.onnx
-      "$TS" zoo "$a" -o "$m" >/dev/null 2>&1 || { echo "$a: teesplit zoo failed"; continue; }
-      target=4
-      [ $a = efficientnet_b0 ] && target=1.4
-      for bt in "1 1" "1 2" "8 2"; do
-        read -r b t <<<"$bt"
-        f=$(ts_ms "$m" "$b" "$t" fp32)
-        h=$(ts_ms "$m" "$b" "$t" bf16)
-        o=$(ort_ms "$m" "$b" "$t")
-        up=$($PY -c "print('%.2f' % ($o / $h))" 2>/dev/null)
-        printf "%-16s %5s %7s | %10s %10s %10s | %9s %6s\n" "$a" "$b" "$t" "${f:--}" "${h:--}" \
-          "${o:--}" "${up:--}" "$target"
-      done
-    done
-  } | tee "$OUTDIR/amx.txt"
+  PYTHONUNBUFFERED=1 timeout "${DEVICE_CHECK_AMX_TIMEOUT_S:-420}" $PY "$ROOT/bench/run_benchmarks.py" \
+    --peers teesplit,teesplit-bf16,onnxruntime --ort python --models-source zoo \
+    --teesplit "$TS" --no-build --models-dir "$AMX_DIR" --max-wait 0 \
+    --rounds "${DEVICE_CHECK_AMX_ROUNDS:-3}" --runs-scale "${DEVICE_CHECK_AMX_RUNS_SCALE:-1}" \
+    --threads "${DEVICE_CHECK_AMX_THREADS:-1,2}" --batches "${DEVICE_CHECK_AMX_BATCHES:-1,8}" \
+    --doc "$OUTDIR/amx-benchmarks.md" --results "$OUTDIR/amx-results.jsonl" 2>"$OUTDIR/amx_progress.log"
+  amx_rc=$?
+  # Cut short (the timeout): the report from the rounds that finished.
+  if [ ! -s "$OUTDIR/amx-benchmarks.md" ] && [ -s "$OUTDIR/amx-results.jsonl" ]; then
+    $PY "$ROOT/bench/run_benchmarks.py" --report-only --results "$OUTDIR/amx-results.jsonl" \
+      --doc "$OUTDIR/amx-benchmarks.md" 2>>"$OUTDIR/amx_progress.log"
+  fi
+  # The bf16 table (speed-up over ONNX Runtime and the targets) and the fp32 tables.
+  sed -n '/^## [0-9] thread/,$p' "$OUTDIR/amx-benchmarks.md" 2>/dev/null | tee "$OUTDIR/amx.txt"
+  # Thread placement: bf16 at 2 threads gained nothing over 1 in the last one-round run.
+  # The same ResNet-50 batch-1 bf16 run with OpenMP's default placement and with one
+  # thread per core (OMP_PLACES=cores), three processes each, interleaved.
+  echo "ResNet-50 bf16 batch 1, 2 threads, median ms per process: default placement | OMP_PLACES=cores OMP_PROC_BIND=spread" | tee -a "$OUTDIR/amx.txt"
+  for r in 1 2 3; do
+    d=$(timeout 60 "$TS" bench "$AMX_DIR/resnet50.onnx" --backend cpu --precision bf16 --threads 2 \
+      --warmup 3 --runs 15 --json 2>/dev/null | grep -o '"median_ms":[0-9.]*' | cut -d: -f2)
+    p=$(OMP_PLACES=cores OMP_PROC_BIND=spread timeout 60 "$TS" bench "$AMX_DIR/resnet50.onnx" --backend cpu \
+      --precision bf16 --threads 2 --warmup 3 --runs 15 --json 2>/dev/null | grep -o '"median_ms":[0-9.]*' | cut -d: -f2)
+    echo "  round $r: ${d:--} | ${p:--}" | tee -a "$OUTDIR/amx.txt"
+  done
   # Which oneDNN implementations bf16 ran on (amx in their names, or not).
   echo "oneDNN implementations of a bf16 ResNet-50 run (count, name):" | tee -a "$OUTDIR/amx.txt"
   ONEDNN_VERBOSE=1 timeout 120 "$TS" bench "$AMX_DIR/resnet50.onnx" --backend cpu --precision bf16 \
     --threads 2 --warmup 0 --runs 1 2>&1 | grep -E "^onednn_verbose.*,exec," |
     awk -F, '{print $4, $5}' | sort | uniq -c | sort -rn | head -8 | tee -a "$OUTDIR/amx.txt"
-  if grep -qE "^resnet50 +1 +1 \| +[0-9.]+ +[0-9.]+ +[0-9.]+ \| +[0-9.]+" "$OUTDIR/amx.txt"; then
-    PASS "bf16 timed beside ONNX Runtime on this CPU (table above; the targets are issue 14's)"
+  if [ $amx_rc -eq 0 ] && grep -qE "^\| [0-9] \| ResNet-50 \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|" "$OUTDIR/amx.txt"; then
+    PASS "bf16 timed beside ONNX Runtime on this CPU, ${DEVICE_CHECK_AMX_ROUNDS:-3} interleaved rounds (tables above; the targets are issue 14's)"
   else
-    FAIL "bf16 on this CPU: no complete row (see $OUTDIR/amx_teesplit.err and amx_ort.err)"
+    FAIL "bf16 on this CPU: run_benchmarks.py exit $amx_rc or no complete bf16 row: $(tail -3 "$OUTDIR/amx_progress.log" | tr '\n' ' ')"
   fi
 fi
 
