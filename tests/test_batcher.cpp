@@ -246,6 +246,88 @@ TEST(Batcher, ALateRequestsRowIsLeftOutOfItsBatch) {
   EXPECT_EQ(back.batches(), (std::vector<int64_t>{1, 2}));
 }
 
+// reserve() / finish() / abandon(): the server's path, whose rows are written
+// from the worker's socket. A batch waits for every reserved row; an abandoned
+// row (its read failed) is left out and its gap closed, the others answered.
+TEST(Batcher, ReservedRowsRunWhenWrittenAndAnAbandonedOneIsLeftOut) {
+  FakeBack back;
+  BackBatcher b(back, {1, 3}, {3, 5000ms}, nullptr);  // a batch runs when its 3 rows are in
+  EXPECT_EQ(b.feature_bytes(), 3 * sizeof(float));
+  BackBatcher::Reservation r0 = b.reserve(kNoDeadline);
+  BackBatcher::Reservation r1 = b.reserve(kNoDeadline);
+  BackBatcher::Reservation r2 = b.reserve(kNoDeadline);
+  ASSERT_NE(r0.dst, nullptr);
+  EXPECT_EQ(r1.dst, r0.dst + b.feature_bytes());  // rows of one buffer, in order
+  EXPECT_EQ(r2.dst, r0.dst + 2 * b.feature_bytes());
+  auto write = [](BackBatcher::Reservation& r, float v) {
+    const float x[3] = {v, v + 1, v + 2};
+    std::memcpy(r.dst, x, sizeof(x));
+  };
+  write(r0, 10);
+  write(r2, 30);
+  // The batch is full but row 1 is not written yet: nothing runs.
+  std::this_thread::sleep_for(50ms * testing::kSlow);
+  EXPECT_TRUE(back.batches().empty());
+  std::memset(r1.dst, 0xff, b.feature_bytes());  // a partial write that failed (NaN bytes)
+  Tensor out0, out2;
+  std::thread t0([&] { out0 = b.finish(std::move(r0)); });
+  std::thread t2([&] { out2 = b.finish(std::move(r2)); });
+  b.abandon(std::move(r1));
+  t0.join();
+  t2.join();
+  // One batch of the two written rows: row 2 moved into row 1's place.
+  EXPECT_EQ(back.batches(), (std::vector<int64_t>{2}));
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(out0.data<float>()[k], 2 * (10 + k));
+    EXPECT_EQ(out2.data<float>()[k], 2 * (30 + k));
+  }
+  EXPECT_EQ(b.depth(), 0u);
+  // The buffer is reused with nothing left of the abandoned row: a full batch of three.
+  std::vector<std::thread> clients;
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 3; ++i)
+    clients.emplace_back([&, i] {
+      auto f = feature(static_cast<float>(100 + 10 * i));
+      const Tensor out = b.run(bytes(f), f, kNoDeadline);
+      for (int k = 0; k < 3; ++k)
+        if (out.data<float>()[k] != 2 * (*f)[k]) ++wrong;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(back.batches(), (std::vector<int64_t>{2, 3}));
+}
+
+// A batch whose only row is abandoned does not call the back at all; stop()
+// fails a reservation that is still queued, and reserve() refuses once stopped.
+TEST(Batcher, AnAbandonedLoneRowRunsNothingAndStopEndsReservations) {
+  FakeBack back;
+  BackBatcher b(back, {1, 3}, {1, 0ms}, nullptr);
+  b.abandon(b.reserve(kNoDeadline));
+  auto f = feature(5);
+  const Tensor out = b.run(bytes(f), f, kNoDeadline);  // the next request runs alone
+  EXPECT_EQ(out.data<float>()[0], 10);
+  EXPECT_EQ(back.batches(), (std::vector<int64_t>{1}));
+
+  FakeBack slow;
+  slow.delay = 500ms * testing::kSlow;  // stop() comes while this batch runs
+  BackBatcher s(slow, {1, 3}, {1, 0ms}, nullptr);
+  auto g = feature(1);
+  std::thread busy([&] { s.run(bytes(g), g, kNoDeadline); });
+  while (slow.batches().empty()) std::this_thread::sleep_for(1ms);
+  BackBatcher::Reservation queued = s.reserve(kNoDeadline);  // behind the running batch
+  std::memcpy(queued.dst, g->data(), s.feature_bytes());
+  std::thread stopper([&] { s.stop(); });
+  try {
+    s.finish(std::move(queued));
+    ADD_FAILURE() << "a queued reservation was answered after stop()";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shutting down"), std::string::npos) << e.what();
+  }
+  stopper.join();
+  busy.join();
+  EXPECT_THROW(s.reserve(kNoDeadline), Error);
+}
+
 TEST(Batcher, AFailingBatchFailsItsRequestsAndTheNextBatchRuns) {
   FakeBack back;
   back.fail_when = 7;

@@ -236,6 +236,39 @@ TEST(Frame, EndOfStreamInsideAFrame) {
   }
 }
 
+// read_frame in steps: the header, then the payload in pieces placed by the
+// caller; the same errors as read_frame, counted in the whole frame.
+TEST(Frame, HeaderThenBodyInPieces) {
+  SocketPair sp;
+  write_frame(sp.fd[0], 9, to_bytes("abcdefgh"));
+  write_raw(sp.fd[0], {9, 0, 0, 0, 'T', 'a', 'b'});  // promises 8 payload bytes, sends 2
+  sp.close_end(0);
+  const std::optional<FrameHeader> h = read_frame_header(sp.fd[1]);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->type, 9);
+  EXPECT_EQ(h->payload_bytes, 8u);
+  uint8_t first[3], rest[5];
+  read_frame_body(sp.fd[1], *h, 0, first, 3);
+  read_frame_body(sp.fd[1], *h, 3, rest, 5);
+  EXPECT_EQ(std::string(first, first + 3) + std::string(rest, rest + 5), "abcdefgh");
+  EXPECT_EQ(error_of([&] { read_frame_body(sp.fd[1], *h, 8, rest, 1); }),
+            "read_frame_body: bytes 8..9 of a payload of 8");  // past the payload: refused
+  const std::optional<FrameHeader> h2 = read_frame_header(sp.fd[1]);
+  ASSERT_TRUE(h2);
+  EXPECT_EQ(h2->payload_bytes, 8u);
+  uint8_t two[2];
+  read_frame_body(sp.fd[1], *h2, 0, two, 2);
+  EXPECT_EQ(error_of([&] { read_frame_body(sp.fd[1], *h2, 2, rest, 5); }),
+            "connection closed inside a frame (got 7 of 13 bytes)");
+  SocketPair empty;
+  empty.close_end(0);
+  EXPECT_FALSE(read_frame_header(empty.fd[1]));  // a clean end between frames
+  SocketPair big;
+  write_raw(big.fd[0], {0xff, 0xff, 0, 0, 1});
+  EXPECT_NE(error_of([&] { read_frame_header(big.fd[1], 16); }).find("exceeds the limit of 17"),
+            std::string::npos);
+}
+
 TEST(Frame, WritingToAClosedPeerIsAnErrorNotSigpipe) {
   SocketPair sp;
   sp.close_end(1);

@@ -119,19 +119,35 @@ void write_frame(int fd, uint8_t type, std::span<const uint8_t> payload, size_t 
   }
 }
 
-std::optional<Frame> read_frame(int fd, size_t max_payload) {
+std::optional<FrameHeader> read_frame_header(int fd, size_t max_payload) {
   uint8_t header[kFrameHeaderBytes];
   const size_t got = read_full(fd, header, kFrameHeaderBytes);
   if (got == 0) return std::nullopt;
   if (got >= kFrameLengthBytes) check_frame_length(load_u32(header), max_payload);
   if (got < kFrameHeaderBytes) fail(closed_inside(got, kFrameHeaderBytes, true));
-  const uint32_t length = load_u32(header);
+  FrameHeader h;
+  h.type = header[kFrameLengthBytes];
+  h.payload_bytes = load_u32(header) - size_t{1};
+  return h;
+}
+
+void read_frame_body(int fd, const FrameHeader& header, size_t offset, uint8_t* dst, size_t n) {
+  TS_CHECK(offset <= header.payload_bytes && n <= header.payload_bytes - offset,
+           "read_frame_body: bytes ", offset, "..", offset + n, " of a payload of ",
+           header.payload_bytes);
+  const size_t got = read_full(fd, dst, n);
+  if (got < n)
+    fail(closed_inside(kFrameHeaderBytes + offset + got, kFrameHeaderBytes + header.payload_bytes,
+                       false));
+}
+
+std::optional<Frame> read_frame(int fd, size_t max_payload) {
+  const std::optional<FrameHeader> h = read_frame_header(fd, max_payload);
+  if (!h) return std::nullopt;
   Frame f;
-  f.type = header[kFrameLengthBytes];
-  f.payload.resize(length - 1);
-  const size_t body_got = read_full(fd, f.payload.data(), f.payload.size());
-  if (body_got < f.payload.size())
-    fail(closed_inside(kFrameHeaderBytes + body_got, kFrameLengthBytes + length, false));
+  f.type = h->type;
+  f.payload.resize(h->payload_bytes);
+  read_frame_body(fd, *h, 0, f.payload.data(), f.payload.size());
   return f;
 }
 

@@ -48,6 +48,20 @@ void write_frame(int fd, uint8_t type, std::span<const uint8_t> payload,
 // errors are Errors that say which. Short reads are continued, EINTR retried.
 std::optional<Frame> read_frame(int fd, size_t max_payload = kMaxFramePayload);
 
+// read_frame in steps, for a reader that places a payload's parts itself (the
+// server reads a feature map from its worker straight into a batch row): the
+// header first (nullopt on a clean end between frames; the same errors as
+// read_frame), then the payload's bytes with read_frame_body, in order.
+struct FrameHeader {
+  uint8_t type = 0;
+  size_t payload_bytes = 0;
+};
+std::optional<FrameHeader> read_frame_header(int fd, size_t max_payload = kMaxFramePayload);
+// Reads payload bytes offset..offset+n of the frame `header` began into dst;
+// an end of stream inside them is an Error as read_frame words it. The range
+// must lie within the payload.
+void read_frame_body(int fd, const FrameHeader& header, size_t offset, uint8_t* dst, size_t n);
+
 // The same parser over bytes in memory (the fuzzer's entry, and a reader for
 // transports that deliver bytes in pieces): feed() bytes as they come, next()
 // returns each complete frame, finish() says whether the stream ended cleanly.

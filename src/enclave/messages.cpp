@@ -194,9 +194,12 @@ std::vector<uint8_t> encode(const FeatureReply& m) {
   w.u64(m.times.crypto_ns).u64(m.times.run_ns);
   return w.take();
 }
-FeatureView decode_feature_view(std::span<const uint8_t> p, const Shape& feature_shape) {
-  ByteReader r(p, "feature reply");
-  FeatureView m;
+
+namespace {
+
+// The feature reply around its feature map: session, dtype and shape before it,
+// the two stage times after it.
+void read_feature_prefix(ByteReader& r, FeatureView& m, const Shape& feature_shape) {
   m.session = r.u64("session");
   const uint8_t dtype = r.u8("feature map");
   if (dtype != static_cast<uint8_t>(DType::F32))
@@ -205,11 +208,45 @@ FeatureView decode_feature_view(std::span<const uint8_t> p, const Shape& feature
   if (s != feature_shape)
     fail("feature map: shape ", shape_str(s), " does not match the partition's ",
          shape_str(feature_shape));
-  m.feature = r.raw(static_cast<size_t>(shape_numel(s)) * sizeof(float), "feature map");
+}
+
+void read_feature_trailer(ByteReader& r, FeatureView& m) {
   m.times.crypto_ns = r.u64("decrypt time");
   m.times.run_ns = r.u64("front time");
+}
+
+}  // namespace
+
+FeatureView decode_feature_view(std::span<const uint8_t> p, const Shape& feature_shape) {
+  ByteReader r(p, "feature reply");
+  FeatureView m;
+  read_feature_prefix(r, m, feature_shape);
+  m.feature = r.raw(static_cast<size_t>(shape_numel(feature_shape)) * sizeof(float), "feature map");
+  read_feature_trailer(r, m);
   r.finish();
   return m;
+}
+
+FeatureReplyLayout feature_reply_layout(const Shape& feature_shape) {
+  FeatureReplyLayout l;
+  l.prefix_bytes = 8 + 1 + 1 + 8 * feature_shape.size();
+  l.feature_bytes = static_cast<size_t>(shape_numel(feature_shape)) * sizeof(float);
+  l.trailer_bytes = 16;
+  return l;
+}
+
+FeatureView decode_feature_prefix(std::span<const uint8_t> prefix, const Shape& feature_shape) {
+  FeatureView m;
+  ByteReader r(prefix, "feature reply");
+  read_feature_prefix(r, m, feature_shape);
+  r.finish();
+  return m;
+}
+
+void decode_feature_trailer(std::span<const uint8_t> trailer, FeatureView& m) {
+  ByteReader r(trailer, "feature reply");
+  read_feature_trailer(r, m);
+  r.finish();
 }
 
 FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& feature_shape) {

@@ -141,6 +141,17 @@ AttestReply decode_attest_reply(std::span<const uint8_t> p);
 SealedRequest decode_sealed_request(std::span<const uint8_t> p, const char* what);
 FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& feature_shape);
 FeatureView decode_feature_view(std::span<const uint8_t> p, const Shape& feature_shape);
+// A feature reply for feature_shape, laid out as prefix | feature map | trailer:
+// the byte counts, for a reader that places the feature map itself.
+struct FeatureReplyLayout {
+  size_t prefix_bytes = 0, feature_bytes = 0, trailer_bytes = 0;
+  size_t total() const { return prefix_bytes + feature_bytes + trailer_bytes; }
+};
+FeatureReplyLayout feature_reply_layout(const Shape& feature_shape);
+// The reply's prefix and trailer, read apart from its feature map (to which
+// the result's `feature` does not point): the checks of decode_feature_view.
+FeatureView decode_feature_prefix(std::span<const uint8_t> prefix, const Shape& feature_shape);
+void decode_feature_trailer(std::span<const uint8_t> trailer, FeatureView& m);
 TailRequest decode_tail_request(std::span<const uint8_t> p, const Shape& back_output_shape);
 TailReply decode_tail_reply(std::span<const uint8_t> p);
 ProvisionReply decode_provision_reply(std::span<const uint8_t> p);

@@ -312,13 +312,69 @@ channel::Frame EnclaveProcess::call(enclave::MsgType type, const std::vector<uin
     if (!f) fail("the enclave worker closed its connection");
     return std::move(*f);
   } catch (const Error& e) {
-    if (reply_timeout_.count() > 0 && std::chrono::steady_clock::now() - t0 >= reply_timeout_)
-      throw WorkerStalled(detail::concat("the enclave worker (pid ", pid_,
-                                         ") did not answer within ", reply_timeout_.count(),
-                                         " s (--worker-timeout): ", e.what()));
-    fail("the enclave worker (pid ", pid_, ") is gone: ", e.what(),
-         "; retry after a new worker starts (attest again)");
+    call_failed(e, t0);
   }
+}
+
+std::optional<channel::Frame> read_reply_into(int fd, const Shape& feature_shape,
+                                              const std::function<uint8_t*()>& place,
+                                              enclave::FeatureView* meta) {
+  const auto h = channel::read_frame_header(fd, enclave::kMaxWorkerFrame);
+  if (!h) fail("the enclave worker closed its connection");
+  channel::Frame f;
+  f.type = h->type;
+  size_t have = 0;  // payload bytes already in f.payload
+  const enclave::FeatureReplyLayout l = enclave::feature_reply_layout(feature_shape);
+  if (h->type == uint8_t(enclave::MsgType::kFeature) && h->payload_bytes == l.total()) {
+    f.payload.resize(l.prefix_bytes);
+    channel::read_frame_body(fd, *h, 0, f.payload.data(), l.prefix_bytes);
+    have = l.prefix_bytes;
+    std::optional<enclave::FeatureView> m;
+    try {
+      m = enclave::decode_feature_prefix(f.payload, feature_shape);
+    } catch (const Error&) {
+      // Not a reply this host can place: read whole, the caller's decoder says why.
+    }
+    uint8_t* dst = m ? place() : nullptr;
+    if (dst) {
+      channel::read_frame_body(fd, *h, have, dst, l.feature_bytes);
+      uint8_t trailer[16];
+      TS_CHECK(l.trailer_bytes == sizeof(trailer), "feature reply: a trailer of ", l.trailer_bytes,
+               " bytes");
+      channel::read_frame_body(fd, *h, have + l.feature_bytes, trailer, sizeof(trailer));
+      enclave::decode_feature_trailer(trailer, *m);
+      *meta = *m;
+      return std::nullopt;
+    }
+  }
+  f.payload.resize(h->payload_bytes);
+  channel::read_frame_body(fd, *h, have, f.payload.data() + have, h->payload_bytes - have);
+  return f;
+}
+
+std::optional<channel::Frame> EnclaveProcess::call_into(enclave::MsgType type,
+                                                        const std::vector<uint8_t>& payload,
+                                                        const Shape& feature_shape,
+                                                        const std::function<uint8_t*()>& place,
+                                                        enclave::FeatureView* meta) {
+  std::lock_guard<std::mutex> lock(mu_);
+  TS_CHECK(fd_ >= 0, "the enclave worker is not running");
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    channel::write_frame(fd_, uint8_t(type), payload);
+    return read_reply_into(fd_, feature_shape, place, meta);
+  } catch (const Error& e) {
+    call_failed(e, t0);
+  }
+}
+
+void EnclaveProcess::call_failed(const Error& e, std::chrono::steady_clock::time_point t0) {
+  if (reply_timeout_.count() > 0 && std::chrono::steady_clock::now() - t0 >= reply_timeout_)
+    throw WorkerStalled(detail::concat("the enclave worker (pid ", pid_, ") did not answer within ",
+                                       reply_timeout_.count(),
+                                       " s (--worker-timeout): ", e.what()));
+  fail("the enclave worker (pid ", pid_, ") is gone: ", e.what(),
+       "; retry after a new worker starts (attest again)");
 }
 
 void EnclaveProcess::kill() {

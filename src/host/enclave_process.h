@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +76,13 @@ class WorkerStalled : public Error {
   explicit WorkerStalled(const std::string& msg) : Error(msg) {}
 };
 
+// The reading half of EnclaveProcess::call_into on a worker link `fd`: one
+// reply, a feature map of feature_shape read straight into place()'s memory
+// (nullopt, *meta set) or any other reply whole. Errors as channel::read_frame.
+std::optional<channel::Frame> read_reply_into(int fd, const Shape& feature_shape,
+                                              const std::function<uint8_t*()>& place,
+                                              enclave::FeatureView* meta);
+
 class EnclaveProcess {
  public:
   // Starts the worker and waits for its ready message. Throws Error with the
@@ -92,6 +101,21 @@ class EnclaveProcess {
   // does not answer within EnclaveLaunch::reply_timeout (WorkerStalled), is an Error.
   channel::Frame call(enclave::MsgType type, const std::vector<uint8_t>& payload);
 
+  // call() for a request whose reply may be a feature map of feature_shape.
+  // When it is one (a kFeature frame of exactly that layout, its session, dtype
+  // and shape read and checked first), place() is called once for memory of
+  // feature_reply_layout(feature_shape).feature_bytes, the feature map is read
+  // from the socket straight into it, the rest goes to *meta (its `feature`
+  // empty) and the result is nullopt. Any other reply, or place() returning
+  // nullptr, comes back whole as call() returns it. place() must not throw.
+  // Errors as call(); one that comes after place() leaves that memory partly
+  // written (place()'s caller knows it was called).
+  std::optional<channel::Frame> call_into(enclave::MsgType type,
+                                          const std::vector<uint8_t>& payload,
+                                          const Shape& feature_shape,
+                                          const std::function<uint8_t*()>& place,
+                                          enclave::FeatureView* meta);
+
   // SIGKILL, for tests and for a worker that stopped answering.
   void kill();
 
@@ -104,6 +128,9 @@ class EnclaveProcess {
   std::mutex mu_;
   std::thread stderr_pump_;
   std::string drain_stderr();
+  // A failed write or read of a call that began at t0: WorkerStalled when
+  // reply_timeout passed, else the worker is gone.
+  [[noreturn]] void call_failed(const Error& e, std::chrono::steady_clock::time_point t0);
 };
 
 }  // namespace teesplit

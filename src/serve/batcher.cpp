@@ -74,16 +74,13 @@ void BackBatcher::give_back_locked(std::shared_ptr<Buffer> buf) {
   const size_t bytes = feature_bytes_ * static_cast<size_t>(opts_.max_batch);
   const size_t keep = std::max<size_t>(2, kSpareBytes / std::max<size_t>(bytes, 1));
   buf->reserved = buf->written = 0;
+  buf->abandoned.clear();
   if (spare_.size() < keep) spare_.push_back(std::move(buf));
 }
 
-Tensor BackBatcher::run(std::span<const uint8_t> feature, std::shared_ptr<const void> keep,
-                        Clock::time_point deadline) {
-  TS_CHECK(feature.size() == feature_bytes_, "a feature map of ", feature.size(),
-           " bytes; the split's ", shape_str(feature_shape_), " has ", feature_bytes_);
-  std::future<Tensor> result;
+BackBatcher::Reservation BackBatcher::reserve(Clock::time_point deadline) {
+  Reservation r;
   std::shared_ptr<Buffer> buf;
-  size_t row = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     TS_CHECK(!stop_, "the server is shutting down");
@@ -91,27 +88,52 @@ Tensor BackBatcher::run(std::span<const uint8_t> feature, std::shared_ptr<const 
     if (!open_ || open_->reserved == static_cast<size_t>(opts_.max_batch))
       open_ = take_buffer_locked();
     buf = open_;
-    row = buf->reserved++;
+    r.row = buf->reserved++;
     Pending p;
     p.buf = buf;
-    p.row = row;
+    p.row = r.row;
     p.deadline = deadline;
     p.queued = Clock::now();
-    result = p.result.get_future();
+    r.result = p.result.get_future();
     queue_.push_back(std::move(p));
     if (metrics_) metrics_->back_queue(+1);
   }
   cv_.notify_one();
-  // The copy, on this thread, while the batching thread runs another batch.
-  // The batch this row is in does not run before it is written.
-  std::memcpy(buf->mem.get() + row * feature_bytes_, feature.data(), feature_bytes_);
-  keep.reset();  // the worker's reply is no longer needed
+  r.dst = reinterpret_cast<uint8_t*>(buf->mem.get()) + r.row * feature_bytes_;
+  r.buf = std::move(buf);
+  return r;
+}
+
+void BackBatcher::row_done(Buffer& buf, size_t row, bool abandoned) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ++buf->written;
+    if (abandoned) buf.abandoned.push_back(row);
+    ++buf.written;
   }
   cv_.notify_one();
-  return result.get();
+}
+
+Tensor BackBatcher::finish(Reservation r) {
+  TS_CHECK(r.buf, "batcher: finish() without a reservation");
+  row_done(*static_cast<Buffer*>(r.buf.get()), r.row, false);
+  return r.result.get();
+}
+
+void BackBatcher::abandon(Reservation r) {
+  if (!r.buf) return;
+  row_done(*static_cast<Buffer*>(r.buf.get()), r.row, true);
+}
+
+Tensor BackBatcher::run(std::span<const uint8_t> feature, std::shared_ptr<const void> keep,
+                        Clock::time_point deadline) {
+  TS_CHECK(feature.size() == feature_bytes_, "a feature map of ", feature.size(),
+           " bytes; the split's ", shape_str(feature_shape_), " has ", feature_bytes_);
+  Reservation r = reserve(deadline);
+  // The copy, on this thread, while the batching thread runs another batch.
+  // The batch this row is in does not run before it is written.
+  std::memcpy(r.dst, feature.data(), feature_bytes_);
+  keep.reset();  // the worker's reply is no longer needed
+  return finish(std::move(r));
 }
 
 void BackBatcher::loop() {
@@ -182,6 +204,10 @@ void BackBatcher::run_batch(Buffer& buf, std::vector<Pending>& batch) {
   std::vector<Pending> live;
   live.reserve(batch.size());
   for (Pending& p : batch) {
+    // A row whose write failed: its request has gone (with its error) and is
+    // not computed; like a late one, it leaves a gap that is closed below.
+    if (std::find(buf.abandoned.begin(), buf.abandoned.end(), p.row) != buf.abandoned.end())
+      continue;
     if (metrics_) metrics_->stage("batch_wait", seconds_between(p.queued, start));
     if (p.deadline <= start) {
       if (metrics_) metrics_->deadline_passed("back");

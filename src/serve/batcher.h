@@ -12,8 +12,9 @@
 // (BackEndpoint::batch_memory: page-locked for the CUDA backend, which then
 // uploads it without a staging copy), straight from the worker's reply: each
 // request is given its row when it arrives and copies its feature map there on
-// its own thread, into one buffer while the back partition runs the batch of
-// another. The batching thread only closes batches and runs them.
+// its own thread (or, with reserve(), has it read from the worker's socket
+// straight into the row), into one buffer while the back partition runs the
+// batch of another. The batching thread only closes batches and runs them.
 #pragma once
 
 #include <chrono>
@@ -63,6 +64,25 @@ class BackBatcher {
   // when `deadline` passed before its batch ran, or Error once stopped.
   Tensor run(std::span<const uint8_t> feature, std::shared_ptr<const void> keep,
              Clock::time_point deadline);
+
+  // run() in two steps, for a caller that writes the feature map into its row
+  // itself (the server reads it from the worker's socket straight there):
+  // reserve() hands out a row (`dst`, feature_bytes() long) of the batch that is
+  // filling; its batch does not run before finish() or abandon() says the row
+  // is done with, so the write must be bounded in time. finish() then waits for
+  // the row's result, as run() does; abandon() (the write failed) leaves the row
+  // out of its batch. Each reservation ends in exactly one of the two. Throws
+  // Error once stopped.
+  struct Reservation {
+    uint8_t* dst = nullptr;
+    std::shared_ptr<void> buf;  // the batch buffer (Buffer), kept alive
+    size_t row = 0;
+    std::future<Tensor> result;
+  };
+  Reservation reserve(Clock::time_point deadline);
+  Tensor finish(Reservation r);
+  void abandon(Reservation r);
+  size_t feature_bytes() const { return feature_bytes_; }
   // Feature maps waiting for the back partition.
   size_t depth() const;
   // Fails what is still queued and ends the thread; later run() calls throw.
@@ -72,8 +92,9 @@ class BackBatcher {
   // max_batch rows of feature maps: a batch is the rows of one buffer.
   struct Buffer {
     std::shared_ptr<std::byte> mem;
-    size_t reserved = 0;  // rows handed to requests (mu_)
-    size_t written = 0;   // rows whose feature map is copied in (mu_)
+    size_t reserved = 0;            // rows handed to requests (mu_)
+    size_t written = 0;             // rows whose feature map is copied in, or abandoned (mu_)
+    std::vector<size_t> abandoned;  // rows left out of the batch (mu_)
   };
   struct Pending {
     std::shared_ptr<Buffer> buf;
@@ -89,6 +110,8 @@ class BackBatcher {
   std::shared_ptr<Buffer> take_buffer_locked();
   // After its batch ran: kept for reuse, up to a bound (mu_ held).
   void give_back_locked(std::shared_ptr<Buffer> buf);
+  // A reserved row is written (or abandoned): its batch may run once all are.
+  void row_done(Buffer& buf, size_t row, bool abandoned);
 
   BackEndpoint& back_;
   Shape feature_shape_;
