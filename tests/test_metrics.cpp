@@ -17,6 +17,8 @@
 #include "attest/sim_root.h"
 #include "client/client.h"
 #include "core/file.h"
+#include "data/dataset.h"
+#include "host/model.h"
 #include "serve/metrics.h"
 #include "serve/remote.h"
 #include "support/metrics_scrape.h"
@@ -178,6 +180,10 @@ TEST(Metrics, ServeCountsWhatTheTestDid) {
   EXPECT_EQ(s["teesplit_enclave_restarts_total"], 1);
   EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"front\"}"], kOk);
   EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"back\"}"], kOk);
+  // Read from the worker's socket straight into their batch rows (--worker-timeout
+  // is on by default), none copied.
+  EXPECT_EQ(s["teesplit_feature_maps_total{into=\"row\"}"], kOk);
+  EXPECT_EQ(s["teesplit_feature_maps_total{into=\"copy\"}"], 0);
   EXPECT_EQ(s["teesplit_stage_seconds_count{stage=\"tail\"}"], 0);
   EXPECT_GT(s["teesplit_stage_seconds_sum{stage=\"front\"}"], 0);
   EXPECT_EQ(s["teesplit_back_batch_size_count"], kOk);
@@ -185,6 +191,45 @@ TEST(Metrics, ServeCountsWhatTheTestDid) {
   EXPECT_EQ(s["teesplit_queue_depth"], 0);
   EXPECT_EQ(s["teesplit_requests_in_flight"], 0);
   EXPECT_EQ(http.Get("/other")->status, 404);
+}
+
+// Both ways a feature map reaches its batch row give the whole model's output:
+// read straight from the worker's socket (the default), and copied from the
+// whole reply with --worker-timeout 0 (reads without a limit, which no batch
+// may wait on); /metrics says which way each went.
+TEST(Metrics, FeatureMapsReadIntoTheirRowsOrCopiedGiveTheSameOutputs) {
+  auto whole = open_model_session(testing::source_path("models/fashion-mnist-resnet50.onnx"), {});
+  ASSERT_TRUE(whole.ok()) << whole.error();
+  auto data = testing::fashion_test();
+  for (const bool in_place : {true, false}) {
+    const std::string dir =
+        testing::make_resnet50_split("metrics", in_place ? "into-row" : "copied");
+    std::vector<std::string> args = {"--metrics-listen", "127.0.0.1:0", "--max-batch", "3",
+                                     "--max-delay-ms",   "20"};
+    if (!in_place) args.insert(args.end(), {"--worker-timeout", "0"});
+    testing::ServeProcess server(dir + "/split", dir, 1, args);
+    ASSERT_FALSE(server.address().empty()) << server.log();
+    const testing::MetricsEndpoint endpoint = testing::metrics_endpoint(dir + "/serve.out");
+    attest::Policy policy =
+        client::policy_from_manifest(dir + "/split/manifest.json", std::nullopt);
+    policy.simulated_root = attest::sim_root_public_key(dir + "/sim-root.pem");
+    policy.allow_simulated = true;
+    serve::RemoteEnclave remote(server.address());
+    client::Attestation a;
+    ASSERT_TRUE(remote.attest(a, policy).accepted);
+    for (int64_t i = 0; i < 3; ++i) {
+      const Batch b = data->get_batch(i, 1);
+      const Tensor want = (*whole)->run({b.images})[0];
+      EXPECT_LE(max_relative_error(remote.infer(a, b.images), want), 1e-4)
+          << (in_place ? "read into its row" : "copied") << ", image " << i;
+    }
+    httplib::Client http(endpoint.host, endpoint.port);
+    const auto res = http.Get("/metrics");
+    ASSERT_TRUE(res);
+    auto s = metric_samples(res->body);
+    EXPECT_EQ(s["teesplit_feature_maps_total{into=\"row\"}"], in_place ? 3 : 0) << res->body;
+    EXPECT_EQ(s["teesplit_feature_maps_total{into=\"copy\"}"], in_place ? 0 : 3);
+  }
 }
 
 TEST(Metrics, ABadListenAddressIsRefused) {

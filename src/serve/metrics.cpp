@@ -155,6 +155,13 @@ std::string Metrics::render() const {
   for (const auto& [reason, n] : refusals_)
     out += "teesplit_refused_total{reason=\"" + escape_label_value(reason) + "\"} " +
            std::to_string(n) + "\n";
+  out +=
+      "# HELP teesplit_feature_maps_total Feature maps handed to the back partition, by how "
+      "they reached their batch row: read from the worker straight into it (row) or copied "
+      "from the whole reply (copy).\n";
+  out += "# TYPE teesplit_feature_maps_total counter\n";
+  out += "teesplit_feature_maps_total{into=\"row\"} " + std::to_string(in_place_.load()) + "\n";
+  out += "teesplit_feature_maps_total{into=\"copy\"} " + std::to_string(copied_.load()) + "\n";
   out += "# HELP teesplit_requests_in_flight Requests being handled.\n";
   out += "# TYPE teesplit_requests_in_flight gauge\n";
   out += "teesplit_requests_in_flight " + std::to_string(in_flight_.load()) + "\n";

@@ -47,6 +47,11 @@ class Metrics {
   void stage(const std::string& stage, double seconds);
   // Samples in one call of the back partition: teesplit_back_batch_size.
   void back_batch(int64_t samples);
+  // A feature map handed to the back partition: read from the worker's socket
+  // straight into its batch row (in_place), or copied there from the whole
+  // reply (serve --worker-timeout 0, or a reply the host could not place):
+  // teesplit_feature_maps_total{into="row"|"copy"}.
+  void feature_map(bool in_place) { ++(in_place ? in_place_ : copied_); }
   // Feature maps waiting for the back partition (serve/batcher.h), changed by
   // delta: teesplit_back_queue_depth.
   void back_queue(int64_t delta) { back_queue_depth_ += delta; }
@@ -84,7 +89,7 @@ class Metrics {
   std::map<std::string, std::unique_ptr<Histogram>> stages_;
   std::map<std::string, uint64_t> deadlines_, refusals_;  // by stage, by reason
   Histogram batch_;
-  std::atomic<uint64_t> restarts_{0};
+  std::atomic<uint64_t> restarts_{0}, in_place_{0}, copied_{0};
   std::atomic<int64_t> queue_depth_{0}, in_flight_{0}, back_queue_depth_{0};
   std::atomic<bool> draining_{false};
 };

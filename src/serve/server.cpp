@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -237,6 +238,13 @@ struct Server::Impl final : public pb::Enclave::Service {
   // for its worker when `deadline` passes is answered DEADLINE_EXCEEDED.
   Status call(size_t index, int64_t generation, Clock::time_point deadline, MsgType type,
               const std::vector<uint8_t>& payload, channel::Frame& out) {
+    return call_with(index, generation, deadline,
+                     [&](EnclaveProcess& p) { out = p.call(type, payload); });
+  }
+
+  // call()'s worker handling around any exchange with the worker (fn).
+  Status call_with(size_t index, int64_t generation, Clock::time_point deadline,
+                   const std::function<void(EnclaveProcess&)>& fn) {
     WorkerSlot& w = *workers[index];
     std::unique_lock<DeadlineMutex> lock(w.mu, std::defer_lock);
     {
@@ -259,7 +267,7 @@ struct Server::Impl final : public pb::Enclave::Service {
     // sessions end with it, so the client attests again.
     bool stalled = false;
     try {
-      out = w.proc->call(type, payload);
+      fn(*w.proc);
       return Status::OK;
     } catch (const WorkerStalled& e) {
       std::fprintf(stderr, "teesplit serve: worker %zu: %s; replacing it\n", index, e.what());
@@ -478,25 +486,56 @@ struct Server::Impl final : public pb::Enclave::Service {
     int64_t generation = 0;
     if (Status s = find(q->session(), index, generation); !s.ok()) return s;
     const auto t0 = Clock::now();
-    // The worker's reply is kept until its feature map is copied into its batch.
+    // The feature map goes from the worker's socket straight into its row of
+    // a batch (BackBatcher::reserve), unless reads from the worker are
+    // unbounded (--worker-timeout 0): a batch waits for its rows, so a worker
+    // stalled inside its reply must not hold one for ever. Otherwise, and for
+    // any reply that is not such a feature map, the reply is read whole and
+    // kept until its feature map is copied into its batch.
+    const bool direct = opts.worker.reply_timeout.count() > 0;
     auto f = std::make_shared<channel::Frame>();
-    if (Status s =
-            call(index, generation, deadline, MsgType::kInfer, enclave::encode(sealed(q)), *f);
-        !s.ok())
-      return s;
-    if (f->type != uint8_t(MsgType::kFeature)) return from_worker_error(*f);
+    BackBatcher::Reservation row;
+    bool placed = false;
+    enclave::FeatureView fv;
+    const std::vector<uint8_t> request = enclave::encode(sealed(q));
+    Status called;
+    if (direct) {
+      auto place = [&]() -> uint8_t* {
+        try {
+          row = batcher->reserve(deadline);
+          placed = true;
+          return row.dst;
+        } catch (const Error&) {
+          return nullptr;  // stopping: read whole, and run() below says so
+        }
+      };
+      called = call_with(index, generation, deadline, [&](EnclaveProcess& p) {
+        if (auto whole = p.call_into(MsgType::kInfer, request, manifest.feature_shape, place, &fv))
+          *f = std::move(*whole);
+      });
+    } else {
+      called = call(index, generation, deadline, MsgType::kInfer, request, *f);
+    }
+    if (!called.ok()) {
+      if (placed) batcher->abandon(std::move(row));
+      return called;
+    }
+    if (!placed) {
+      if (f->type != uint8_t(MsgType::kFeature)) return from_worker_error(*f);
+      try {
+        fv = enclave::decode_feature_view(f->payload, manifest.feature_shape);
+      } catch (const Error& e) {
+        return Status(StatusCode::INTERNAL, std::string("the enclave's reply: ") + e.what());
+      }
+    }
     const uint64_t front_us = us_since(t0);
     metrics.stage("front", static_cast<double>(front_us) * 1e-6);
-    enclave::FeatureView fv;
-    try {
-      fv = enclave::decode_feature_view(f->payload, manifest.feature_shape);
-    } catch (const Error& e) {
-      return Status(StatusCode::INTERNAL, std::string("the enclave's reply: ") + e.what());
-    }
+    metrics.feature_map(placed);
     const auto t1 = Clock::now();
     Tensor out;
     try {
-      out = batcher->run(fv.feature, std::move(f), deadline);  // f is not used after
+      out = placed ? batcher->finish(std::move(row))
+                   : batcher->run(fv.feature, std::move(f), deadline);  // f is not used after
     } catch (const DeadlineExceeded& e) {
       return Status(StatusCode::DEADLINE_EXCEEDED, e.what());
     } catch (const RemoteError& e) {
