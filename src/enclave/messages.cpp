@@ -72,8 +72,17 @@ void write_tensor(ByteWriter& w, const Tensor& t) {
   w.raw(t.raw(), t.nbytes());
 }
 
+namespace {
+
+// write_tensor's bytes before the data: dtype, rank, dimensions.
+size_t tensor_header_bytes(const Shape& s) {
+  return 2 + 8 * s.size();
+}
+
+}  // namespace
+
 size_t tensor_wire_bytes(const Tensor& t) {
-  return 2 + 8 * t.shape().size() + t.nbytes();
+  return tensor_header_bytes(t.shape()) + t.nbytes();
 }
 
 std::vector<uint8_t> seal_tensor(channel::SecureChannel& channel, const Tensor& t,
@@ -188,7 +197,7 @@ SealedRequest decode_sealed_request(std::span<const uint8_t> p, const char* what
 
 std::vector<uint8_t> encode(const FeatureReply& m) {
   ByteWriter w;
-  w.reserve(8 + tensor_wire_bytes(m.feature) + 16);  // one buffer for megabytes
+  w.reserve(feature_reply_layout(m.feature.shape()).total());  // one buffer for megabytes
   w.u64(m.session);
   write_tensor(w, m.feature);
   w.u64(m.times.crypto_ns).u64(m.times.run_ns);
@@ -229,9 +238,9 @@ FeatureView decode_feature_view(std::span<const uint8_t> p, const Shape& feature
 
 FeatureReplyLayout feature_reply_layout(const Shape& feature_shape) {
   FeatureReplyLayout l;
-  l.prefix_bytes = 8 + 1 + 1 + 8 * feature_shape.size();
+  l.prefix_bytes = 8 + tensor_header_bytes(feature_shape);  // session, then the tensor's header
   l.feature_bytes = static_cast<size_t>(shape_numel(feature_shape)) * sizeof(float);
-  l.trailer_bytes = 16;
+  l.trailer_bytes = kFeatureReplyTrailerBytes;
   return l;
 }
 

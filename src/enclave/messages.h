@@ -143,6 +143,7 @@ FeatureReply decode_feature_reply(std::span<const uint8_t> p, const Shape& featu
 FeatureView decode_feature_view(std::span<const uint8_t> p, const Shape& feature_shape);
 // A feature reply for feature_shape, laid out as prefix | feature map | trailer:
 // the byte counts, for a reader that places the feature map itself.
+constexpr size_t kFeatureReplyTrailerBytes = 16;  // the decrypt and front times
 struct FeatureReplyLayout {
   size_t prefix_bytes = 0, feature_bytes = 0, trailer_bytes = 0;
   size_t total() const { return prefix_bytes + feature_bytes + trailer_bytes; }

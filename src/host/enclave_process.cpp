@@ -302,18 +302,26 @@ bool EnclaveProcess::alive() {
   return true;
 }
 
-channel::Frame EnclaveProcess::call(enclave::MsgType type, const std::vector<uint8_t>& payload) {
+template <class Read>
+auto EnclaveProcess::exchange(enclave::MsgType type, const std::vector<uint8_t>& payload,
+                              const Read& read) -> decltype(read()) {
   std::lock_guard<std::mutex> lock(mu_);
   TS_CHECK(fd_ >= 0, "the enclave worker is not running");
   const auto t0 = std::chrono::steady_clock::now();
   try {
     channel::write_frame(fd_, uint8_t(type), payload);
-    auto f = channel::read_frame(fd_, enclave::kMaxWorkerFrame);
-    if (!f) fail("the enclave worker closed its connection");
-    return std::move(*f);
+    return read();
   } catch (const Error& e) {
     call_failed(e, t0);
   }
+}
+
+channel::Frame EnclaveProcess::call(enclave::MsgType type, const std::vector<uint8_t>& payload) {
+  return exchange(type, payload, [this] {
+    auto f = channel::read_frame(fd_, enclave::kMaxWorkerFrame);
+    if (!f) fail("the enclave worker closed its connection");
+    return std::move(*f);
+  });
 }
 
 std::optional<channel::Frame> read_reply_into(int fd, const Shape& feature_shape,
@@ -338,9 +346,7 @@ std::optional<channel::Frame> read_reply_into(int fd, const Shape& feature_shape
     uint8_t* dst = m ? place() : nullptr;
     if (dst) {
       channel::read_frame_body(fd, *h, have, dst, l.feature_bytes);
-      uint8_t trailer[16];
-      TS_CHECK(l.trailer_bytes == sizeof(trailer), "feature reply: a trailer of ", l.trailer_bytes,
-               " bytes");
+      uint8_t trailer[enclave::kFeatureReplyTrailerBytes];
       channel::read_frame_body(fd, *h, have + l.feature_bytes, trailer, sizeof(trailer));
       enclave::decode_feature_trailer(trailer, *m);
       *meta = *m;
@@ -357,15 +363,7 @@ std::optional<channel::Frame> EnclaveProcess::call_into(enclave::MsgType type,
                                                         const Shape& feature_shape,
                                                         const std::function<uint8_t*()>& place,
                                                         enclave::FeatureView* meta) {
-  std::lock_guard<std::mutex> lock(mu_);
-  TS_CHECK(fd_ >= 0, "the enclave worker is not running");
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    channel::write_frame(fd_, uint8_t(type), payload);
-    return read_reply_into(fd_, feature_shape, place, meta);
-  } catch (const Error& e) {
-    call_failed(e, t0);
-  }
+  return exchange(type, payload, [&] { return read_reply_into(fd_, feature_shape, place, meta); });
 }
 
 void EnclaveProcess::call_failed(const Error& e, std::chrono::steady_clock::time_point t0) {

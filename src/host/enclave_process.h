@@ -128,6 +128,11 @@ class EnclaveProcess {
   std::mutex mu_;
   std::thread stderr_pump_;
   std::string drain_stderr();
+  // One request and its reply, read by read() (under mu_); a failure is
+  // call_failed's.
+  template <class Read>
+  auto exchange(enclave::MsgType type, const std::vector<uint8_t>& payload, const Read& read)
+      -> decltype(read());
   // A failed write or read of a call that began at t0: WorkerStalled when
   // reply_timeout passed, else the worker is gone.
   [[noreturn]] void call_failed(const Error& e, std::chrono::steady_clock::time_point t0);

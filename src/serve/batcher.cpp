@@ -115,13 +115,13 @@ void BackBatcher::row_done(Buffer& buf, size_t row, bool abandoned) {
 
 Tensor BackBatcher::finish(Reservation r) {
   TS_CHECK(r.buf, "batcher: finish() without a reservation");
-  row_done(*static_cast<Buffer*>(r.buf.get()), r.row, false);
+  row_done(*r.buf, r.row, false);
   return r.result.get();
 }
 
 void BackBatcher::abandon(Reservation r) {
   if (!r.buf) return;
-  row_done(*static_cast<Buffer*>(r.buf.get()), r.row, true);
+  row_done(*r.buf, r.row, true);
 }
 
 Tensor BackBatcher::run(std::span<const uint8_t> feature, std::shared_ptr<const void> keep,

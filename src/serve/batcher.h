@@ -49,6 +49,8 @@ struct BatchOptions {
 };
 
 class BackBatcher {
+  struct Buffer;  // max_batch rows of feature maps (below)
+
  public:
   // feature_shape: one request's feature map, batch dimension 1. metrics may be null.
   BackBatcher(BackEndpoint& back, Shape feature_shape, BatchOptions opts, Metrics* metrics);
@@ -75,7 +77,7 @@ class BackBatcher {
   // Error once stopped.
   struct Reservation {
     uint8_t* dst = nullptr;
-    std::shared_ptr<void> buf;  // the batch buffer (Buffer), kept alive
+    std::shared_ptr<Buffer> buf;  // the batch buffer, kept alive
     size_t row = 0;
     std::future<Tensor> result;
   };
