@@ -499,6 +499,16 @@ if [ -n "$TS" ] && want serve_bf16; then
   fi
 fi
 
+# cpu_median MODEL PRECISION THREADS RUNS [PREFIX...]: the median ms of `teesplit bench`
+# on the CPU (3 warm-up runs) in a fresh process, started through PREFIX (taskset -c N,
+# env VAR=...) when given; nothing when it fails. The bf16 sections' single timings.
+cpu_median() {
+  local model=$1 prec=$2 threads=$3 runs=$4
+  shift 4
+  timeout 60 "$@" "$TS" bench "$model" --backend cpu --precision "$prec" --threads "$threads" \
+    --warmup 3 --runs "$runs" --json 2>/dev/null | grep -o '"median_ms":[0-9.]*' | cut -d: -f2
+}
+
 # ---------------------------------------------------------------- 4b. bf16 on AMX
 # The GPU machine's host CPU may have AMX, which the dev machine lacks (issue 14):
 # bench/run_benchmarks.py with teesplit fp32, teesplit bf16 and ONNX Runtime fp32
@@ -533,10 +543,8 @@ if [ -n "$TS" ] && want amx; then
   # thread per core (OMP_PLACES=cores), three processes each, interleaved.
   echo "ResNet-50 bf16 batch 1, 2 threads, median ms per process: default placement | OMP_PLACES=cores OMP_PROC_BIND=spread" | tee -a "$OUTDIR/amx.txt"
   for r in 1 2 3; do
-    d=$(timeout 60 "$TS" bench "$AMX_DIR/resnet50.onnx" --backend cpu --precision bf16 --threads 2 \
-      --warmup 3 --runs 15 --json 2>/dev/null | grep -o '"median_ms":[0-9.]*' | cut -d: -f2)
-    p=$(OMP_PLACES=cores OMP_PROC_BIND=spread timeout 60 "$TS" bench "$AMX_DIR/resnet50.onnx" --backend cpu \
-      --precision bf16 --threads 2 --warmup 3 --runs 15 --json 2>/dev/null | grep -o '"median_ms":[0-9.]*' | cut -d: -f2)
+    d=$(cpu_median "$AMX_DIR/resnet50.onnx" bf16 2 15)
+    p=$(cpu_median "$AMX_DIR/resnet50.onnx" bf16 2 15 env OMP_PLACES=cores OMP_PROC_BIND=spread)
     echo "  round $r: ${d:--} | ${p:--}" | tee -a "$OUTDIR/amx.txt"
   done
   # Which oneDNN implementations bf16 ran on (amx in their names, or not).
@@ -578,8 +586,7 @@ if [ -n "$TS" ] && want amx_profile; then
       line="  pass $pass:"
       for c in $cpus; do
         s0=$(steal)
-        m=$(taskset -c "$c" timeout 60 "$TS" bench "$P_DIR/resnet50.onnx" --backend cpu --precision bf16 \
-          --threads 1 --warmup 3 --runs 10 --json 2>/dev/null | grep -o '"median_ms":[0-9.]*' | cut -d: -f2)
+        m=$(cpu_median "$P_DIR/resnet50.onnx" bf16 1 10 taskset -c "$c")
         line="$line cpu$c=${m:--}/$(($(steal) - s0))"
       done
       echo "$line"
@@ -587,8 +594,7 @@ if [ -n "$TS" ] && want amx_profile; then
     echo "the same in fp32 on the first CPUs (a control: fp32 was never bimodal):"
     line="  fp32:"
     for c in $(seq 0 $((ncpu < 4 ? ncpu - 1 : 3))); do
-      m=$(taskset -c "$c" timeout 60 "$TS" bench "$P_DIR/resnet50.onnx" --backend cpu --precision fp32 \
-        --threads 1 --warmup 3 --runs 10 --json 2>/dev/null | grep -o '"median_ms":[0-9.]*' | cut -d: -f2)
+      m=$(cpu_median "$P_DIR/resnet50.onnx" fp32 1 10 taskset -c "$c")
       line="$line cpu$c=${m:--}"
     done
     echo "$line"
