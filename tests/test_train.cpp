@@ -7,6 +7,10 @@
 
 #ifdef TEESPLIT_HAVE_TORCH
 
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -87,6 +91,38 @@ TEST(OnnxWeights, ReplacesInitializersByNameAndKeepsTheRest) {
     EXPECT_NE(std::string(e.what()).find("conv1.weight"), std::string::npos);
   }
   EXPECT_THROW(write_model_file(model, "/nonexistent-dir/x.onnx"), Error);
+}
+
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+// Minor page faults of `rounds` times: allocate 64 MiB, write every page, free.
+long faults_of_reallocations(int rounds) {
+  constexpr size_t kBytes = 64u << 20;
+  const long before = minor_faults();
+  for (int i = 0; i < rounds; ++i) {
+    void* p = std::malloc(kBytes);
+    EXPECT_NE(p, nullptr);
+    std::memset(p, i + 1, kBytes);
+    asm volatile("" : : "r"(p) : "memory");  // the writes and the block are used
+    std::free(p);
+  }
+  return minor_faults() - before;
+}
+
+// Glibc's defaults give a freed 64 MiB block back to the kernel, so every round
+// faults its 16384 pages in again; after keep_freed_memory_in_heap() the pages
+// are faulted in once (the first round) and reused.
+TEST(Train, FreedTrainingMemoryStaysInTheHeap) {
+  constexpr long kPages = (64l << 20) / 4096, kRounds = 8;
+  const long by_default = faults_of_reallocations(kRounds);
+  ASSERT_TRUE(keep_freed_memory_in_heap());
+  const long kept = faults_of_reallocations(kRounds);
+  EXPECT_GE(by_default, kRounds * kPages * 9 / 10) << "glibc kept the memory by default";
+  EXPECT_LE(kept, 2 * kPages) << "the freed blocks were faulted in again";
 }
 
 TEST(Train, RejectsBadOptions) {

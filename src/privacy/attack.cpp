@@ -717,6 +717,7 @@ void run_attacks(const AttackOptions& o) {
   TS_CHECK(o.shard_count >= 1 && o.shard_index >= 0 && o.shard_index < o.shard_count, "bad shard ",
            o.shard_index, "/", o.shard_count);
   set_torch_threads(o.threads);
+  keep_freed_memory_in_heap();
 
   const Model m = load_model(o.model);
   const std::vector<Cut> selected = select_cuts(m.g1, o.cuts);

@@ -1,6 +1,7 @@
 #include "train/train.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -159,6 +160,11 @@ void set_torch_threads(int threads) {
   at::globalContext().setFlushDenormal(true);  // denormals slow training down badly
 }
 
+bool keep_freed_memory_in_heap() {
+  // Fixed values also turn off glibc's adaptive mmap threshold.
+  return mallopt(M_MMAP_THRESHOLD, 256 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+}
+
 Tensor torch_forward(const Graph& g, const Tensor& input, int threads) {
   set_torch_threads(threads);
   TorchGraph m(g);
@@ -180,6 +186,7 @@ TrainResult train_model(const TrainOptions& opts) {
   TS_CHECK(opts.lr >= 0 && std::isfinite(opts.lr), "--lr must be >= 0");
   TS_CHECK(opts.warmup_epochs >= 0, "warm-up must be >= 0 epochs");
   set_torch_threads(opts.threads);
+  keep_freed_memory_in_heap();
   torch::manual_seed(opts.seed);
   std::mt19937_64 rng(opts.seed ^ 0x5eed7ea1c0ffee11ULL);
   const auto t_start = Clock::now();
