@@ -29,6 +29,7 @@
 #include "onnx/onnx_import.h"
 #include "privacy/attack.h"
 #include "privacy/metrics.h"
+#include "privacy/nets.h"
 #include "support/skip.h"
 #include "train/onnx_weights.h"
 #include "zoo/zoo.h"
@@ -181,6 +182,68 @@ AttackOptions small_options(const std::string& out) {
   o.log = nullptr;
   o.output = out;
   return o;
+}
+
+// The attackers train in channels-last memory (nets.h): the same outputs and
+// gradients as in the default layout, for a conv head, a linear head and flat
+// features, and for the discriminator.
+void copy_parameters(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard ng;
+  auto a = from.parameters(), b = to.parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i]);
+}
+
+double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item<double>();
+}
+
+// Gradients agree in L2 norm to 2%: the layouts sum in different orders, and a
+// ReLU whose input lies within rounding of zero passes the gradient in one and
+// not in the other, so single elements may differ (a wrong layout would differ
+// everywhere, by its whole size). Biases in front of a BatchNorm have a gradient
+// of zero up to rounding (1e-9), hence the absolute term.
+void expect_same_gradients(torch::nn::Module& a, torch::nn::Module& b, const std::string& what) {
+  auto pa = a.parameters(), pb = b.parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    ASSERT_TRUE(pa[i].grad().defined() && pb[i].grad().defined()) << what << " parameter " << i;
+    const double diff = (pb[i].grad() - pa[i].grad()).norm().item<double>();
+    EXPECT_LE(diff, 2e-2 * pa[i].grad().norm().item<double>() + 1e-6) << what << " parameter " << i;
+  }
+}
+
+TEST(PrivacyNets, ChannelsLastTrainingComputesTheSame) {
+  const std::vector<int64_t> image{1, 32, 32};
+  for (const std::vector<int64_t>& fshape :
+       std::vector<std::vector<int64_t>>{{8, 16, 16}, {16, 2, 2}, {24}}) {
+    const std::string what = "features " + std::to_string(fshape[0]) + "x" +
+                             std::to_string(fshape.size() == 3 ? fshape[1] : 1);
+    torch::manual_seed(1);
+    Decoder a(fshape, image, 64, 0.0, 1.0), b(fshape, image, 64, 0.0, 1.0);
+    copy_parameters(*a, *b);
+    to_channels_last(*b);
+    for (const auto& p : b->parameters())
+      if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+    std::vector<int64_t> fsize{6};
+    fsize.insert(fsize.end(), fshape.begin(), fshape.end());
+    const torch::Tensor f = torch::randn(fsize), x = torch::rand({6, 1, 32, 32});
+    const torch::Tensor ya = a->forward(f), yb = b->forward(channels_last(f));
+    EXPECT_LT(max_rel_diff(yb, ya), 1e-5) << what;
+    torch::nn::functional::l1_loss(ya, x).backward();
+    torch::nn::functional::l1_loss(yb, channels_last(x)).backward();
+    expect_same_gradients(*a, *b, what);
+
+    PatchDiscriminator da(fshape[0], 1), db(fshape[0], 1);
+    copy_parameters(*da, *db);
+    to_channels_last(*db);
+    const torch::Tensor fr = resize_features(f, 32, 32);
+    const torch::Tensor la = da->forward(fr, x),
+                        lb = db->forward(channels_last(fr), channels_last(x));
+    EXPECT_LT(max_rel_diff(lb, la), 1e-5) << what;
+    la.pow(2).mean().backward();
+    lb.pow(2).mean().backward();
+    expect_same_gradients(*da, *db, what + " discriminator");
+  }
 }
 
 TEST(PrivacyCuts, BlocksRuleAndShardSpec) {

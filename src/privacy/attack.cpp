@@ -457,7 +457,7 @@ torch::Tensor decode_all(Decoder& g, const torch::Tensor& f, int64_t batch) {
   g->eval();
   std::vector<torch::Tensor> out;
   for (int64_t b = 0; b < f.size(0); b += batch)
-    out.push_back(g->forward(f.slice(0, b, std::min(f.size(0), b + batch))));
+    out.push_back(g->forward(channels_last(f.slice(0, b, std::min(f.size(0), b + batch)))));
   g->train();
   return torch::cat(out);
 }
@@ -486,11 +486,13 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
   const std::vector<int64_t> fshape(fa.sizes().begin() + 1, fa.sizes().end());
   const std::vector<int64_t> ishape(d.aux.sizes().begin() + 1, d.aux.sizes().end());
   Decoder g(fshape, ishape, o.decoder_width, d.lo, d.hi);
+  to_channels_last(*g);
   PatchDiscriminator disc{nullptr};
   std::unique_ptr<torch::optim::Adam> opt_g, opt_d;
   if (gan) {
     const int64_t fc = fa.dim() == 4 ? fa.size(1) : fa[0].numel();
     disc = PatchDiscriminator(fc, ishape[0]);
+    to_channels_last(*disc);
     opt_g = std::make_unique<torch::optim::Adam>(
         g->parameters(), torch::optim::AdamOptions(2e-4).betas({0.5, 0.999}));
     opt_d = std::make_unique<torch::optim::Adam>(
@@ -518,10 +520,11 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
     const auto idx = torch::tensor(std::vector<int64_t>(
         order.begin() + static_cast<long>(pos), order.begin() + static_cast<long>(pos) + batch));
     pos += static_cast<size_t>(batch);
-    const torch::Tensor f = fa.index_select(0, idx), x = d.aux.index_select(0, idx);
+    const torch::Tensor f = channels_last(fa.index_select(0, idx));
+    const torch::Tensor x = channels_last(d.aux.index_select(0, idx));
     double loss_v = 0;
     if (gan) {
-      const torch::Tensor fr = resize_features(f, ishape[1], ishape[2]);
+      const torch::Tensor fr = channels_last(resize_features(f, ishape[1], ishape[2]));
       const torch::Tensor fake = g->forward(f);
       // Discriminator: real pairs 1, generated pairs 0.
       const torch::Tensor lr = disc->forward(fr, x), lf = disc->forward(fr, fake.detach());

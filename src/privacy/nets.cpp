@@ -99,4 +99,16 @@ torch::Tensor resize_features(const torch::Tensor& f, int64_t height, int64_t wi
   return F::interpolate(x, o.mode(torch::kBilinear).align_corners(false));
 }
 
+void to_channels_last(torch::nn::Module& m) {
+  torch::NoGradGuard ng;
+  for (auto& p : m.parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  for (auto& b : m.buffers())
+    if (b.dim() == 4) b.set_data(b.data().contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+torch::Tensor channels_last(const torch::Tensor& t) {
+  return t.dim() == 4 ? t.contiguous(torch::MemoryFormat::ChannelsLast) : t;
+}
+
 }  // namespace teesplit
