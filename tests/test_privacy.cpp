@@ -222,8 +222,9 @@ TEST(PrivacyNets, ChannelsLastTrainingComputesTheSame) {
     Decoder a(fshape, image, 64, 0.0, 1.0), b(fshape, image, 64, 0.0, 1.0);
     copy_parameters(*a, *b);
     to_channels_last(*b);
-    for (const auto& p : b->parameters())
+    for (const auto& p : b->parameters()) {
       if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+    }
     std::vector<int64_t> fsize{6};
     fsize.insert(fsize.end(), fshape.begin(), fshape.end());
     const torch::Tensor f = torch::randn(fsize), x = torch::rand({6, 1, 32, 32});
@@ -236,10 +237,16 @@ TEST(PrivacyNets, ChannelsLastTrainingComputesTheSame) {
     PatchDiscriminator da(fshape[0], 1), db(fshape[0], 1);
     copy_parameters(*da, *db);
     to_channels_last(*db);
-    const torch::Tensor fr = resize_features(f, 32, 32);
-    const torch::Tensor la = da->forward(fr, x),
-                        lb = db->forward(channels_last(fr), channels_last(x));
+    const torch::Tensor la = da->forward(f, x),
+                        lb = db->forward(channels_last(f), channels_last(x));
     EXPECT_LT(max_rel_diff(lb, la), 1e-5) << what;
+    {  // The 1x1 reduction before the resize equals the pix2pix order, after it.
+      torch::NoGradGuard ng;
+      torch::Tensor r = torch::cat({da->reduce(resize_features(f, 32, 32)), x}, 1);
+      r = torch::leaky_relu(da->c1(r), 0.2);
+      r = da->c3(torch::leaky_relu(da->bn2(da->c2(r)), 0.2));
+      EXPECT_LT(max_rel_diff(la, r), 1e-5) << what << " discriminator, reduction after the resize";
+    }
     la.pow(2).mean().backward();
     lb.pow(2).mean().backward();
     expect_same_gradients(*da, *db, what + " discriminator");

@@ -524,10 +524,9 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
     const torch::Tensor x = channels_last(d.aux.index_select(0, idx));
     double loss_v = 0;
     if (gan) {
-      const torch::Tensor fr = channels_last(resize_features(f, ishape[1], ishape[2]));
       const torch::Tensor fake = g->forward(f);
       // Discriminator: real pairs 1, generated pairs 0.
-      const torch::Tensor lr = disc->forward(fr, x), lf = disc->forward(fr, fake.detach());
+      const torch::Tensor lr = disc->forward(f, x), lf = disc->forward(f, fake.detach());
       const torch::Tensor loss_d =
           0.5 * (F::binary_cross_entropy_with_logits(lr, torch::ones_like(lr)) +
                  F::binary_cross_entropy_with_logits(lf, torch::zeros_like(lf)));
@@ -535,7 +534,7 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
       loss_d.backward();
       opt_d->step();
       // Generator: fool the discriminator, stay close in L1.
-      const torch::Tensor lg = disc->forward(fr, fake);
+      const torch::Tensor lg = disc->forward(f, fake);
       const torch::Tensor l1 = F::l1_loss(fake, x);
       const torch::Tensor loss_g =
           F::binary_cross_entropy_with_logits(lg, torch::ones_like(lg)) + o.l1_weight * l1;

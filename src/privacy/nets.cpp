@@ -84,8 +84,11 @@ PatchDiscriminatorImpl::PatchDiscriminatorImpl(int64_t feature_channels, int64_t
   c3 = register_module("c3", conv(128, 1, 4, 1, 1));
 }
 
-torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& f, const torch::Tensor& img) {
-  torch::Tensor x = torch::cat({reduce(f), img}, 1);
+torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& features,
+                                              const torch::Tensor& img) {
+  const torch::Tensor f =
+      features.dim() == 4 ? features : features.reshape({features.size(0), -1, 1, 1});
+  torch::Tensor x = torch::cat({resize_features(reduce(f), img.size(2), img.size(3)), img}, 1);
   x = F::leaky_relu(c1(x), F::LeakyReLUFuncOptions().negative_slope(0.2));
   x = F::leaky_relu(bn2(c2(x)), F::LeakyReLUFuncOptions().negative_slope(0.2));
   return c3(x);

@@ -46,13 +46,17 @@ struct DecoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(Decoder);
 
-// PatchGAN discriminator on [feature map resized to H x W (bilinear), image]:
-// a 1x1 conv reduces the feature channels to 32, then conv4x4 stride 2 (64),
-// LeakyReLU 0.2, conv4x4 stride 2 (128), BN, LeakyReLU, conv4x4 stride 1 to one
-// logit per patch.
+// PatchGAN discriminator on [feature map resized to H x W, image]: a 1x1 conv
+// reduces the feature channels to 32, then conv4x4 stride 2 (64), LeakyReLU
+// 0.2, conv4x4 stride 2 (128), BN, LeakyReLU, conv4x4 stride 1 to one logit per
+// patch. The 1x1 conv runs before the resize (resize_features), which gives the
+// same values as after it: both are linear and the resize's weights per output
+// pixel sum to one, so the bias passes through; but it costs C x h x w products
+// per output channel instead of C x H x W (512 flat features: 1024 times fewer).
 struct PatchDiscriminatorImpl : torch::nn::Module {
   PatchDiscriminatorImpl(int64_t feature_channels, int64_t image_channels);
-  torch::Tensor forward(const torch::Tensor& feature_resized, const torch::Tensor& image);
+  // features: [N,C,h,w] or [N,D] (as [N,D,1,1]); image: [N,image_channels,H,W].
+  torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& image);
   torch::nn::Conv2d reduce{nullptr}, c1{nullptr}, c2{nullptr}, c3{nullptr};
   torch::nn::BatchNorm2d bn2{nullptr};
 };
