@@ -223,7 +223,9 @@ TEST(PrivacyNets, ChannelsLastTrainingComputesTheSame) {
     copy_parameters(*a, *b);
     to_channels_last(*b);
     for (const auto& p : b->parameters()) {
-      if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+      if (p.dim() == 4) {
+        EXPECT_TRUE(p.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+      }
     }
     std::vector<int64_t> fsize{6};
     fsize.insert(fsize.end(), fshape.begin(), fshape.end());
