@@ -11,6 +11,11 @@ namespace {
 nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = -1) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad < 0 ? k / 2 : pad));
 }
+
+// A feature batch as [N,C,h,w]: rank-2 features [N,D] become [N,D,1,1].
+torch::Tensor as_maps(const torch::Tensor& f) {
+  return f.dim() == 4 ? f : f.reshape({f.size(0), -1, 1, 1});
+}
 }  // namespace
 
 ResBlockImpl::ResBlockImpl(int64_t channels) {
@@ -86,16 +91,15 @@ PatchDiscriminatorImpl::PatchDiscriminatorImpl(int64_t feature_channels, int64_t
 
 torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& features,
                                               const torch::Tensor& img) {
-  const torch::Tensor f =
-      features.dim() == 4 ? features : features.reshape({features.size(0), -1, 1, 1});
-  torch::Tensor x = torch::cat({resize_features(reduce(f), img.size(2), img.size(3)), img}, 1);
+  torch::Tensor x =
+      torch::cat({resize_features(reduce(as_maps(features)), img.size(2), img.size(3)), img}, 1);
   x = F::leaky_relu(c1(x), F::LeakyReLUFuncOptions().negative_slope(0.2));
   x = F::leaky_relu(bn2(c2(x)), F::LeakyReLUFuncOptions().negative_slope(0.2));
   return c3(x);
 }
 
 torch::Tensor resize_features(const torch::Tensor& f, int64_t height, int64_t width) {
-  torch::Tensor x = f.dim() == 4 ? f : f.reshape({f.size(0), -1, 1, 1});
+  const torch::Tensor x = as_maps(f);
   if (x.size(2) == height && x.size(3) == width) return x;
   auto o = F::InterpolateFuncOptions().size(std::vector<int64_t>{height, width});
   if (x.size(2) == 1 && x.size(3) == 1) return F::interpolate(x, o.mode(torch::kNearest));
