@@ -1,9 +1,15 @@
 // core/file.h: whole-file reads with a size limit, atomic writes; key files 0600.
-// core/progress.h: the progress bar's text.
+// core/progress.h: the progress bar's text, the progress file a child process
+// keeps for its parent, and the block of lines drawn on a terminal.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/error.h"
@@ -69,6 +75,73 @@ TEST(CoreProgress, BarIsWidthPlusTwoAndFillsInProportion) {
   EXPECT_EQ(progress_bar(3, 0, 4), "[====]");  // n = 0 counts as 1
   EXPECT_EQ(progress_bar(1, 2, 0), "[]");
   EXPECT_EQ(progress_bar(1, 2, -5), "[]");
+}
+
+// The progress file holds the latest whole line: a shorter line replaces a
+// longer one entirely, updates within 0.25 s are dropped unless forced, clear()
+// empties it, and a missing file reads as "".
+TEST(CoreProgress, FileKeepsTheLatestWholeLine) {
+  const std::string f = temp_dir() + "/progress";
+  EXPECT_EQ(read_progress_file(f), "");
+  {
+    ProgressLine p(ProgressFile{f});
+    EXPECT_EQ(read_progress_file(f), "");
+    p.update("cut conv1 (1/1) cgan step 100/2000 a long line");
+    EXPECT_EQ(read_progress_file(f), "cut conv1 (1/1) cgan step 100/2000 a long line");
+    p.update("too soon");
+    EXPECT_EQ(read_progress_file(f), "cut conv1 (1/1) cgan step 100/2000 a long line");
+    p.update("short", /*force=*/true);
+    EXPECT_EQ(read_progress_file(f), "short");
+    EXPECT_EQ(std::filesystem::file_size(f), 6u);
+    p.clear();
+    EXPECT_EQ(read_progress_file(f), "");
+  }
+  EXPECT_THROW(ProgressLine(ProgressFile{temp_dir() + "/no/such/dir/progress"}), Error);
+}
+
+// On a terminal (a pseudo-terminal here) the block is redrawn in place: back to
+// its first line, each line erased and rewritten and cut to the width so that
+// none wraps, what is left of a longer block erased, the same lines not drawn
+// twice; clear() erases it all.
+TEST(CoreProgress, BlockRedrawsInPlaceOnATerminal) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  const int slave = ::open(ptsname(master), O_RDWR | O_NOCTTY);
+  ASSERT_GE(slave, 0);
+  termios t{};
+  ASSERT_EQ(tcgetattr(slave, &t), 0);
+  cfmakeraw(&t);  // no "\n" -> "\r\n"
+  ASSERT_EQ(tcsetattr(slave, TCSANOW, &t), 0);
+  winsize ws{};
+  ws.ws_col = 12;
+  ws.ws_row = 24;
+  ASSERT_EQ(ioctl(slave, TIOCSWINSZ, &ws), 0);
+  std::fflush(stderr);
+  const int saved = ::dup(STDERR_FILENO);
+  ::dup2(slave, STDERR_FILENO);
+  {
+    ProgressBlock b(true);
+    b.update({"attack 0/3", "  cut a: starting"});
+    b.update({"attack 0/3", "  cut a: starting"}, /*force=*/true);  // unchanged: not drawn
+    b.update({"attack 1/3"}, /*force=*/true);
+    b.clear();
+  }
+  std::fflush(stderr);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(slave);
+  std::string got;
+  char buf[512];
+  const int flags = ::fcntl(master, F_GETFL);
+  ::fcntl(master, F_SETFL, flags | O_NONBLOCK);
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) got.append(buf, size_t(n));
+  ::close(master);
+  EXPECT_EQ(got,
+            "\033[2Kattack 0/3\n\033[2K  cut a: st\n"  // 11 of 12 columns
+            "\033[2F\033[2Kattack 1/3\n\033[J"
+            "\033[1F\033[J");
 }
 
 }  // namespace
