@@ -393,7 +393,7 @@ TEST(Cli, SealedSplitRunsFromTheDirectoryAlone) {
 TEST(Cli, DemoQuickRunsEveryStage) {
   const std::string dir = testing::generated_dir() + "/cli/demo";
   std::filesystem::remove_all(dir);
-  Result r = run_cli("demo --quick --threads 1 --out " + dir);
+  Result r = run_cli("demo --quick --threads 2 --out " + dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   for (const char* stage : {"[1/7] model", "[2/7] attack", "[3/7] profile", "[4/7] plan",
                             "[5/7] serve", "[6/7] infer", "[7/7] report"})
@@ -401,15 +401,16 @@ TEST(Cli, DemoQuickRunsEveryStage) {
   EXPECT_NE(r.out.find("(agree)"), std::string::npos) << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir + "/resnet50/report.html"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/resnet50/split/manifest.json"));
-  // The two cuts were attacked by two processes (one shard each) and merged.
-  EXPECT_NE(r.out.find("--shard I/2"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("teesplit attack-merge"), std::string::npos) << r.out;
+  // The two cuts were attacked by two processes (teesplit attack --jobs 2) and merged.
+  EXPECT_NE(r.out.find("--jobs 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 cuts, 2 processes at a time"), std::string::npos) << r.out;
   const auto merged = nlohmann::json::parse(read_file(dir + "/resnet50/attack/attack.json"));
   EXPECT_EQ(merged["cuts"].size(), 2u);
-  EXPECT_EQ(merged["merged_shards"], nlohmann::json({"0/2", "1/2"}));
+  EXPECT_EQ(merged["options"]["jobs"], 2);
+  EXPECT_EQ(merged["merged_from"].size(), 2u);
   EXPECT_EQ(testing::count_of(r.out, "inversion: SSIM mean"), 2u) << r.out;
   // A second run reuses the attack results, and says so.
-  r = run_cli("demo --quick --threads 1 -o " + dir);
+  r = run_cli("demo --quick --threads 2 -o " + dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_EQ(testing::count_of(r.out, "reused from"), 2u) << r.out;
 }

@@ -405,6 +405,87 @@ TEST(PrivacyPipeline, ShardsMergeToTheUnshardedResult) {
       std::string::npos);
 }
 
+// teesplit attack --jobs: one child process per cut gives, value for value, what
+// one process gives with the same threads per cut; its children's results are
+// reused by a rerun, a child's error comes back as the command's, and --shard
+// still selects the cuts.
+TEST(PrivacyCli, JobsGiveTheInProcessResult) {
+  TS_REQUIRE_ORACLE(have_fashion_mnist(), "Fashion-MNIST is not installed (dataset-fashion-mnist)");
+  const std::string bin = testing::binary_path("teesplit");
+  TS_REQUIRE_ORACLE(fs::exists(bin), "the teesplit binary is not built");
+  const Graph g = cut_graph(tiny_model());
+  const auto blocks = select_cuts(g, "blocks");
+  const std::string base = gen_path("jobs");
+  fs::remove_all(base);
+  int code = 0;
+  auto run = [&](const std::string& args) {
+    return testing::run_command(bin + " attack " + tiny_model() + " " + args + " 2>&1", &code);
+  };
+  const std::string common = "--cuts " + blocks[0].name + "," + blocks[1].name + "," +
+                             blocks[3].name +
+                             " --attacks inversion,optimization --aux 200 --victims 16 --steps 30 "
+                             "--eval-every 10 --opt-steps 10 --tv-weight 0.1 --batch 16 "
+                             "--decoder-width 16 --no-progress";
+  std::string msg = run(common + " --threads 1 --jobs 1 -o " + base + "/one");
+  ASSERT_EQ(code, 0) << msg;
+  msg = run(common + " --threads 2 --jobs 2 -o " + base + "/two");
+  ASSERT_EQ(code, 0) << msg;
+  EXPECT_NE(msg.find("3 cuts, 2 processes at a time"), std::string::npos) << msg;
+  for (const auto& c : {blocks[0], blocks[1], blocks[3]}) {
+    EXPECT_NE(msg.find("cut " + c.name + " done in"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.name + " inversion: SSIM mean"), std::string::npos) << msg;
+  }
+  const json one = json::parse(read_file(base + "/one/attack.json"));
+  const json two = json::parse(read_file(base + "/two/attack.json"));
+  EXPECT_EQ(two["options"]["jobs"], 2);
+  EXPECT_EQ(two["options"]["threads"], 2);
+  EXPECT_EQ(two["options"]["shard"], "0/1");
+  EXPECT_NE(two["command"].get<std::string>().find("--jobs 2"), std::string::npos);
+  EXPECT_EQ(two["floor"], one["floor"]);
+  EXPECT_EQ(two["model_accuracy"], one["model_accuracy"]);
+  ASSERT_EQ(two["cuts"].size(), 3u);
+  ASSERT_EQ(one["cuts"].size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    json a = one["cuts"][i], b = two["cuts"][i];
+    for (json* x : {&a, &b}) {
+      (*x)["probe"].erase("seconds");
+      for (const char* k : {"inversion", "optimization"}) {
+        (*x)["attacks"][k].erase("train_seconds");
+        (*x)["attacks"][k].erase("images_per_second");
+      }
+    }
+    EXPECT_EQ(a, b) << i;
+    EXPECT_TRUE(fs::exists(base + "/two/" + b["grid"].get<std::string>()));
+    EXPECT_TRUE(fs::exists(base + "/two/shards/shard-" + std::to_string(i) + "-of-3/attack.json"));
+  }
+
+  // A rerun trains nothing: every result comes from the children's folders.
+  msg = run(common + " --threads 2 --jobs 2 -o " + base + "/two");
+  ASSERT_EQ(code, 0) << msg;
+  EXPECT_EQ(testing::count_of(msg, "reused from"), 6u) << msg;
+
+  // A child's error is the command's, with the cut and the child's log.
+  msg = run(common + " --threads 2 --dataset ton-iot:" + gen_path("missing.csv") + " -o " + base +
+            "/bad");
+  EXPECT_EQ(code, 1) << msg;
+  EXPECT_NE(msg.find("missing.csv"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("attack.err"), std::string::npos) << msg;
+
+  // --shard picks the cuts first: positions 0 and 2 of the three, one process each.
+  msg = run(common + " --threads 2 --shard 0/2 -o " + base + "/half");
+  ASSERT_EQ(code, 0) << msg;
+  EXPECT_NE(msg.find("2 cuts, 2 processes at a time"), std::string::npos) << msg;
+  const json half = json::parse(read_file(base + "/half/attack.json"));
+  ASSERT_EQ(half["cuts"].size(), 2u);
+  EXPECT_EQ(half["cuts"][0]["name"], blocks[0].name);
+  EXPECT_EQ(half["cuts"][1]["name"], blocks[3].name);
+  EXPECT_EQ(half["options"]["shard"], "0/2");
+  EXPECT_TRUE(fs::exists(base + "/half/shards/shard-2-of-3/attack.json"));
+  // A --jobs run merges with a one-process shard (jobs is not compared).
+  merge_attacks({base + "/half", base + "/two/shards/shard-1-of-3"}, base + "/all");
+  EXPECT_EQ(json::parse(read_file(base + "/all/attack.json"))["cuts"].size(), 3u);
+}
+
 // --precision bf16: the feature maps attacked are those of a bf16 front, as the
 // enclave would run it (issue 14's privacy effect). They are close to fp32's but
 // not equal, the white-box attack still runs through the fp32 front, and the

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -737,7 +738,10 @@ void run_attacks(const AttackOptions& o) {
                                           {"aux", o.aux},
                                           {"aux_rows", d.aux_index},
                                           {"victim_rows", d.victim_index}});
-  ProgressLine pg(o.progress);
+  const auto pg_owner = o.progress_file.empty()
+                            ? std::make_unique<ProgressLine>(o.progress)
+                            : std::make_unique<ProgressLine>(ProgressFile{o.progress_file});
+  ProgressLine& pg = *pg_owner;
   const auto t_start = Clock::now();
 
   // The trivial attacker: the auxiliary set's mean image.
@@ -977,6 +981,7 @@ void merge_attacks(const std::vector<std::string>& dirs, const std::string& out,
       json opt = x.at("options");
       opt.erase("shard");
       opt.erase("threads");
+      opt.erase("jobs");  // teesplit attack --jobs (the CLI) adds it
       return json{
           {"model", x.at("model").at("sha256")}, {"dataset", x.at("dataset")}, {"options", opt}};
     };

@@ -54,9 +54,12 @@ struct AttackOptions {
   int threads = 2;
   int shard_index = 0, shard_count = 1;  // attack cuts at positions i with i % count == index
   bool progress = true;                  // progress bar on stderr
-  FILE* log = stdout;                    // one line per finished (cut, attack); nullptr: silent
-  std::string output;                    // DIR (required)
-  std::string command;                   // the command line, for attack.json
+  // When set, the progress line is kept in this file (overwritten in place)
+  // instead of stderr: `teesplit attack --jobs` shows its processes' lines.
+  std::string progress_file;
+  FILE* log = stdout;   // one line per finished (cut, attack); nullptr: silent
+  std::string output;   // DIR (required)
+  std::string command;  // the command line, for attack.json
 };
 
 // Runs the sweep described above; writes opts.output/attack.json atomically.
@@ -65,7 +68,7 @@ void run_attacks(const AttackOptions& opts);
 
 // Joins the attack.json of several (shard) directories into out/attack.json,
 // copying their grids; throws Error when models, data sets or options differ
-// (other than shard and threads) or when two directories hold the same cut.
+// (other than shard, threads and jobs) or when two directories hold the same cut.
 void merge_attacks(const std::vector<std::string>& dirs, const std::string& out,
                    const std::string& command = "");
 

@@ -2,13 +2,35 @@
 // and teesplit attack-merge DIR... -o DIR (docs/privacy.md). The attacks run in
 // the LibTorch plugin (torch_plugin.h); without it both commands parse and
 // answer --help, --list works, and running them says what is missing.
+//
+// --jobs: the cuts are independent, so by default each is attacked by a
+// single-threaded child process of its own (`teesplit attack ... --shard P/N`,
+// P the cut's position among the N selected), as many at a time as --threads,
+// each in DIR/shards/shard-P-of-N, then merged into DIR. On this 2-core machine
+// two one-thread processes attack two cuts in about the time one two-thread
+// process takes for one: LibTorch's small operations do not keep two threads
+// busy (docs/privacy.md, "Training speed").
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "core/file.h"
+#include "core/progress.h"
 #include "graph/cuts.h"
 #include "onnx/onnx_import.h"
+#include "tools/teesplit/children.h"
 #include "tools/teesplit/cli.h"
 #include "tools/teesplit/torch_plugin.h"
 
@@ -24,25 +46,185 @@ struct AttackArgs {
   double tv_weight = -1, l1_weight = 100;
   uint64_t seed = 0;
   int threads = 0;
+  int jobs = 0;               // 0: one single-threaded process per thread, at most one per cut
+  std::string progress_file;  // a child's (hidden option): its progress line, for the parent
   bool no_progress = false, list = false;
   std::string command;
 };
 
-std::string join_argv(int argc, char** argv) {
-  std::string s;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = i == 0 ? "teesplit" : argv[i];
-    const bool plain = !a.empty() && a.find_first_not_of(
-                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789-_./:=,@%+") == std::string::npos;
-    if (!plain) {
-      std::string q = "'";
-      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      a = q + "'";
-    }
-    s += (i ? " " : "") + a;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string clock_text(double s) {
+  const long t = std::lround(std::max(0.0, s));
+  char b[32];
+  std::snprintf(b, sizeof b, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  return b;
+}
+
+std::string number(double v) {
+  char b[40];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
+// What a failed child said last: its "teesplit attack: error: ..." line
+// without the prefix, else its last line.
+std::string child_error(const std::string& err_file) {
+  std::string text;
+  try {
+    text = read_file(err_file, size_t{1} << 20);
+  } catch (const Error&) {
+    return "(no error output)";
   }
-  return s;
+  std::istringstream in(text);
+  std::string line, last, error;
+  const std::string prefix = "teesplit attack: error: ";
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    last = line;
+    if (line.rfind(prefix, 0) == 0) error = line.substr(prefix.size());
+  }
+  return !error.empty() ? error : !last.empty() ? last : "(no error output)";
+}
+
+// The sweep as `jobs` child processes, one cut each (see the top of this file).
+// `selected` are the names of the N cuts that --cuts selects, `mine` the
+// positions that --shard leaves to this run.
+int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& selected,
+                     const std::vector<size_t>& mine, int threads, int jobs) {
+  const auto t0 = Clock::now();
+  const size_t n = selected.size();
+  const std::string parts = a.output + "/shards";
+  fs::create_directories(parts);
+  auto part_dir = [&](size_t p) {
+    return parts + "/shard-" + std::to_string(p) + "-of-" + std::to_string(n);
+  };
+  const int child_threads = std::max(1, threads / jobs);
+  std::vector<std::string> base = {"attack",          a.model,
+                                   "--dataset",       a.dataset,
+                                   "--cuts",          a.cuts,
+                                   "--attacks",       a.attacks,
+                                   "--steps",         std::to_string(a.steps),
+                                   "--opt-steps",     std::to_string(a.opt_steps),
+                                   "--aux",           std::to_string(a.aux),
+                                   "--victims",       std::to_string(a.victims),
+                                   "--batch",         std::to_string(a.batch),
+                                   "--decoder-width", std::to_string(a.width),
+                                   "--eval-every",    std::to_string(a.eval_every),
+                                   "--patience",      std::to_string(a.patience),
+                                   "--tv-weight",     number(a.tv_weight),
+                                   "--l1-weight",     number(a.l1_weight),
+                                   "--seed",          std::to_string(a.seed),
+                                   "--precision",     a.precision,
+                                   "--threads",       std::to_string(child_threads),
+                                   "--jobs",          "1"};
+  std::vector<std::string> shown = base;
+  shown.insert(shown.end(), {"--shard", "P/" + std::to_string(n), "-o",
+                             parts + "/shard-P-of-" + std::to_string(n)});
+  std::printf("%zu cuts, %d processes at a time, each: %s\n", mine.size(), jobs,
+              shell_line(shown).c_str());
+  std::fflush(stdout);
+
+  struct Running {
+    pid_t pid;
+    size_t pos;
+    Clock::time_point t0;
+    std::string shown;  // its last progress line (kept while it clears it between attacks)
+  };
+  std::vector<Running> running;
+  std::vector<std::string> failed;
+  size_t next = 0, done = 0;
+  ProgressBlock block(!a.no_progress);
+  while ((next < mine.size() && failed.empty()) || !running.empty()) {
+    // After a failure no new cut starts; those running finish (their results are kept).
+    while (next < mine.size() && failed.empty() && static_cast<int>(running.size()) < jobs) {
+      const size_t p = mine[next++];
+      const std::string dir = part_dir(p);
+      fs::create_directories(dir);
+      std::vector<std::string> args = base;
+      args.insert(args.end(), {"--shard", std::to_string(p) + "/" + std::to_string(n), "-o", dir});
+      fs::remove(dir + "/progress");
+      if (a.no_progress)
+        args.push_back("--no-progress");
+      else
+        args.insert(args.end(), {"--progress-file", dir + "/progress"});
+      running.push_back({spawn_self(args, dir + "/attack.out", dir + "/attack.err"), p,
+                         Clock::now(), "cut " + selected[p] + ": starting"});
+    }
+    std::vector<std::string> lines = {
+        "attack " + progress_bar(static_cast<int64_t>(done), static_cast<int64_t>(mine.size())) +
+        " " + std::to_string(done) + "/" + std::to_string(mine.size()) + " cuts, " +
+        std::to_string(running.size()) + " running, " + clock_text(seconds_since(t0)) + " elapsed"};
+    for (Running& r : running) {
+      const std::string l = read_progress_file(part_dir(r.pos) + "/progress");
+      if (!l.empty()) r.shown = l;
+      lines.push_back("  " + r.shown);
+    }
+    block.update(lines);
+    int st = 0;
+    auto it = running.end();
+    for (auto r = running.begin(); r != running.end() && it == running.end(); ++r) {
+      const pid_t got = waitpid(r->pid, &st, WNOHANG);
+      TS_CHECK(got >= 0 || errno == EINTR, "waitpid failed while the attacks ran");
+      if (got == r->pid) it = r;
+    }
+    if (it == running.end()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      continue;
+    }
+    ++done;
+    const std::string dir = part_dir(it->pos);
+    const int code = exit_code(st);
+    block.clear();
+    if (code == 0) {  // its summary lines, one per attack, as an in-process run prints them
+      std::istringstream in(read_file(dir + "/attack.out", size_t{1} << 20));
+      for (std::string l; std::getline(in, l);)
+        if (!l.empty() && l.rfind("wrote ", 0) != 0) std::printf("%s\n", l.c_str());
+      std::printf("cut %s done in %.0f s (%s)\n", selected[it->pos].c_str(), seconds_since(it->t0),
+                  dir.c_str());
+    } else {
+      const std::string why = child_error(dir + "/attack.err");
+      std::printf("cut %s FAILED (exit %d): %s\n", selected[it->pos].c_str(), code, why.c_str());
+      failed.push_back("cut " + selected[it->pos] + ": " + why + " (log: " + dir + "/attack.err)");
+    }
+    std::fflush(stdout);
+    running.erase(it);
+  }
+  block.clear();
+  if (!failed.empty()) {
+    if (failed.size() == 1) fail(failed[0]);
+    std::string list;
+    for (const std::string& f : failed) list += (list.empty() ? "" : "; ") + f;
+    fail(failed.size(), " cuts failed: ", list);
+  }
+
+  std::vector<std::string> dirs;
+  for (size_t p : mine) dirs.push_back(part_dir(p));
+  std::string error;
+  if (!torch_plugin().merge(dirs, a.output, a.command, &error)) fail(error);
+  // Which rows the attacker had and which were attacked: the same in every child.
+  fs::copy_file(part_dir(mine[0]) + "/victims.json", a.output + "/victims.json",
+                fs::copy_options::overwrite_existing);
+  // The merged file reads as this run's: its threads, jobs, shard and wall time.
+  const std::string path = a.output + "/attack.json";
+  nlohmann::json j = nlohmann::json::parse(read_file(path, size_t{256} << 20));
+  j["options"]["threads"] = threads;
+  j["options"]["jobs"] = jobs;
+  j["options"]["shard"] = a.shard;
+  j.erase("merged_shards");
+  j["seconds"] = seconds_since(t0);
+  write_file(path, j.dump(2) + "\n");
+  std::printf(
+      "wrote %s (%zu cuts, %d processes, %.0f s; floor SSIM mean %.3f; model accuracy "
+      "%.3f)\n",
+      path.c_str(), mine.size(), jobs, seconds_since(t0), j["floor"].value("ssim_mean", 0.0),
+      j.value("model_accuracy", 0.0));
+  return 0;
 }
 
 int attack(const AttackArgs& a) {
@@ -100,7 +282,30 @@ int attack(const AttackArgs& a) {
   o.threads =
       a.threads ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   o.progress = !a.no_progress;
+  o.progress_file = a.progress_file;
   if (a.output.empty()) throw UsageError("-o DIR is required (except with --list)");
+  if (a.jobs != 1) {
+    // Processes of their own for the cuts this run takes, when there are several.
+    // A model or --cuts that selects nothing is left to the attack in this
+    // process, which says what is wrong with it (not an image model, no such cut).
+    std::vector<Cut> cuts;
+    if (auto g = load_onnx(a.model); g) try {
+        cuts = select_cuts(specialize_for_cuts(g.value()), a.cuts);
+      } catch (const Error&) {
+      }
+    std::vector<std::string> names;
+    std::vector<size_t> mine;
+    for (size_t i = 0; i < cuts.size(); ++i) {
+      names.push_back(cuts[i].name);
+      if (static_cast<int>(i % static_cast<size_t>(o.shard_count)) == o.shard_index)
+        mine.push_back(i);
+    }
+    const int jobs = std::min(a.jobs > 0 ? a.jobs : o.threads, static_cast<int>(mine.size()));
+    if (jobs > 1) {
+      torch_plugin();  // says what is missing before any process starts
+      return attack_with_jobs(a, names, mine, o.threads, jobs);
+    }
+  }
   o.output = a.output;
   o.command = a.command;
   std::string error;
@@ -176,6 +381,14 @@ Subcommand add_attack_command(CLI::App& root) {
       ->capture_default_str();
   add_seed_option(app, &a->seed);
   add_threads_option(app, &a->threads);
+  app->add_option("--jobs", a->jobs,
+                  "attack processes at a time, each on one cut with --threads / N threads (0: "
+                  "as many as --threads, at most one per cut; 1: every cut in this process)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  // Set by a parent `teesplit attack --jobs` for its children: their progress
+  // line goes to this file, which the parent shows.
+  app->add_option("--progress-file", a->progress_file)->group("");
   add_precision_option(app, &a->precision,
                        "the front partition's precision, as the enclave would run it (the "
                        "feature maps attacked)");
@@ -201,7 +414,7 @@ Subcommand add_attack_merge_command(CLI::App& root) {
 }
 
 void set_attack_command_line(int argc, char** argv) {
-  g_command = join_argv(argc, argv);
+  g_command = shell_line(std::vector<std::string>(argv + std::min(argc, 1), argv + argc));
 }
 
 }  // namespace teesplit

@@ -24,21 +24,19 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <set>
-#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "attest/sim_root.h"
 #include "core/file.h"
-#include "core/progress.h"
 #include "data/dataset.h"
 #include "graph/cuts.h"
 #include "host/model.h"
 #include "onnx/onnx_import.h"
 #include "partition/manifest.h"
 #include "planner/attack_results.h"
+#include "tools/teesplit/children.h"
 #include "tools/teesplit/cli.h"
 #include "tools/teesplit/commands.h"
 #include "zoo/zoo.h"
@@ -69,51 +67,6 @@ struct DemoPlan {
   int jobs = 1;           // attack processes at a time (--threads, default: the cores)
   int model_threads = 1;  // threads of each model run: unsplit, profile, serve
 };
-
-std::string shell_line(const std::vector<std::string>& args) {
-  std::string s = "teesplit";
-  for (const std::string& a : args) {
-    const bool plain = !a.empty() && a.find_first_of(" \t\"'$\\*?;&|<>()`") == std::string::npos;
-    s += " " + (plain ? a : "'" + a + "'");
-  }
-  return s;
-}
-
-// Starts `teesplit ARGS` (this binary) in a child process; its stdout to
-// `out_file` and its stderr to `err_file` when given, else shared with ours.
-pid_t spawn_self(const std::vector<std::string>& args, const std::string& out_file,
-                 const std::string& err_file) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  std::vector<std::string> argv_s = {"teesplit"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string exe = running_executable();
-  const pid_t pid = fork();
-  TS_CHECK(pid >= 0, "fork failed");
-  if (pid == 0) {
-    if (!out_file.empty() && !freopen(out_file.c_str(), "w", stdout)) _exit(126);
-    if (!err_file.empty() && !freopen(err_file.c_str(), "w", stderr)) _exit(126);
-    execv(exe.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-// A wait status as an exit code: the program's, or 128 + the signal that ended it.
-int exit_code(int st) {
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-// Waits for child `pid` to end; its exit_code.
-int wait_for(pid_t pid) {
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  return exit_code(st);
-}
 
 // Runs `teesplit ARGS` to its end; stdout to `out_file` when given, stderr
 // (progress) shared. Returns the exit status.
@@ -222,111 +175,6 @@ void stage(int i, const char* name, const std::string& what) {
   std::fflush(stdout);
 }
 
-// The cuts that `teesplit attack ARGS --list` selects, one name per line.
-std::vector<std::string> listed_cuts(std::vector<std::string> args, const std::string& file) {
-  args.push_back("--list");
-  TS_CHECK(wait_for(spawn_self(args, file, "")) == 0, "teesplit attack --list failed");
-  std::vector<std::string> names;
-  std::istringstream in(read_file(file, size_t{1} << 20));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) names.push_back(line);
-  TS_CHECK(!names.empty(), "teesplit attack --list selected no cut");
-  return names;
-}
-
-// The attack stage. One single-threaded `teesplit attack --shard I/N` per cut
-// (N = the number of cuts), `jobs` of them at a time, then `teesplit
-// attack-merge` into OUT/attack. Cuts are independent; on this 2-core machine
-// two one-thread processes did two cuts in the time one two-thread process
-// took for less than a third of one (its OpenMP threads wait on each other
-// whenever another job holds a core), and they stay about twice as fast when
-// the machine is idle. Each shard keeps its results in its own folder, so a
-// second run reuses them.
-void attack_in_parallel(const std::vector<std::string>& base, const std::string& out, int jobs) {
-  const std::string shards_dir = out + "/attack-shards";
-  fs::create_directories(shards_dir);
-  const std::vector<std::string> names = listed_cuts(base, shards_dir + "/cuts.txt");
-  const int n = static_cast<int>(names.size());
-  jobs = std::clamp(jobs, 1, n);
-  auto shard_dir = [&](int i) {
-    return shards_dir + "/shard-" + std::to_string(i) + "-of-" + std::to_string(n);
-  };
-  std::vector<std::string> shown = base;
-  shown.insert(shown.end(), {"--shard", "I/" + std::to_string(n), "-o",
-                             shards_dir + "/shard-I-of-" + std::to_string(n)});
-  std::printf("      $ %s   (I = 0..%d, one cut each, %d at a time)\n", shell_line(shown).c_str(),
-              n - 1, jobs);
-  std::fflush(stdout);
-
-  struct Running {
-    pid_t pid;
-    int shard;
-    Clock::time_point t0;
-  };
-  std::vector<Running> running;
-  std::vector<std::string> failed;
-  int next = 0, done = 0;
-  const auto t0 = Clock::now();
-  ProgressLine progress(true, 110);
-  while (next < n || !running.empty()) {
-    while (next < n && static_cast<int>(running.size()) < jobs) {
-      std::vector<std::string> args = base;
-      args.insert(args.end(),
-                  {"--no-progress", "--shard", std::to_string(next) + "/" + std::to_string(n), "-o",
-                   shard_dir(next)});
-      fs::create_directories(shard_dir(next));
-      running.push_back(
-          {spawn_self(args, shard_dir(next) + "/attack.out", shard_dir(next) + "/attack.err"), next,
-           Clock::now()});
-      ++next;
-    }
-    std::string now;
-    for (const Running& r : running) now += (now.empty() ? "" : ", ") + names[r.shard];
-    const double s = seconds_since(t0);
-    char line[200];
-    std::snprintf(line, sizeof line, "      attack %s %d/%d cuts  running: %s  %.0f s",
-                  progress_bar(done, n).c_str(), done, n, now.c_str(), s);
-    progress.update(line);
-    int st = 0;
-    auto it = running.end();
-    for (auto r = running.begin(); r != running.end() && it == running.end(); ++r) {
-      const pid_t got = waitpid(r->pid, &st, WNOHANG);
-      TS_CHECK(got >= 0 || errno == EINTR, "waitpid failed while the attacks ran");
-      if (got == r->pid) it = r;
-    }
-    if (it == running.end()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      continue;
-    }
-    ++done;
-    const bool ok = exit_code(st) == 0;
-    progress.clear();
-    std::printf("      cut %-12s %s in %.0f s (%s)\n", names[it->shard].c_str(),
-                ok ? "attacked" : "FAILED", seconds_since(it->t0), shard_dir(it->shard).c_str());
-    if (ok) {  // its results, one line per attack (teesplit attack's own summary lines)
-      std::istringstream in(read_file(shard_dir(it->shard) + "/attack.out", size_t{1} << 20));
-      for (std::string l; std::getline(in, l);)
-        if (!l.empty() && l.rfind("wrote ", 0) != 0) std::printf("        %s\n", l.c_str());
-    } else {
-      failed.push_back(names[it->shard] + " (" + shard_dir(it->shard) + "/attack.err)");
-    }
-    std::fflush(stdout);
-    running.erase(it);
-  }
-  progress.clear();
-  if (!failed.empty()) {
-    std::string list;
-    for (const std::string& f : failed) list += (list.empty() ? "" : ", ") + f;
-    fail("teesplit attack failed at ", failed.size(), " cut(s): ", list);
-  }
-  std::vector<std::string> merge = {"attack-merge"};
-  for (int i = 0; i < n; ++i) merge.push_back(shard_dir(i));
-  merge.insert(merge.end(), {"-o", out + "/attack"});
-  fs::remove_all(out + "/attack");
-  must(run_self(merge), "teesplit attack-merge");
-  std::printf("      %d cuts attacked in %.0f s\n", n, seconds_since(t0));
-}
-
 struct ArchResult {
   std::string arch, chosen, report;
   bool qualified = true;  // the cut met the plan's constraints (else: the most private one)
@@ -359,15 +207,17 @@ ArchResult run_arch(const DemoArgs& a, const DemoPlan& p, const std::string& arc
   stage(2, "attack",
         "rebuild the input from the feature map at each cut (cached in " + out + "/attack)");
   const std::string cuts = p.cuts == "quick" ? quick_cuts(model) : p.cuts;
-  std::vector<std::string> attack = {"attack",    model, "--dataset", "fashion-mnist",
-                                     "--cuts",    cuts,  "--attacks", p.attacks,
-                                     "--threads", "1",   "--seed",    "0"};
+  std::vector<std::string> attack = {"attack", model,       "--dataset", "fashion-mnist", "--cuts",
+                                     cuts,     "--attacks", p.attacks,   "--seed",        "0"};
   if (p.steps > 0) attack.insert(attack.end(), {"--steps", std::to_string(p.steps)});
   if (p.eval_every > 0) attack.insert(attack.end(), {"--eval-every", std::to_string(p.eval_every)});
   if (p.opt_steps > 0) attack.insert(attack.end(), {"--opt-steps", std::to_string(p.opt_steps)});
   if (p.aux > 0) attack.insert(attack.end(), {"--aux", std::to_string(p.aux)});
   if (p.victims > 0) attack.insert(attack.end(), {"--victims", std::to_string(p.victims)});
-  attack_in_parallel(attack, out, p.jobs);
+  // One single-threaded process per cut, p.jobs at a time (teesplit attack --jobs).
+  attack.insert(attack.end(), {"--threads", std::to_string(p.jobs), "--jobs",
+                               std::to_string(p.jobs), "-o", out + "/attack"});
+  must(run_self(attack), "teesplit attack");
 
   // The attacked cuts: the profile measures the same ones.
   std::string cut_list;

@@ -22,7 +22,7 @@
 namespace teesplit {
 
 // Bump when TorchPlugin, TrainOptions, TrainResult or AttackOptions change.
-constexpr uint32_t kTorchPluginAbi = 2;
+constexpr uint32_t kTorchPluginAbi = 3;
 
 struct TorchPlugin {
   PluginHeader header;  // kTorchPluginAbi and TEESPLIT_VERSION of the plugin's build
