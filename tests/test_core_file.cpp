@@ -99,6 +99,28 @@ TEST(CoreProgress, FileKeepsTheLatestWholeLine) {
   EXPECT_THROW(ProgressLine(ProgressFile{temp_dir() + "/no/such/dir/progress"}), Error);
 }
 
+// Into a log file the block is one line, its lines joined without their
+// indentation, and at most one line every 10 s.
+TEST(CoreProgress, BlockIsOneLineInALog) {
+  const std::string f = temp_dir() + "/log";
+  std::fflush(stderr);
+  const int saved = ::dup(STDERR_FILENO);
+  const int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  ::dup2(fd, STDERR_FILENO);
+  ::close(fd);
+  {
+    ProgressBlock b(true);
+    b.update({"attack 0/3", "  cut a: step 1"});
+    b.update({"attack 0/3", "  cut a: step 2"});  // within 10 s: not written
+    b.update({"attack 1/3", "  cut b: step 1"}, /*force=*/true);
+  }
+  std::fflush(stderr);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  EXPECT_EQ(read_file(f), "attack 0/3 | cut a: step 1\nattack 1/3 | cut b: step 1\n");
+}
+
 // On a terminal (a pseudo-terminal here) the block is redrawn in place: back to
 // its first line, each line erased and rewritten and cut to the width so that
 // none wraps, what is left of a longer block erased, the same lines not drawn

@@ -82,7 +82,9 @@ void ProgressBlock::update(const std::vector<std::string>& lines, bool force) {
   last_ = Clock::now();
   if (!tty_) {
     std::string joined;
-    for (const std::string& l : lines) joined += (joined.empty() ? "" : " | ") + l;
+    for (const std::string& l : lines)  // without the indentation that a block draws
+      joined +=
+          (joined.empty() ? "" : " | ") + l.substr(std::min(l.find_first_not_of(' '), l.size()));
     std::fprintf(stderr, "%s\n", joined.c_str());
     std::fflush(stderr);
     return;
