@@ -61,6 +61,10 @@ Cut tail_cut(const Graph& g, const Cut& front);
 // --shard "I/N" (take every N-th selected cut, from the I-th) with 0 <= I < N;
 // throws Error otherwise.
 void parse_shard(const std::string& spec, int* index, int* count);
+// Whether the selected cut at `position` belongs to shard index/count.
+inline bool in_shard(size_t position, int index, int count) {
+  return static_cast<int>(position % static_cast<size_t>(count)) == index;
+}
 
 // The cuts a --cuts spec selects on g = specialize_for_cuts(model), in graph order:
 //  all     every valid cut;

@@ -726,8 +726,7 @@ void run_attacks(const AttackOptions& o) {
   const std::vector<Cut> selected = select_cuts(m.g1, o.cuts);
   std::vector<Cut> mine;
   for (size_t i = 0; i < selected.size(); ++i)
-    if (static_cast<int>(i % static_cast<size_t>(o.shard_count)) == o.shard_index)
-      mine.push_back(selected[i]);
+    if (in_shard(i, o.shard_index, o.shard_count)) mine.push_back(selected[i]);
 
   fs::create_directories(o.output + "/cuts");
   fs::create_directories(o.output + "/grids");

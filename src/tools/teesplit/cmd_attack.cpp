@@ -239,8 +239,7 @@ int attack(const AttackArgs& a) {
     }
     const auto cuts = select_cuts(specialize_for_cuts(g.value()), a.cuts);
     for (size_t i = 0; i < cuts.size(); ++i)
-      if (static_cast<int>(i % static_cast<size_t>(count)) == index)
-        std::printf("%s\n", cuts[i].name.c_str());
+      if (in_shard(i, index, count)) std::printf("%s\n", cuts[i].name.c_str());
     return 0;
   }
   AttackOptions o;
@@ -297,8 +296,7 @@ int attack(const AttackArgs& a) {
     std::vector<size_t> mine;
     for (size_t i = 0; i < cuts.size(); ++i) {
       names.push_back(cuts[i].name);
-      if (static_cast<int>(i % static_cast<size_t>(o.shard_count)) == o.shard_index)
-        mine.push_back(i);
+      if (in_shard(i, o.shard_index, o.shard_count)) mine.push_back(i);
     }
     const int jobs = std::min(a.jobs > 0 ? a.jobs : o.threads, static_cast<int>(mine.size()));
     if (jobs > 1) {
