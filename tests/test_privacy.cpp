@@ -255,6 +255,62 @@ TEST(PrivacyNets, ChannelsLastTrainingComputesTheSame) {
   }
 }
 
+// The c-GAN's discriminator step computes the feature branch once for the real
+// and the generated pair (condition, then judge twice): the same logits and
+// gradients as two whole passes. Its generator step freezes the discriminator:
+// the gradient reaching the generated image is the same, and the
+// discriminator's weights get none.
+TEST(PrivacyNets, DiscriminatorSharesItsFeatureBranch) {
+  namespace F = torch::nn::functional;
+  for (const auto& [fshape, ic] : std::vector<std::pair<std::vector<int64_t>, int64_t>>{
+           {{8, 16, 16}, 1}, {{24}, 1}, {{16, 4, 4}, 3}}) {
+    const std::string what = "features " + std::to_string(fshape[0]) + "x" +
+                             std::to_string(fshape.size() == 3 ? fshape[1] : 1) + ", " +
+                             std::to_string(ic) + " image channels";
+    torch::manual_seed(2);
+    PatchDiscriminator a(fshape[0], ic), b(fshape[0], ic);
+    copy_parameters(*a, *b);
+    to_channels_last(*a);
+    to_channels_last(*b);
+    std::vector<int64_t> fsize{6};
+    fsize.insert(fsize.end(), fshape.begin(), fshape.end());
+    const torch::Tensor f = channels_last(torch::randn(fsize));
+    const torch::Tensor x = channels_last(torch::rand({6, ic, 32, 32}));
+    const torch::Tensor fake = channels_last(torch::rand({6, ic, 32, 32}));
+    auto loss = [](const torch::Tensor& lr, const torch::Tensor& lf) {
+      return F::binary_cross_entropy_with_logits(lr, torch::ones_like(lr)) +
+             F::binary_cross_entropy_with_logits(lf, torch::zeros_like(lf));
+    };
+    const torch::Tensor ra = a->forward(f, x), fa = a->forward(f, fake);
+    const torch::Tensor cond = b->condition(f, 32, 32);
+    const torch::Tensor rb = b->judge(cond, x), fb = b->judge(cond, fake);
+    EXPECT_LT(max_rel_diff(rb, ra), 1e-5) << what;
+    EXPECT_LT(max_rel_diff(fb, fa), 1e-5) << what;
+    loss(ra, fa).backward();
+    loss(rb, fb).backward();
+    for (size_t i = 0; i < a->parameters().size(); ++i) {
+      const torch::Tensor ga = a->parameters()[i].grad(), gb = b->parameters()[i].grad();
+      ASSERT_TRUE(ga.defined() && gb.defined()) << what << " parameter " << i;
+      EXPECT_LE((gb - ga).norm().item<double>(), 1e-5 * ga.norm().item<double>() + 1e-7)
+          << what << " parameter " << i;
+    }
+
+    // The generator's step: the gradient at the generated image, with the
+    // discriminator trainable (a) and frozen (b).
+    a->zero_grad();
+    b->zero_grad();
+    for (auto& p : b->parameters()) p.requires_grad_(false);
+    const torch::Tensor ga = fake.clone().requires_grad_(true),
+                        gb = fake.clone().requires_grad_(true);
+    const torch::Tensor la = a->forward(f, ga), lb = b->forward(f, gb);
+    F::binary_cross_entropy_with_logits(la, torch::ones_like(la)).backward();
+    F::binary_cross_entropy_with_logits(lb, torch::ones_like(lb)).backward();
+    EXPECT_LT(max_rel_diff(gb.grad(), ga.grad()), 1e-5) << what;
+    for (const auto& p : b->parameters())
+      EXPECT_FALSE(p.grad().defined() && p.grad().abs().max().item<double>() > 0) << what;
+  }
+}
+
 TEST(PrivacyCuts, BlocksRuleAndShardSpec) {
   const Graph g = cut_graph(tiny_model());
   const auto all = enumerate_cuts(g);

@@ -463,6 +463,10 @@ torch::Tensor decode_all(Decoder& g, const torch::Tensor& f, int64_t batch) {
   return torch::cat(out);
 }
 
+void set_requires_grad(torch::nn::Module& m, bool on) {
+  for (auto& p : m.parameters()) p.requires_grad_(on);
+}
+
 double mean_ssim(const torch::Tensor& r, const torch::Tensor& t, double range) {
   const Scores s = score(r, t, range);
   return std::accumulate(s.ssim.begin(), s.ssim.end(), 0.0) / static_cast<double>(s.ssim.size());
@@ -526,15 +530,20 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
     double loss_v = 0;
     if (gan) {
       const torch::Tensor fake = g->forward(f);
-      // Discriminator: real pairs 1, generated pairs 0.
-      const torch::Tensor lr = disc->forward(f, x), lf = disc->forward(f, fake.detach());
+      // Discriminator: real pairs 1, generated pairs 0. Both pairs share the
+      // feature batch, so its share of the first layer is computed once.
+      const torch::Tensor cond = disc->condition(f, x.size(2), x.size(3));
+      const torch::Tensor lr = disc->judge(cond, x), lf = disc->judge(cond, fake.detach());
       const torch::Tensor loss_d =
           0.5 * (F::binary_cross_entropy_with_logits(lr, torch::ones_like(lr)) +
                  F::binary_cross_entropy_with_logits(lf, torch::zeros_like(lf)));
       opt_d->zero_grad();
       loss_d.backward();
       opt_d->step();
-      // Generator: fool the discriminator, stay close in L1.
+      // Generator: fool the discriminator, stay close in L1. The discriminator
+      // is frozen meanwhile (as pix2pix does): its weights' gradients would be
+      // zeroed before its next step unused, and its feature branch needs none.
+      set_requires_grad(*disc, false);
       const torch::Tensor lg = disc->forward(f, fake);
       const torch::Tensor l1 = F::l1_loss(fake, x);
       const torch::Tensor loss_g =
@@ -542,6 +551,7 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
       opt_g->zero_grad();
       loss_g.backward();
       opt_g->step();
+      set_requires_grad(*disc, true);
       loss_v = l1.item<double>();
     } else {
       const torch::Tensor l1 = F::l1_loss(g->forward(f), x);
@@ -752,7 +762,7 @@ void run_attacks(const AttackOptions& o) {
   // the white-box attacker's differentiable front.
   TorchGraph full(m.graph);
   full.eval();
-  for (auto& p : full.parameters()) p.requires_grad_(false);
+  set_requires_grad(full, false);
   double model_acc;
   int64_t classes;
   Spread fcs, fcp;  // the class-mean floor

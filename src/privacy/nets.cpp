@@ -81,7 +81,8 @@ torch::Tensor DecoderImpl::forward(torch::Tensor x) {
   return lo + (hi - lo) * torch::sigmoid(out_conv(x));
 }
 
-PatchDiscriminatorImpl::PatchDiscriminatorImpl(int64_t feature_channels, int64_t image_channels) {
+PatchDiscriminatorImpl::PatchDiscriminatorImpl(int64_t feature_channels, int64_t image_channels_)
+    : image_channels(image_channels_) {
   reduce = register_module("reduce", conv(feature_channels, 32, 1));
   c1 = register_module("c1", conv(32 + image_channels, 64, 4, 2, 1));
   c2 = register_module("c2", conv(64, 128, 4, 2, 1));
@@ -91,9 +92,20 @@ PatchDiscriminatorImpl::PatchDiscriminatorImpl(int64_t feature_channels, int64_t
 
 torch::Tensor PatchDiscriminatorImpl::forward(const torch::Tensor& features,
                                               const torch::Tensor& img) {
-  torch::Tensor x =
-      torch::cat({resize_features(reduce(as_maps(features)), img.size(2), img.size(3)), img}, 1);
-  x = F::leaky_relu(c1(x), F::LeakyReLUFuncOptions().negative_slope(0.2));
+  return judge(condition(features, img.size(2), img.size(3)), img);
+}
+
+torch::Tensor PatchDiscriminatorImpl::condition(const torch::Tensor& features, int64_t height,
+                                                int64_t width) {
+  const torch::Tensor r = resize_features(reduce(as_maps(features)), height, width);
+  return F::conv2d(r, c1->weight.slice(1, 0, 32),
+                   F::Conv2dFuncOptions().bias(c1->bias).stride(2).padding(1));
+}
+
+torch::Tensor PatchDiscriminatorImpl::judge(const torch::Tensor& cond, const torch::Tensor& img) {
+  const torch::Tensor seen = F::conv2d(img.contiguous(), c1->weight.slice(1, 32).contiguous(),
+                                       F::Conv2dFuncOptions().stride(2).padding(1));
+  torch::Tensor x = F::leaky_relu(cond + seen, F::LeakyReLUFuncOptions().negative_slope(0.2));
   x = F::leaky_relu(bn2(c2(x)), F::LeakyReLUFuncOptions().negative_slope(0.2));
   return c3(x);
 }
