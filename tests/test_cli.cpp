@@ -403,7 +403,7 @@ TEST(Cli, DemoQuickRunsEveryStage) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/resnet50/split/manifest.json"));
   // The two cuts were attacked by two processes (teesplit attack --jobs 2) and merged.
   EXPECT_NE(r.out.find("--jobs 2"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("2 cuts, 2 processes at a time"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 cuts, 1 attack each, 2 processes at a time"), std::string::npos) << r.out;
   const auto merged = nlohmann::json::parse(read_file(dir + "/resnet50/attack/attack.json"));
   EXPECT_EQ(merged["cuts"].size(), 2u);
   EXPECT_EQ(merged["options"]["jobs"], 2);

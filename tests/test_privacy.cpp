@@ -18,6 +18,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "backends/onednn/onednn_backend.h"
 #include "core/file.h"
@@ -477,16 +478,37 @@ TEST(PrivacyCli, JobsGiveTheInProcessResult) {
   auto run = [&](const std::string& args) {
     return testing::run_command(bin + " attack " + tiny_model() + " " + args + " 2>&1", &code);
   };
-  const std::string common = "--cuts " + blocks[0].name + "," + blocks[1].name + "," +
-                             blocks[3].name +
-                             " --attacks inversion,optimization --aux 200 --victims 16 --steps 30 "
-                             "--eval-every 10 --opt-steps 10 --tv-weight 0.1 --batch 16 "
-                             "--decoder-width 16 --no-progress";
+  const std::string budget =
+      "--attacks inversion,optimization --aux 200 --victims 16 --steps 30 --eval-every 10 "
+      "--opt-steps 10 --tv-weight 0.1 --batch 16 --decoder-width 16 --no-progress";
+  const std::string common =
+      "--cuts " + blocks[0].name + "," + blocks[1].name + "," + blocks[3].name + " " + budget;
   std::string msg = run(common + " --threads 1 --jobs 1 -o " + base + "/one");
   ASSERT_EQ(code, 0) << msg;
   msg = run(common + " --threads 2 --jobs 2 -o " + base + "/two");
   ASSERT_EQ(code, 0) << msg;
-  EXPECT_NE(msg.find("3 cuts, 2 processes at a time"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("3 cuts, 2 attacks each, 2 processes at a time"), std::string::npos) << msg;
+  {  // The children get every option of the command (the parent writes their lines
+     // field by field): each one --help lists is in the child's line it prints.
+    const size_t at = msg.find("each: ");
+    ASSERT_NE(at, std::string::npos) << msg;
+    const std::string child = msg.substr(at, msg.find('\n', at) - at);
+    std::istringstream help(testing::run_command(bin + " attack --help 2>&1", &code));
+    size_t options = 0;
+    for (std::string line; std::getline(help, line);) {  // "  --name TYPE=default"
+      std::istringstream words(line);
+      std::string word;
+      words >> word;
+      if (word.rfind("--", 0) != 0 && word.rfind("-o,--", 0) != 0) continue;
+      std::string opt = word.substr(0, word.find('='));
+      if (opt.rfind("-o,", 0) == 0) opt = "-o";
+      if (opt == "--help" || opt == "--list" || opt == "--no-progress" || opt == "--") continue;
+      ++options;
+      EXPECT_NE(child.find(" " + opt + " "), std::string::npos)
+          << opt << " is not passed on: " << child;
+    }
+    EXPECT_GE(options, 15u);
+  }
   for (const auto& c : {blocks[0], blocks[1], blocks[3]}) {
     EXPECT_NE(msg.find("cut " + c.name + " done in"), std::string::npos) << msg;
     EXPECT_NE(msg.find(c.name + " inversion: SSIM mean"), std::string::npos) << msg;
@@ -512,7 +534,13 @@ TEST(PrivacyCli, JobsGiveTheInProcessResult) {
     }
     EXPECT_EQ(a, b) << i;
     EXPECT_TRUE(fs::exists(base + "/two/" + b["grid"].get<std::string>()));
-    EXPECT_TRUE(fs::exists(base + "/two/shards/shard-" + std::to_string(i) + "-of-3/attack.json"));
+    // One child per attack; the cut's folder collects both.
+    const std::string part = base + "/two/shards/shard-" + std::to_string(i) + "-of-3";
+    EXPECT_TRUE(fs::exists(part + "/attack-inversion.out"));
+    EXPECT_TRUE(fs::exists(part + "/attack-optimization.out"));
+    const json pj = json::parse(read_file(part + "/attack.json"));
+    ASSERT_EQ(pj["cuts"].size(), 1u);
+    EXPECT_EQ(pj["cuts"][0]["attacks"].size(), 2u) << part;
   }
 
   // A rerun trains nothing: every result comes from the children's folders.
@@ -525,18 +553,33 @@ TEST(PrivacyCli, JobsGiveTheInProcessResult) {
             "/bad");
   EXPECT_EQ(code, 1) << msg;
   EXPECT_NE(msg.find("missing.csv"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("attack.err"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("attack-inversion.err"), std::string::npos) << msg;
 
   // --shard picks the cuts first: positions 0 and 2 of the three, one process each.
   msg = run(common + " --threads 2 --shard 0/2 -o " + base + "/half");
   ASSERT_EQ(code, 0) << msg;
-  EXPECT_NE(msg.find("2 cuts, 2 processes at a time"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("2 cuts, 2 attacks each, 2 processes at a time"), std::string::npos) << msg;
   const json half = json::parse(read_file(base + "/half/attack.json"));
   ASSERT_EQ(half["cuts"].size(), 2u);
   EXPECT_EQ(half["cuts"][0]["name"], blocks[0].name);
   EXPECT_EQ(half["cuts"][1]["name"], blocks[3].name);
   EXPECT_EQ(half["options"]["shard"], "0/2");
   EXPECT_TRUE(fs::exists(base + "/half/shards/shard-2-of-3/attack.json"));
+  // One cut: its two attacks run side by side (the second once the first has
+  // cached the feature maps and the probe), with the in-process values.
+  msg = run(budget + " --threads 2 --cuts " + blocks[1].name + " -o " + base + "/single");
+  ASSERT_EQ(code, 0) << msg;
+  EXPECT_NE(msg.find("1 cut, 2 attacks each, 2 processes at a time"), std::string::npos) << msg;
+  json single = json::parse(read_file(base + "/single/attack.json"))["cuts"][0];
+  json reference = one["cuts"][1];
+  for (json* x : {&single, &reference}) {
+    (*x)["probe"].erase("seconds");
+    for (const char* k : {"inversion", "optimization"}) {
+      (*x)["attacks"][k].erase("train_seconds");
+      (*x)["attacks"][k].erase("images_per_second");
+    }
+  }
+  EXPECT_EQ(single, reference);
   // A --jobs run merges with a one-process shard (jobs is not compared).
   merge_attacks({base + "/half", base + "/two/shards/shard-1-of-3"}, base + "/all");
   EXPECT_EQ(json::parse(read_file(base + "/all/attack.json"))["cuts"].size(), 3u);

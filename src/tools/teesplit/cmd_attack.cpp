@@ -3,11 +3,12 @@
 // the LibTorch plugin (torch_plugin.h); without it both commands parse and
 // answer --help, --list works, and running them says what is missing.
 //
-// --jobs: the cuts are independent, so by default each is attacked by a
-// single-threaded child process of its own (`teesplit attack ... --shard P/N`,
-// P the cut's position among the N selected), as many at a time as --threads,
-// each in DIR/shards/shard-P-of-N, then merged into DIR. On this 2-core machine
-// two one-thread processes attack two cuts in about the time one two-thread
+// --jobs: the cuts and their attacks are independent, so by default each
+// (cut, attack) runs in a single-threaded child process of its own (`teesplit
+// attack ... --attacks A --shard P/N`, P the cut's position among the N
+// selected), as many at a time as --threads, each cut in
+// DIR/shards/shard-P-of-N, then merged into DIR. On this 2-core machine two
+// one-thread processes attack two cuts in about the time one two-thread
 // process takes for one: LibTorch's small operations do not keep two threads
 // busy (docs/privacy.md, "Training speed").
 #include <sys/wait.h>
@@ -18,7 +19,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -92,11 +95,25 @@ std::string child_error(const std::string& err_file) {
   return !error.empty() ? error : !last.empty() ? last : "(no error output)";
 }
 
-// The sweep as `jobs` child processes, one cut each (see the top of this file).
-// `selected` are the names of the N cuts that --cuts selects, `mine` the
-// positions that --shard leaves to this run.
+// The sweep as child processes, at most `jobs` at a time (see the top of this
+// file). `selected` are the names of the N cuts that --cuts selects, `mine` the
+// positions that --shard leaves to this run, `attacks` those asked for, in
+// attack_names() order.
+//
+// Each (cut, attack) is one child: `teesplit attack ... --attacks A --shard P/N
+// -o DIR/shards/shard-P-of-N`. A cut's attacks share that folder, hence its
+// cached feature maps and probe; a second attack of a cut waits until the first
+// has written them (`cuts/*/probe.json`), so that they are computed once. The
+// children are queued heaviest first: every cut's c-GAN (about twice an
+// inversion network's time), then the inversion networks, then the
+// optimisations (minutes at most), so the short ones fill the end and the
+// processes finish close together; whole cuts as the unit left one process
+// alone for a quarter of an hour. When a cut's last attack ends, one more child
+// with every attack reuses their results and writes the folder's attack.json
+// and grid (seconds); then the folders are merged into DIR.
 int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& selected,
-                     const std::vector<size_t>& mine, int threads, int jobs) {
+                     const std::vector<size_t>& mine, const std::vector<std::string>& attacks,
+                     int threads, int jobs) {
   const auto t0 = Clock::now();
   const size_t n = selected.size();
   const std::string parts = a.output + "/shards";
@@ -108,7 +125,6 @@ int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& select
   std::vector<std::string> base = {"attack",          a.model,
                                    "--dataset",       a.dataset,
                                    "--cuts",          a.cuts,
-                                   "--attacks",       a.attacks,
                                    "--steps",         std::to_string(a.steps),
                                    "--opt-steps",     std::to_string(a.opt_steps),
                                    "--aux",           std::to_string(a.aux),
@@ -124,45 +140,85 @@ int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& select
                                    "--threads",       std::to_string(child_threads),
                                    "--jobs",          "1"};
   std::vector<std::string> shown = base;
-  shown.insert(shown.end(), {"--shard", "P/" + std::to_string(n), "-o",
+  shown.insert(shown.end(), {"--attacks", "A", "--shard", "P/" + std::to_string(n), "-o",
                              parts + "/shard-P-of-" + std::to_string(n)});
-  std::printf("%zu cuts, %d processes at a time, each: %s\n", mine.size(), jobs,
+  const size_t runs = mine.size() * attacks.size();
+  std::printf("%zu cut%s, %zu attack%s each, %d processes at a time, each: %s\n", mine.size(),
+              mine.size() == 1 ? "" : "s", attacks.size(), attacks.size() == 1 ? "" : "s", jobs,
               shell_line(shown).c_str());
   std::fflush(stdout);
 
+  struct Run {
+    size_t pos;
+    std::string attack;  // empty: the cut's last child, which collects its results
+  };
+  std::deque<Run> pending;
+  for (const std::string& at : attacks)
+    for (size_t p : mine) pending.push_back({p, at});
+  std::map<size_t, size_t> left;  // per cut, its attacks not yet finished
+  std::map<size_t, Clock::time_point> first_start;
+  for (size_t p : mine) left[p] = attacks.size();
+  auto stem = [&](const Run& r) {
+    return part_dir(r.pos) + "/attack" + (r.attack.empty() ? "" : "-" + r.attack);
+  };
+  auto progress_path = [&](const Run& r) { return part_dir(r.pos) + "/progress-" + r.attack; };
+  auto name = [&](const Run& r) {
+    return "cut " + selected[r.pos] + (r.attack.empty() ? "" : " " + r.attack);
+  };
+  // Whether the cut's feature maps and probe are on disk (a first attack wrote them).
+  auto cut_cached = [&](size_t p) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(part_dir(p) + "/cuts", ec))
+      if (fs::exists(e.path() / "probe.json")) return true;
+    return false;
+  };
+
   struct Running {
     pid_t pid;
-    size_t pos;
+    Run run;
     Clock::time_point t0;
-    std::string shown;  // its last progress line (kept while it clears it between attacks)
+    std::string shown;  // its last progress line (kept while it clears it between steps)
   };
   std::vector<Running> running;
   std::vector<std::string> failed;
-  size_t next = 0, done = 0;
+  size_t attacks_done = 0, cuts_done = 0;
   ProgressBlock block(!a.no_progress);
-  while ((next < mine.size() && failed.empty()) || !running.empty()) {
-    // After a failure no new cut starts; those running finish (their results are kept).
-    while (next < mine.size() && failed.empty() && static_cast<int>(running.size()) < jobs) {
-      const size_t p = mine[next++];
-      const std::string dir = part_dir(p);
+  while ((!pending.empty() && failed.empty()) || !running.empty()) {
+    // After a failure nothing new starts; those running finish (their results are kept).
+    while (failed.empty() && static_cast<int>(running.size()) < jobs) {
+      auto it = std::find_if(pending.begin(), pending.end(), [&](const Run& r) {
+        const bool sibling_running = std::any_of(
+            running.begin(), running.end(), [&](const Running& x) { return x.run.pos == r.pos; });
+        return !sibling_running || cut_cached(r.pos);
+      });
+      if (it == pending.end()) break;
+      const Run r = *it;
+      pending.erase(it);
+      const std::string dir = part_dir(r.pos);
       fs::create_directories(dir);
       std::vector<std::string> args = base;
-      args.insert(args.end(), {"--shard", std::to_string(p) + "/" + std::to_string(n), "-o", dir});
-      fs::remove(dir + "/progress");
-      if (a.no_progress)
+      args.insert(args.end(), {"--attacks", r.attack.empty() ? a.attacks : r.attack, "--shard",
+                               std::to_string(r.pos) + "/" + std::to_string(n), "-o", dir});
+      if (a.no_progress || r.attack.empty()) {
         args.push_back("--no-progress");
-      else
-        args.insert(args.end(), {"--progress-file", dir + "/progress"});
-      running.push_back({spawn_self(args, dir + "/attack.out", dir + "/attack.err"), p,
-                         Clock::now(), "cut " + selected[p] + ": starting"});
+      } else {
+        fs::remove(progress_path(r));
+        args.insert(args.end(), {"--progress-file", progress_path(r)});
+      }
+      first_start.emplace(r.pos, Clock::now());
+      running.push_back({spawn_self(args, stem(r) + ".out", stem(r) + ".err"), r, Clock::now(),
+                         name(r) + (r.attack.empty() ? ": collecting its results" : ": starting")});
     }
     std::vector<std::string> lines = {
-        "attack " + progress_bar(static_cast<int64_t>(done), static_cast<int64_t>(mine.size())) +
-        " " + std::to_string(done) + "/" + std::to_string(mine.size()) + " cuts, " +
+        "attack " + progress_bar(static_cast<int64_t>(attacks_done), static_cast<int64_t>(runs)) +
+        " " + std::to_string(attacks_done) + "/" + std::to_string(runs) + " attacks, " +
+        std::to_string(cuts_done) + "/" + std::to_string(mine.size()) + " cuts, " +
         std::to_string(running.size()) + " running, " + clock_text(seconds_since(t0)) + " elapsed"};
     for (Running& r : running) {
-      const std::string l = read_progress_file(part_dir(r.pos) + "/progress");
-      if (!l.empty()) r.shown = l;
+      if (!r.run.attack.empty()) {
+        const std::string l = read_progress_file(progress_path(r.run));
+        if (!l.empty()) r.shown = l;
+      }
       lines.push_back("  " + r.shown);
     }
     block.update(lines);
@@ -177,20 +233,24 @@ int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& select
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       continue;
     }
-    ++done;
-    const std::string dir = part_dir(it->pos);
+    const Run r = it->run;
+    const std::string dir = part_dir(r.pos);
     const int code = exit_code(st);
     block.clear();
-    if (code == 0) {  // its summary lines, one per attack, as an in-process run prints them
-      std::istringstream in(read_file(dir + "/attack.out", size_t{1} << 20));
+    if (code != 0) {
+      const std::string why = child_error(stem(r) + ".err");
+      std::printf("%s FAILED (exit %d): %s\n", name(r).c_str(), code, why.c_str());
+      failed.push_back(name(r) + ": " + why + " (log: " + stem(r) + ".err)");
+    } else if (!r.attack.empty()) {  // its result line, as an in-process run prints it
+      ++attacks_done;
+      std::istringstream in(read_file(stem(r) + ".out", size_t{1} << 20));
       for (std::string l; std::getline(in, l);)
         if (!l.empty() && l.rfind("wrote ", 0) != 0) std::printf("%s\n", l.c_str());
-      std::printf("cut %s done in %.0f s (%s)\n", selected[it->pos].c_str(), seconds_since(it->t0),
-                  dir.c_str());
+      if (--left[r.pos] == 0) pending.push_front({r.pos, ""});
     } else {
-      const std::string why = child_error(dir + "/attack.err");
-      std::printf("cut %s FAILED (exit %d): %s\n", selected[it->pos].c_str(), code, why.c_str());
-      failed.push_back("cut " + selected[it->pos] + ": " + why + " (log: " + dir + "/attack.err)");
+      ++cuts_done;
+      std::printf("cut %s done in %.0f s (%s)\n", selected[r.pos].c_str(),
+                  seconds_since(first_start[r.pos]), dir.c_str());
     }
     std::fflush(stdout);
     running.erase(it);
@@ -200,7 +260,7 @@ int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& select
     if (failed.size() == 1) fail(failed[0]);
     std::string list;
     for (const std::string& f : failed) list += (list.empty() ? "" : "; ") + f;
-    fail(failed.size(), " cuts failed: ", list);
+    fail(failed.size(), " attacks failed: ", list);
   }
 
   std::vector<std::string> dirs;
@@ -298,10 +358,14 @@ int attack(const AttackArgs& a) {
       names.push_back(cuts[i].name);
       if (in_shard(i, o.shard_index, o.shard_count)) mine.push_back(i);
     }
-    const int jobs = std::min(a.jobs > 0 ? a.jobs : o.threads, static_cast<int>(mine.size()));
+    std::vector<std::string> attacks;  // heaviest first (attack_with_jobs)
+    for (const auto& n : attack_names())
+      if (std::find(o.attacks.begin(), o.attacks.end(), n) != o.attacks.end()) attacks.push_back(n);
+    const int jobs = static_cast<int>(
+        std::min<size_t>(a.jobs > 0 ? a.jobs : o.threads, mine.size() * attacks.size()));
     if (jobs > 1) {
       torch_plugin();  // says what is missing before any process starts
-      return attack_with_jobs(a, names, mine, o.threads, jobs);
+      return attack_with_jobs(a, names, mine, attacks, o.threads, jobs);
     }
   }
   o.output = a.output;
@@ -380,8 +444,9 @@ Subcommand add_attack_command(CLI::App& root) {
   add_seed_option(app, &a->seed);
   add_threads_option(app, &a->threads);
   app->add_option("--jobs", a->jobs,
-                  "attack processes at a time, each on one cut with --threads / N threads (0: "
-                  "as many as --threads, at most one per cut; 1: every cut in this process)")
+                  "attack processes at a time, each on one attack of one cut with --threads / N "
+                  "threads (0: as many as --threads, at most one per cut and attack; 1: "
+                  "everything in this process)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   // Set by a parent `teesplit attack --jobs` for its children: their progress

@@ -214,7 +214,7 @@ ArchResult run_arch(const DemoArgs& a, const DemoPlan& p, const std::string& arc
   if (p.opt_steps > 0) attack.insert(attack.end(), {"--opt-steps", std::to_string(p.opt_steps)});
   if (p.aux > 0) attack.insert(attack.end(), {"--aux", std::to_string(p.aux)});
   if (p.victims > 0) attack.insert(attack.end(), {"--victims", std::to_string(p.victims)});
-  // One single-threaded process per cut, p.jobs at a time (teesplit attack --jobs).
+  // One single-threaded process per cut and attack, p.jobs at a time (teesplit attack --jobs).
   attack.insert(attack.end(), {"--threads", std::to_string(p.jobs), "--jobs",
                                std::to_string(p.jobs), "-o", out + "/attack"});
   must(run_self(attack), "teesplit attack");
