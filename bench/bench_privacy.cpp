@@ -27,6 +27,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/clock.h"
 #include "core/numbers.h"
 #include "graph/cuts.h"
 #include "host/model.h"
@@ -44,10 +45,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Sample = planner::StageSample;
-
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 struct Options {
   std::vector<std::string> models = {"vgg16", "resnet50", "efficientnet_b0"};

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/progress.h"
@@ -64,6 +65,22 @@ TEST(CoreFile, SecretFilesAreCreatedPrivate) {
   ::umask(old);
   EXPECT_THROW(crypto::write_key_file(temp_dir() + "/no/such/dir/x", k, 0600, false), Error);
   EXPECT_THROW(write_file(temp_dir() + "/no/such/dir/x", "x"), Error);
+}
+
+// Elapsed times and ETAs: M:SS under an hour, H:MM:SS from an hour on, rounded.
+TEST(CoreClock, TextUnderAndOverAnHour) {
+  EXPECT_EQ(clock_text(0), "0:00");
+  EXPECT_EQ(clock_text(-5), "0:00");
+  EXPECT_EQ(clock_text(59.6), "1:00");
+  EXPECT_EQ(clock_text(605), "10:05");
+  EXPECT_EQ(clock_text(3599), "59:59");
+  EXPECT_EQ(clock_text(3600), "1:00:00");
+  EXPECT_EQ(clock_text(3725), "1:02:05");
+  EXPECT_EQ(clock_text(90000), "25:00:00");
+  const auto t0 = std::chrono::steady_clock::now() - std::chrono::milliseconds(1500);
+  EXPECT_GE(seconds_since(t0), 1.5);
+  EXPECT_GE(ms_since(t0), 1500.0);
+  EXPECT_LT(ms_since(t0), 1000 * seconds_since(t0) + 1);  // the same clock
 }
 
 TEST(CoreProgress, BarIsWidthPlusTwoAndFillsInProportion) {

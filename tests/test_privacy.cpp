@@ -510,7 +510,7 @@ TEST(PrivacyCli, JobsGiveTheInProcessResult) {
     EXPECT_GE(options, 15u);
   }
   for (const auto& c : {blocks[0], blocks[1], blocks[3]}) {
-    EXPECT_NE(msg.find("cut " + c.name + " done in"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("cut " + c.name + " done: "), std::string::npos) << msg;
     EXPECT_NE(msg.find(c.name + " inversion: SSIM mean"), std::string::npos) << msg;
   }
   const json one = json::parse(read_file(base + "/one/attack.json"));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/file.h"
 #include "core/numbers.h"
 #include "graph/cuts.h"
@@ -25,10 +26,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 Percentiles percentiles(const std::vector<double>& v) {
   return {percentile(v, 50), percentile(v, 99)};

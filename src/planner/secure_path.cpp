@@ -1,4 +1,5 @@
 #include "planner/secure_path.h"
+#include "core/clock.h"
 
 #include <chrono>
 #include <filesystem>
@@ -19,10 +20,6 @@ using Clock = std::chrono::steady_clock;
 using enclave::MsgType;
 
 namespace {
-
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 // The reply must have the expected type; an ErrorReply becomes an Error with its text.
 void expect_reply(const channel::Frame& f, MsgType want, const char* what) {

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/clock.h"
 #include "core/file.h"
 #include "core/hash.h"
 #include "core/progress.h"
@@ -43,21 +44,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kGridColumns = 8;
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-std::string clock_str(double s) {
-  const auto t = static_cast<int64_t>(std::max(0.0, s));
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%lld:%02lld", static_cast<long long>(t / 60),
-                static_cast<long long>(t % 60));
   return buf;
 }
 
@@ -338,7 +327,7 @@ torch::Tensor front_features(Session& s, const torch::Tensor& x, ProgressLine& p
     const double el = seconds_since(t0);
     pg.update(what + " " + progress_bar(i + 1, n) + " " + std::to_string(i + 1) + "/" +
               std::to_string(n) + "  " + fmt("%.0f img/s", (i + 1) / std::max(el, 1e-9)) +
-              "  ETA " + clock_str(el / (i + 1) * (n - i - 1)));
+              "  ETA " + clock_text(el / (i + 1) * (n - i - 1)));
   }
   return out;
 }
@@ -583,7 +572,7 @@ Reconstruction train_decoder(const std::string& kind, const AttackOptions& o, co
               std::to_string(o.steps) + " L1 " + fmt("%.4f", loss_avg) + " val SSIM " +
               (best > -2 ? fmt("%.3f", best) : std::string("-")) + " " +
               fmt("%.0f img/s", step * batch / std::max(1e-9, el)) + " ETA " +
-              clock_str(el / step * (o.steps - step)));
+              clock_text(el / step * (o.steps - step)));
   }
   r.train_seconds = seconds_since(t0);
   r.images_per_second =
@@ -650,7 +639,7 @@ Reconstruction optimize_inputs(const AttackOptions& o, TorchGraph& front,
                 std::to_string(b) + "/" + std::to_string(n) + " iter " + std::to_string(it) +
                 " loss " + fmt("%.4f", fl.item<double>()) + " " +
                 fmt("%.0f img/s", b / std::max(1e-9, el)) + " ETA " +
-                clock_str(el / std::max(1.0, now) * (total - now)));
+                clock_text(el / std::max(1.0, now) * (total - now)));
     }
     if (!plateau) r.stopped = "budget";
     r.steps = std::max(r.steps, std::min(it, o.opt_steps));

@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/clock.h"
 #include "core/progress.h"
 #include "host/model.h"
 #include "onnx/onnx_import.h"
@@ -26,10 +27,6 @@ namespace teesplit {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -104,14 +101,6 @@ torch::Tensor augment(const torch::Tensor& x, int64_t pad, std::mt19937_64& rng)
     out[i].copy_(crop);
   }
   return out;
-}
-
-std::string clock_str(double s) {
-  const auto t = static_cast<int64_t>(s);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%lld:%02lld", static_cast<long long>(t / 60),
-                static_cast<long long>(t % 60));
-  return buf;
 }
 
 struct EvalResult {
@@ -309,7 +298,7 @@ TrainResult train_model(const TrainOptions& opts) {
                           fmt("%.4f", loss_sum / seen) + "  acc " +
                           fmt("%.2f%%", 100.0 * correct / seen) + "  " +
                           fmt("%.0f img/s", seen / std::max(el, 1e-9)) + "  ETA " +
-                          clock_str(el / (i + 1) * (steps_per_epoch - i - 1)),
+                          clock_text(el / (i + 1) * (steps_per_epoch - i - 1)),
                       i + 1 == steps_per_epoch);
     }
     EpochResult r;

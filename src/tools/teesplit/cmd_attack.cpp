@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "core/file.h"
 #include "core/progress.h"
 #include "graph/cuts.h"
@@ -57,17 +58,6 @@ struct AttackArgs {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string clock_text(double s) {
-  const long t = std::lround(std::max(0.0, s));
-  char b[32];
-  std::snprintf(b, sizeof b, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  return b;
-}
 
 std::string number(double v) {
   char b[40];
@@ -156,7 +146,7 @@ int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& select
   for (const std::string& at : attacks)
     for (size_t p : mine) pending.push_back({p, at});
   std::map<size_t, size_t> left;  // per cut, its attacks not yet finished
-  std::map<size_t, Clock::time_point> first_start;
+  std::map<size_t, double> busy;  // per cut, the seconds its children ran
   for (size_t p : mine) left[p] = attacks.size();
   auto stem = [&](const Run& r) {
     return part_dir(r.pos) + "/attack" + (r.attack.empty() ? "" : "-" + r.attack);
@@ -205,7 +195,6 @@ int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& select
         fs::remove(progress_path(r));
         args.insert(args.end(), {"--progress-file", progress_path(r)});
       }
-      first_start.emplace(r.pos, Clock::now());
       running.push_back({spawn_self(args, stem(r) + ".out", stem(r) + ".err"), r, Clock::now(),
                          name(r) + (r.attack.empty() ? ": collecting its results" : ": starting")});
     }
@@ -236,6 +225,7 @@ int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& select
     const Run r = it->run;
     const std::string dir = part_dir(r.pos);
     const int code = exit_code(st);
+    busy[r.pos] += seconds_since(it->t0);
     block.clear();
     if (code != 0) {
       const std::string why = child_error(stem(r) + ".err");
@@ -249,8 +239,8 @@ int attack_with_jobs(const AttackArgs& a, const std::vector<std::string>& select
       if (--left[r.pos] == 0) pending.push_front({r.pos, ""});
     } else {
       ++cuts_done;
-      std::printf("cut %s done in %.0f s (%s)\n", selected[r.pos].c_str(),
-                  seconds_since(first_start[r.pos]), dir.c_str());
+      std::printf("cut %s done: %.0f s in its processes (%s)\n", selected[r.pos].c_str(),
+                  busy[r.pos], dir.c_str());
     }
     std::fflush(stdout);
     running.erase(it);

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attest/sim_root.h"
+#include "core/clock.h"
 #include "core/file.h"
 #include "data/dataset.h"
 #include "graph/cuts.h"
@@ -164,10 +165,6 @@ std::string quick_cuts(const std::string& model) {
   const std::vector<Cut> cuts = enumerate_cuts(specialize_for_cuts(g.value()));
   TS_CHECK(cuts.size() >= 2, model, " has fewer than two valid cuts");
   return std::to_string(cuts.front().index) + "," + std::to_string(cuts[cuts.size() * 2 / 3].index);
-}
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 void stage(int i, const char* name, const std::string& what) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "core/clock.h"
 #include "crypto/ed25519.h"
 #include "host/split_io.h"
 #include "io/npy.h"
@@ -27,10 +28,6 @@ void write_output(const std::string& path, const Tensor& t) {
   if (path.empty()) return;
   write_npy(path, t);
   std::printf("wrote %s\n", path.c_str());
-}
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // `run --split DIR [MODEL]`: front.tsf then back.onnx from DIR alone (every file
