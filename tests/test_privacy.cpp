@@ -337,6 +337,17 @@ TEST(PrivacyCuts, BlocksRuleAndShardSpec) {
         << bad;
 }
 
+TEST(PrivacyCuts, AttacksRunInTheGridOrderEachOnce) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(attacks_in_order({"optimization", "cgan", "optimization"}),
+            (V{"cgan", "optimization"}));
+  EXPECT_EQ(attacks_in_order({"inversion", "optimization", "cgan"}), attack_names());
+  EXPECT_EQ(attacks_in_order({"gan"}), V{});
+  EXPECT_TRUE(is_attack_name("inversion"));
+  EXPECT_FALSE(is_attack_name("Inversion"));
+  EXPECT_FALSE(is_attack_name(""));
+}
+
 // The whole pipeline at CI scale: three cuts (the first conv's output, the end
 // of the second stage, the last spatial cut), all three attacks.
 TEST(PrivacyPipeline, ScoresFallWithDepthAndTheFirstCutIsRebuilt) {

@@ -709,8 +709,7 @@ void run_attacks(const AttackOptions& o) {
   TS_CHECK(!o.output.empty(), "no output directory (-o DIR)");
   TS_CHECK(!o.attacks.empty(), "no attack requested");
   for (const auto& a : o.attacks)
-    TS_CHECK(std::find(attack_names().begin(), attack_names().end(), a) != attack_names().end(),
-             "unknown attack '", a, "' (cgan, inversion, optimization)");
+    TS_CHECK(is_attack_name(a), "unknown attack '", a, "' (cgan, inversion, optimization)");
   TS_CHECK(o.steps >= 1 && o.opt_steps >= 1, "--steps must be >= 1");
   TS_CHECK(o.aux >= 20, "--aux must be at least 20, got ", o.aux);
   TS_CHECK(o.victims >= 1, "--victims must be at least 1, got ", o.victims);
@@ -808,8 +807,7 @@ void run_attacks(const AttackOptions& o) {
     json attacks = json::object();
     std::vector<torch::Tensor> grid_rows = {d.victims.slice(0, 0, kGridColumns)};
     double score_max = -2;
-    for (const std::string& a : attack_names()) {
-      if (std::find(o.attacks.begin(), o.attacks.end(), a) == o.attacks.end()) continue;
+    for (const std::string& a : attacks_in_order(o.attacks)) {
       const std::string res = dir + "/" + a + ".json", rec = dir + "/" + a + ".npy";
       const json key = result_key(o, m, a);
       json result;
@@ -913,10 +911,6 @@ void run_attacks(const AttackOptions& o) {
   }
   pg.clear();
 
-  std::vector<std::string> attacks_opt;
-  for (const auto& a : attack_names())
-    if (std::find(o.attacks.begin(), o.attacks.end(), a) != o.attacks.end())
-      attacks_opt.push_back(a);
   json out = {
       {"format", "teesplit-attack"},
       {"version", 1},
@@ -929,7 +923,7 @@ void run_attacks(const AttackOptions& o) {
         {"threads", o.threads},
         {"steps", o.steps},
         {"opt_steps", o.opt_steps},
-        {"attacks", attacks_opt},
+        {"attacks", attacks_in_order(o.attacks)},
         {"cuts", o.cuts},
         {"aux", o.aux},
         {"victims", o.victims},

@@ -17,6 +17,7 @@
 //    PNG grid per cut in DIR/grids/.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -31,6 +32,21 @@ namespace teesplit {
 inline const std::vector<std::string>& attack_names() {
   static const std::vector<std::string> names = {"cgan", "inversion", "optimization"};
   return names;
+}
+
+// Whether `name` is one of attack_names().
+inline bool is_attack_name(const std::string& name) {
+  const auto& n = attack_names();
+  return std::find(n.begin(), n.end(), name) != n.end();
+}
+
+// The attacks of `requested` in attack_names() order, each once: the order in
+// which a sweep runs them, writes them and lists them.
+inline std::vector<std::string> attacks_in_order(const std::vector<std::string>& requested) {
+  std::vector<std::string> out;
+  for (const auto& a : attack_names())
+    if (std::find(requested.begin(), requested.end(), a) != requested.end()) out.push_back(a);
+  return out;
 }
 
 struct AttackOptions {

@@ -300,9 +300,7 @@ int attack(const AttackArgs& a) {
   std::string tok;
   for (size_t i = 0; i <= a.attacks.size(); ++i) {
     if (i == a.attacks.size() || a.attacks[i] == ',') {
-      bool known = false;
-      for (const auto& n : attack_names()) known = known || n == tok;
-      if (!known)
+      if (!is_attack_name(tok))
         throw UsageError("unknown attack '" + tok +
                          "' in --attacks (cgan, inversion, optimization)");
       o.attacks.push_back(tok);
@@ -348,9 +346,7 @@ int attack(const AttackArgs& a) {
       names.push_back(cuts[i].name);
       if (in_shard(i, o.shard_index, o.shard_count)) mine.push_back(i);
     }
-    std::vector<std::string> attacks;  // heaviest first (attack_with_jobs)
-    for (const auto& n : attack_names())
-      if (std::find(o.attacks.begin(), o.attacks.end(), n) != o.attacks.end()) attacks.push_back(n);
+    const std::vector<std::string> attacks = attacks_in_order(o.attacks);  // heaviest first
     const int jobs = static_cast<int>(
         std::min<size_t>(a.jobs > 0 ? a.jobs : o.threads, mine.size() * attacks.size()));
     if (jobs > 1) {
