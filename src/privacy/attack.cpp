@@ -710,6 +710,7 @@ void run_attacks(const AttackOptions& o) {
   TS_CHECK(!o.attacks.empty(), "no attack requested");
   for (const auto& a : o.attacks)
     TS_CHECK(is_attack_name(a), "unknown attack '", a, "' (cgan, inversion, optimization)");
+  const std::vector<std::string> attacks_run = attacks_in_order(o.attacks);
   TS_CHECK(o.steps >= 1 && o.opt_steps >= 1, "--steps must be >= 1");
   TS_CHECK(o.aux >= 20, "--aux must be at least 20, got ", o.aux);
   TS_CHECK(o.victims >= 1, "--victims must be at least 1, got ", o.victims);
@@ -807,7 +808,7 @@ void run_attacks(const AttackOptions& o) {
     json attacks = json::object();
     std::vector<torch::Tensor> grid_rows = {d.victims.slice(0, 0, kGridColumns)};
     double score_max = -2;
-    for (const std::string& a : attacks_in_order(o.attacks)) {
+    for (const std::string& a : attacks_run) {
       const std::string res = dir + "/" + a + ".json", rec = dir + "/" + a + ".npy";
       const json key = result_key(o, m, a);
       json result;
@@ -923,7 +924,7 @@ void run_attacks(const AttackOptions& o) {
         {"threads", o.threads},
         {"steps", o.steps},
         {"opt_steps", o.opt_steps},
-        {"attacks", attacks_in_order(o.attacks)},
+        {"attacks", attacks_run},
         {"cuts", o.cuts},
         {"aux", o.aux},
         {"victims", o.victims},
