@@ -594,6 +594,14 @@ TEST(PrivacyCli, JobsGiveTheInProcessResult) {
   // A --jobs run merges with a one-process shard (jobs is not compared).
   merge_attacks({base + "/half", base + "/two/shards/shard-1-of-3"}, base + "/all");
   EXPECT_EQ(json::parse(read_file(base + "/all/attack.json"))["cuts"].size(), 3u);
+  // The same through the CLI, which says what it wrote.
+  msg = testing::run_command(bin + " attack-merge " + base + "/half " + base +
+                                 "/two/shards/shard-1-of-3 -o " + base + "/all-cli 2>&1",
+                             &code);
+  ASSERT_EQ(code, 0) << msg;
+  EXPECT_NE(msg.find("wrote " + base + "/all-cli/attack.json (3 cuts from 2 folders)"),
+            std::string::npos)
+      << msg;
 }
 
 // --precision bf16: the feature maps attacked are those of a bf16 front, as the

@@ -369,6 +369,10 @@ struct MergeArgs {
 int merge(const MergeArgs& a) {
   std::string error;
   if (!torch_plugin().merge(a.dirs, a.output, a.command, &error)) fail(error);
+  const nlohmann::json merged =
+      nlohmann::json::parse(read_file(a.output + "/attack.json", size_t{256} << 20));
+  std::printf("wrote %s/attack.json (%zu cuts from %zu folders)\n", a.output.c_str(),
+              merged["cuts"].size(), a.dirs.size());
   return 0;
 }
 
