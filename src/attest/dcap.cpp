@@ -52,10 +52,6 @@ std::string openssl_reason() {
   return buf;
 }
 
-std::string hex(std::span<const uint8_t> b) {
-  return crypto::to_hex(b);
-}
-
 // ---- the signature data ----
 
 // Reads the signature data front to back; errors name the field and its
@@ -212,7 +208,8 @@ std::string check_pck_chain(const std::vector<ParsedCert>& chain,
   if (last.size() != root_der.size() || std::memcmp(last.data(), root_der.data(), last.size()) != 0)
     return "PCK certificate chain ends in another root than the pinned " + root_name +
            " (the chain's root: \"" + common_name(chain.back().x509.get()) + "\", SHA-256 " +
-           hex(crypto::sha256(last)) + "; pinned SHA-256 " + hex(crypto::sha256(root_der)) + ")";
+           crypto::to_hex(crypto::sha256(last)) + "; pinned SHA-256 " +
+           crypto::to_hex(crypto::sha256(root_der)) + ")";
   if (!root) return "the pinned root certificate does not parse";
   Ossl<X509_STORE> store(X509_STORE_new());
   Ossl<STACK_OF(X509)> untrusted(sk_X509_new_null());
@@ -308,8 +305,8 @@ static std::vector<ParsedCert> parse_chain_certs(std::span<const uint8_t> cert_d
     if (pos == text.size()) break;
     const size_t k = out.size();
     if (text.compare(pos, kBegin.size(), kBegin) != 0)
-      fail("PCK certificate chain: unexpected byte 0x", hex(cert_data.subspan(pos, 1)), " at byte ",
-           pos, " of the certification data (expected ", kBegin, ")");
+      fail("PCK certificate chain: unexpected byte 0x", crypto::to_hex(cert_data.subspan(pos, 1)),
+           " at byte ", pos, " of the certification data (expected ", kBegin, ")");
     TS_CHECK(k < kMaxPckChainCertificates, "PCK certificate chain has more than ",
              kMaxPckChainCertificates, " certificates");
     const size_t end = text.find(kEnd, pos + kBegin.size());
@@ -445,9 +442,9 @@ void DcapQuoteVerifier::verify(const Quote& q, const Policy& p, Verdict& v) cons
   }
   const EcdsaSignatureData& sd = parsed.value();
   const ReportBody& qe = sd.qe_report;
-  v.fields.emplace_back("attestation key", hex(sd.attestation_key));
-  v.fields.emplace_back("QE report MRENCLAVE", hex(qe.mr_enclave));
-  v.fields.emplace_back("QE report MRSIGNER", hex(qe.mr_signer));
+  v.fields.emplace_back("attestation key", crypto::to_hex(sd.attestation_key));
+  v.fields.emplace_back("QE report MRENCLAVE", crypto::to_hex(qe.mr_enclave));
+  v.fields.emplace_back("QE report MRSIGNER", crypto::to_hex(qe.mr_signer));
   v.fields.emplace_back("QE report ISV prod id / SVN",
                         std::to_string(qe.isv_prod_id) + " / " + std::to_string(qe.isv_svn));
   v.fields.emplace_back("QE authentication data",
@@ -479,8 +476,8 @@ void DcapQuoteVerifier::verify(const Quote& q, const Policy& p, Verdict& v) cons
     v.reasons.push_back(chain_why);
     return;
   }
-  v.fields.emplace_back("PCK chain root",
-                        root_name_ + " (pinned), SHA-256 " + hex(crypto::sha256(root_der_)));
+  v.fields.emplace_back("PCK chain root", root_name_ + " (pinned), SHA-256 " +
+                                              crypto::to_hex(crypto::sha256(root_der_)));
   // 2. The QE report, signed by the PCK leaf's key.
   EVP_PKEY* leaf_key = X509_get0_pubkey(chain[0].x509.get());
   if (!is_p256(leaf_key)) {
@@ -506,7 +503,8 @@ void DcapQuoteVerifier::verify(const Quote& q, const Policy& p, Verdict& v) cons
     v.reasons.push_back(
         "QE report data does not bind the attestation key: expected SHA-256(attestation key ‖ QE "
         "authentication data) = " +
-        hex(expect) + " then 32 zero bytes, the QE report carries " + hex(qe.report_data));
+        crypto::to_hex(expect) + " then 32 zero bytes, the QE report carries " +
+        crypto::to_hex(qe.report_data));
   // 4. The quote, signed by the attestation key.
   std::string key_why;
   Ossl<EVP_PKEY> att = p256_public_key(sd.attestation_key, key_why);

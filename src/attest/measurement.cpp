@@ -14,7 +14,7 @@
 namespace teesplit::attest {
 namespace {
 
-constexpr std::string_view kDomain = "teesplit measurement v1";
+constexpr std::string_view kMeasurementDomain = "teesplit measurement v1";
 constexpr std::string_view kSignerDomain = "teesplit simulated mrsigner v1";
 
 void put_len(crypto::Sha256& h, uint64_t n) {
@@ -62,7 +62,7 @@ Bytes32 compute_measurement(const std::string& binary_path, const std::string& f
                             const std::string& config_json, const std::string& tail_path) {
   const std::string config = canonical_json(config_json);
   crypto::Sha256 h;
-  h.update(kDomain.data(), kDomain.size());
+  h.update(kMeasurementDomain.data(), kMeasurementDomain.size());
   hash_file_field(h, binary_path, "enclave binary");
   hash_file_field(h, front_path, "front partition");
   h.update_field(byte_span(config));
@@ -75,7 +75,7 @@ Bytes32 compute_measurement_bytes(std::span<const uint8_t> binary, std::span<con
                                   const std::span<const uint8_t>* tail) {
   const std::string config = canonical_json(config_json);
   crypto::Sha256 h;
-  h.update(kDomain.data(), kDomain.size());
+  h.update(kMeasurementDomain.data(), kMeasurementDomain.size());
   h.update_field(binary);
   h.update_field(front);
   h.update_field(byte_span(config));

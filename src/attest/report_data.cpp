@@ -8,7 +8,7 @@
 namespace teesplit::attest {
 namespace {
 
-constexpr std::string_view kDomain = "teesplit report data v1";
+constexpr std::string_view kReportDataDomain = "teesplit report data v1";
 
 void put_u32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
@@ -23,7 +23,7 @@ Bytes32 binding_hash(const ReportBinding& b, uint32_t flags) {
   put_u32(vf, b.protocol_version);
   put_u32(vf + 4, flags);
   crypto::Sha256 h;
-  h.update(kDomain.data(), kDomain.size());
+  h.update(kReportDataDomain.data(), kReportDataDomain.size());
   h.update(vf, sizeof vf);
   h.update_field(b.enclave_public_key);
   h.update_field(b.nonce);

@@ -10,10 +10,6 @@
 namespace teesplit::attest {
 namespace {
 
-std::string hex(std::span<const uint8_t> b) {
-  return crypto::to_hex(b);
-}
-
 std::string hex64(uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(v));
@@ -50,17 +46,17 @@ std::vector<std::pair<std::string, std::string>> quote_fields(const Quote& q) {
       {"QE SVN", std::to_string(h.qe_svn)},
       {"PCE SVN", std::to_string(h.pce_svn)},
       {"QE vendor id", describe_qe_vendor(h.qe_vendor_id)},
-      {"user data", hex(h.user_data)},
-      {"CPUSVN", hex(b.cpu_svn)},
+      {"user data", crypto::to_hex(h.user_data)},
+      {"CPUSVN", crypto::to_hex(b.cpu_svn)},
       {"MISCSELECT", std::to_string(b.misc_select)},
       {"attributes", attrs},
       {"XFRM", hex64(b.attributes_xfrm)},
-      {"MRENCLAVE", hex(b.mr_enclave)},
-      {"MRSIGNER", hex(b.mr_signer)},
+      {"MRENCLAVE", crypto::to_hex(b.mr_enclave)},
+      {"MRSIGNER", crypto::to_hex(b.mr_signer)},
       {"ISV prod id", std::to_string(b.isv_prod_id)},
       {"ISV SVN", std::to_string(b.isv_svn)},
       {"CONFIGSVN", std::to_string(b.config_svn)},
-      {"report data", hex(b.report_data)},
+      {"report data", crypto::to_hex(b.report_data)},
       {"signature data", std::to_string(q.signature_data.size()) + " bytes"},
   };
 }
@@ -79,12 +75,12 @@ std::string Verdict::to_text() const {
 void check_policy(const Quote& q, const Policy& p, Verdict& v) {
   const ReportBody& b = q.body;
   if (p.mr_enclave && !crypto::ct_equal(p.mr_enclave->data(), b.mr_enclave.data(), 32))
-    v.reasons.push_back("wrong measurement: MRENCLAVE " + hex(b.mr_enclave) + ", expected " +
-                        hex(*p.mr_enclave));
+    v.reasons.push_back("wrong measurement: MRENCLAVE " + crypto::to_hex(b.mr_enclave) +
+                        ", expected " + crypto::to_hex(*p.mr_enclave));
   if (!p.mr_enclave) v.notes.push_back("MRENCLAVE not checked (no expected measurement given)");
   if (p.mr_signer && !crypto::ct_equal(p.mr_signer->data(), b.mr_signer.data(), 32))
-    v.reasons.push_back("wrong signer: MRSIGNER " + hex(b.mr_signer) + ", expected " +
-                        hex(*p.mr_signer));
+    v.reasons.push_back("wrong signer: MRSIGNER " + crypto::to_hex(b.mr_signer) + ", expected " +
+                        crypto::to_hex(*p.mr_signer));
   if (p.isv_prod_id && *p.isv_prod_id != b.isv_prod_id)
     v.reasons.push_back("ISV product id " + std::to_string(b.isv_prod_id) + ", expected " +
                         std::to_string(*p.isv_prod_id));
@@ -133,7 +129,7 @@ void SimulatedQuoteVerifier::verify(const Quote& q, const Policy& p, Verdict& v)
   const std::span<const uint8_t> sig(q.signature_data.data(), 64);
   Bytes32 embedded{};
   std::copy(q.signature_data.begin() + 64, q.signature_data.end(), embedded.begin());
-  v.fields.emplace_back("simulated root (quote)", hex(embedded));
+  v.fields.emplace_back("simulated root (quote)", crypto::to_hex(embedded));
   if (!p.simulated_root) {
     v.reasons.push_back(
         "no simulated root pinned (--sim-root FILE): the quote's signer cannot "
@@ -142,7 +138,8 @@ void SimulatedQuoteVerifier::verify(const Quote& q, const Policy& p, Verdict& v)
   }
   if (!crypto::ct_equal(embedded.data(), p.simulated_root->data(), 32))
     v.reasons.push_back("quote signed by another key than the pinned simulated root (quote's key " +
-                        hex(embedded) + ", pinned " + hex(*p.simulated_root) + ")");
+                        crypto::to_hex(embedded) + ", pinned " + crypto::to_hex(*p.simulated_root) +
+                        ")");
   // Always verified with the pinned key: a quote carrying another key fails here too.
   if (!crypto::ed25519_verify(*p.simulated_root, q.signed_bytes(), sig))
     v.reasons.push_back(

@@ -15,7 +15,7 @@
 
 namespace teesplit::serve {
 
-namespace pb = ::inference;
+namespace kpb = ::inference;  // KServe v2 (pb is teesplit.v1 in this namespace)
 using grpc::Status;
 using grpc::StatusCode;
 
@@ -91,7 +91,7 @@ KServeAddress parse_kserve_address(const std::string& url) {
 // ---------------------------------------------------------------- the client
 
 struct KServeClient::Impl {
-  std::unique_ptr<pb::GRPCInferenceService::Stub> stub;
+  std::unique_ptr<kpb::GRPCInferenceService::Stub> stub;
   KServeClientOptions opts;
 
   std::unique_ptr<grpc::ClientContext> context() const {
@@ -120,14 +120,14 @@ KServeClient::KServeClient(KServeAddress address, const KServeClientOptions& opt
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(clamp_int(opts.max_message_bytes));
   args.SetMaxSendMessageSize(clamp_int(opts.max_message_bytes));
-  impl_->stub = pb::GRPCInferenceService::NewStub(
+  impl_->stub = kpb::GRPCInferenceService::NewStub(
       grpc::CreateCustomChannel(address_.target, grpc::InsecureChannelCredentials(), args));
 }
 
 KServeClient::~KServeClient() = default;
 
 bool KServeClient::server_live() {
-  pb::ServerLiveResponse r;
+  kpb::ServerLiveResponse r;
   auto c = impl_->context();
   if (Status s = impl_->stub->ServerLive(c.get(), {}, &r); !s.ok())
     raise(address_, "ServerLive", s);
@@ -135,7 +135,7 @@ bool KServeClient::server_live() {
 }
 
 bool KServeClient::server_ready() {
-  pb::ServerReadyResponse r;
+  kpb::ServerReadyResponse r;
   auto c = impl_->context();
   if (Status s = impl_->stub->ServerReady(c.get(), {}, &r); !s.ok())
     raise(address_, "ServerReady", s);
@@ -143,20 +143,20 @@ bool KServeClient::server_ready() {
 }
 
 bool KServeClient::model_ready() {
-  pb::ModelReadyRequest q;
+  kpb::ModelReadyRequest q;
   q.set_name(address_.model);
   q.set_version(address_.version);
-  pb::ModelReadyResponse r;
+  kpb::ModelReadyResponse r;
   auto c = impl_->context();
   if (Status s = impl_->stub->ModelReady(c.get(), q, &r); !s.ok()) raise(address_, "ModelReady", s);
   return r.ready();
 }
 
 KServeModelMetadata KServeClient::model_metadata() {
-  pb::ModelMetadataRequest q;
+  kpb::ModelMetadataRequest q;
   q.set_name(address_.model);
   q.set_version(address_.version);
-  pb::ModelMetadataResponse r;
+  kpb::ModelMetadataResponse r;
   auto c = impl_->context();
   if (Status s = impl_->stub->ModelMetadata(c.get(), q, &r); !s.ok())
     raise(address_, "ModelMetadata", s);
@@ -178,16 +178,16 @@ KServeModelMetadata KServeClient::model_metadata() {
 Tensor KServeClient::infer(const std::string& input_name, const Tensor& input,
                            const std::string& output_name) {
   TS_CHECK(input.dtype() == DType::F32, "KServe infer: the input must be FP32");
-  pb::ModelInferRequest q;
+  kpb::ModelInferRequest q;
   q.set_model_name(address_.model);
   q.set_model_version(address_.version);
-  pb::ModelInferRequest::InferInputTensor* in = q.add_inputs();
+  kpb::ModelInferRequest::InferInputTensor* in = q.add_inputs();
   in->set_name(input_name);
   in->set_datatype(kFp32);
   for (int64_t d : input.shape()) in->add_shape(d);
   q.add_outputs()->set_name(output_name);
   q.add_raw_input_contents(static_cast<const char*>(input.raw()), input.nbytes());
-  pb::ModelInferResponse r;
+  kpb::ModelInferResponse r;
   auto c = impl_->context();
   if (Status s = impl_->stub->ModelInfer(c.get(), q, &r); !s.ok()) raise(address_, "ModelInfer", s);
 
@@ -293,7 +293,7 @@ std::unique_ptr<BackEndpoint> open_kserve_back(const KServeAddress& address,
 
 // ---------------------------------------------------------------- serve-back
 
-struct BackServer::Impl final : public pb::GRPCInferenceService::Service {
+struct BackServer::Impl final : public kpb::GRPCInferenceService::Service {
   BackServerOptions opts;
   std::unique_ptr<Session> session;
   std::mutex run_mu;
@@ -356,34 +356,34 @@ struct BackServer::Impl final : public pb::GRPCInferenceService::Service {
     return s;
   }
 
-  Status ServerLive(grpc::ServerContext*, const pb::ServerLiveRequest*,
-                    pb::ServerLiveResponse* r) override {
+  Status ServerLive(grpc::ServerContext*, const kpb::ServerLiveRequest*,
+                    kpb::ServerLiveResponse* r) override {
     r->set_live(true);
     return Status::OK;
   }
-  Status ServerReady(grpc::ServerContext*, const pb::ServerReadyRequest*,
-                     pb::ServerReadyResponse* r) override {
+  Status ServerReady(grpc::ServerContext*, const kpb::ServerReadyRequest*,
+                     kpb::ServerReadyResponse* r) override {
     r->set_ready(true);  // the back partition is loaded before the server listens
     return Status::OK;
   }
-  Status ModelReady(grpc::ServerContext*, const pb::ModelReadyRequest* q,
-                    pb::ModelReadyResponse* r) override {
+  Status ModelReady(grpc::ServerContext*, const kpb::ModelReadyRequest* q,
+                    kpb::ModelReadyResponse* r) override {
     r->set_ready(check_model(q->name(), q->version()).ok());
     return Status::OK;
   }
-  Status ServerMetadata(grpc::ServerContext*, const pb::ServerMetadataRequest*,
-                        pb::ServerMetadataResponse* r) override {
+  Status ServerMetadata(grpc::ServerContext*, const kpb::ServerMetadataRequest*,
+                        kpb::ServerMetadataResponse* r) override {
     r->set_name("teesplit serve-back");
     r->set_version(opts.server_version);
     return Status::OK;
   }
-  Status ModelMetadata(grpc::ServerContext*, const pb::ModelMetadataRequest* q,
-                       pb::ModelMetadataResponse* r) override {
+  Status ModelMetadata(grpc::ServerContext*, const kpb::ModelMetadataRequest* q,
+                       kpb::ModelMetadataResponse* r) override {
     if (Status s = check_model(q->name(), q->version()); !s.ok()) return s;
     r->set_name(opts.model_name);
     r->add_versions(kVersion);
     r->set_platform(std::string("teesplit_") + backend_kind_name(opts.session.backend));
-    auto add = [](pb::ModelMetadataResponse::TensorMetadata* t, const std::string& name,
+    auto add = [](kpb::ModelMetadataResponse::TensorMetadata* t, const std::string& name,
                   const Shape& s) {
       t->set_name(name);
       t->set_datatype(kFp32);
@@ -399,7 +399,7 @@ struct BackServer::Impl final : public pb::GRPCInferenceService::Service {
   }
 
   // The request's one input as a tensor, or INVALID_ARGUMENT saying what is wrong.
-  Status read_input(const pb::ModelInferRequest& q, Tensor& x) const {
+  Status read_input(const kpb::ModelInferRequest& q, Tensor& x) const {
     const std::string model = "model '" + opts.model_name + "'";
     if (q.inputs_size() != 1)
       return invalid(model + " takes 1 input ('" + input_name + "'); the request has " +
@@ -446,8 +446,8 @@ struct BackServer::Impl final : public pb::GRPCInferenceService::Service {
     return Status::OK;
   }
 
-  Status ModelInfer(grpc::ServerContext*, const pb::ModelInferRequest* q,
-                    pb::ModelInferResponse* r) override {
+  Status ModelInfer(grpc::ServerContext*, const kpb::ModelInferRequest* q,
+                    kpb::ModelInferResponse* r) override {
     if (Status s = check_model(q->model_name(), q->model_version()); !s.ok()) return s;
     for (const auto& o : q->outputs())
       if (o.name() != output_name)
