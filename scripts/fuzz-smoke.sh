@@ -19,7 +19,9 @@ build=${FUZZ_BUILD_DIR:-build-fuzz}
 read -r -a fuzzers <<<"${FUZZERS:-front_file onnx_import input_files quote channel worker_messages}"
 
 t0=$SECONDS
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release \
+# A unity build (each library's sources compiled as a few large files; docs/testing.md,
+# "What a sanitizer build costs").
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DTEESPLIT_FUZZ=ON \
   -DTEESPLIT_TESTS=OFF -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF \
   -DTEESPLIT_REPORT_CHARTS=OFF >/dev/null
