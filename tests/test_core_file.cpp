@@ -1,6 +1,7 @@
 // core/file.h: whole-file reads with a size limit, atomic writes; key files 0600.
 // core/progress.h: the progress bar's text, the progress file a child process
 // keeps for its parent, and the block of lines drawn on a terminal.
+// core/text.h: comma-separated lists of the command line.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/ioctl.h>
@@ -16,6 +17,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/progress.h"
+#include "core/text.h"
 #include "crypto/ed25519.h"
 
 namespace teesplit {
@@ -181,6 +183,26 @@ TEST(CoreProgress, BlockRedrawsInPlaceOnATerminal) {
             "\033[2Kattack 0/3\n\033[2K  cut a: st\n"  // 11 of 12 columns
             "\033[2F\033[2Kattack 1/3\n\033[J"
             "\033[1F\033[J");
+}
+
+// --cuts and --attacks: items in order, as written; an empty item is an error that
+// names the option and the list, wherever it is.
+TEST(SplitList, ItemsInOrderAndEmptyItemsRefused) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(split_list("cgan", "--attacks"), V{"cgan"});
+  EXPECT_EQ(split_list("b,a,b", "--cuts"), V({"b", "a", "b"}));
+  EXPECT_EQ(split_list(" a", "--cuts"), V{" a"});  // not trimmed: the name is checked later
+  for (const char* bad : {"", ",", "a,", ",a", "a,,b", ",,"}) {
+    std::string msg;
+    try {
+      split_list(bad, "--cuts");
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    ASSERT_NE(msg, "") << "'" << bad << "' was accepted";
+    EXPECT_EQ(msg.rfind("--cuts", 0), 0u) << msg;
+    if (*bad) EXPECT_NE(msg.find(std::string("'") + bad + "'"), std::string::npos) << msg;
+  }
 }
 
 }  // namespace

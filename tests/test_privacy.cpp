@@ -328,6 +328,9 @@ TEST(PrivacyCuts, BlocksRuleAndShardSpec) {
   EXPECT_EQ(two[0].index, all[0].index);  // graph order
   EXPECT_EQ(two[1].index, all[2].index);
   EXPECT_NE(error_of([&] { select_cuts(g, "no.such.cut"); }), "");
+  // A trailing comma was dropped silently; it is an empty item like any other now.
+  EXPECT_NE(error_of([&] { select_cuts(g, all[0].name + ","); }).find("an empty item"),
+            std::string::npos);
   int i = -1, n = -1;
   parse_shard("2/5", &i, &n);
   EXPECT_EQ(i, 2);
@@ -734,6 +737,9 @@ TEST(PrivacyCli, Errors) {
   msg = run("attack " + model + " --attacks cgan,gan -o " + out);
   EXPECT_EQ(code, 2) << msg;
   EXPECT_NE(msg.find("unknown attack 'gan'"), std::string::npos) << msg;
+  msg = run("attack " + model + " --attacks cgan, -o " + out);
+  EXPECT_EQ(code, 2) << msg;
+  EXPECT_NE(msg.find("--attacks 'cgan,': an empty item"), std::string::npos) << msg;
   msg = run("attack " + model + " --shard 3/3 -o " + out);
   EXPECT_EQ(code, 2) << msg;
   EXPECT_NE(msg.find("--shard"), std::string::npos) << msg;

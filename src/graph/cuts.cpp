@@ -5,8 +5,8 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 
+#include "core/text.h"
 #include "graph/passes.h"
 
 namespace teesplit {
@@ -469,15 +469,11 @@ std::vector<Cut> select_cuts(const Graph& g, const std::string& spec) {
     return out;
   }
   std::vector<Cut> out;
-  std::stringstream ss(spec);
-  std::string tok;
   std::set<int> seen;
-  while (std::getline(ss, tok, ',')) {
-    TS_CHECK(!tok.empty(), "--cuts '", spec, "': empty cut name");
-    const Cut c = resolve_cut(g, tok);
+  for (const std::string& name : split_list(spec, "--cuts")) {
+    const Cut c = resolve_cut(g, name);
     if (seen.insert(c.index).second) out.push_back(c);
   }
-  TS_CHECK(!out.empty(), "--cuts is empty");
   std::sort(out.begin(), out.end(), [](const Cut& a, const Cut& b) { return a.index < b.index; });
   return out;
 }

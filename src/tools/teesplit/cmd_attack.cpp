@@ -32,6 +32,7 @@
 #include "core/clock.h"
 #include "core/file.h"
 #include "core/progress.h"
+#include "core/text.h"
 #include "graph/cuts.h"
 #include "onnx/onnx_import.h"
 #include "tools/teesplit/children.h"
@@ -296,19 +297,15 @@ int attack(const AttackArgs& a) {
   o.model = a.model;
   o.dataset = a.dataset;
   o.cuts = a.cuts;
-  o.attacks.clear();
-  std::string tok;
-  for (size_t i = 0; i <= a.attacks.size(); ++i) {
-    if (i == a.attacks.size() || a.attacks[i] == ',') {
-      if (!is_attack_name(tok))
-        throw UsageError("unknown attack '" + tok +
-                         "' in --attacks (cgan, inversion, optimization)");
-      o.attacks.push_back(tok);
-      tok.clear();
-    } else {
-      tok += a.attacks[i];
-    }
+  try {
+    o.attacks = split_list(a.attacks, "--attacks");
+  } catch (const Error& e) {
+    throw UsageError(e.what());
   }
+  for (const std::string& name : o.attacks)
+    if (!is_attack_name(name))
+      throw UsageError("unknown attack '" + name +
+                       "' in --attacks (cgan, inversion, optimization)");
   try {
     parse_shard(a.shard, &o.shard_index, &o.shard_count);
   } catch (const Error& e) {
