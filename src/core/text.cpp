@@ -12,7 +12,7 @@ std::vector<std::string> split_list(std::string_view list, std::string_view what
     const size_t comma = list.find(',', start);
     const std::string_view item = list.substr(start, comma - start);
     TS_CHECK(!item.empty(), what, " '", list,
-             "': an empty item (two commas in a row, or a comma at ", "either end)");
+             "': an empty item (two commas in a row, or a comma at either end)");
     out.emplace_back(item);
     if (comma == std::string_view::npos) break;
     start = comma + 1;

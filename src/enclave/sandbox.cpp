@@ -29,6 +29,7 @@
 
 #include "core/error.h"
 #include "core/numbers.h"
+#include "core/sanitizers.h"  // TEESPLIT_ASAN
 
 namespace teesplit::enclave {
 
@@ -350,20 +351,6 @@ std::string apply_landlock_no_files(int* abi_out) {
   return os.str();
 }
 
-// GCC says __SANITIZE_ADDRESS__; clang 14 only __has_feature(address_sanitizer). Under
-// clang without it, every thrown exception killed the worker: the runtime's
-// __asan_handle_no_return asks sigaltstack whether it runs on an alternate stack.
-#if defined(__SANITIZE_ADDRESS__)
-#define TEESPLIT_ASAN_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEESPLIT_ASAN_BUILD 1
-#endif
-#endif
-#ifndef TEESPLIT_ASAN_BUILD
-#define TEESPLIT_ASAN_BUILD 0
-#endif
-
 std::string apply_seccomp_allow_list(const std::vector<std::string>& extra_syscalls) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (!ctx) fail("seccomp_init failed");
@@ -384,7 +371,7 @@ std::string apply_seccomp_allow_list(const std::vector<std::string>& extra_sysca
     ++count;
   };
   for (const std::string& name : kAllowedSyscalls) allow(name);
-#if TEESPLIT_ASAN_BUILD
+#if TEESPLIT_ASAN
   // AddressSanitizer builds only (TEESPLIT_SANITIZE): its runtime queries and sets
   // the thread's alternate signal stack around intercepted calls, and probes
   // whether memory is readable by writing it into a pipe of its own.

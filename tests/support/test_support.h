@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attest/verifier.h"
+#include "core/sanitizers.h"  // TEESPLIT_ASAN, TEESPLIT_TSAN
 #include "core/tensor.h"
 #include "data/dataset.h"
 #include "graph/ir.h"
@@ -22,15 +23,7 @@ namespace teesplit::testing {
 // threads start and send late. Tests whose checks rest on time windows (a
 // batch window, a deadline, "all 64 arrive before the first leaves") stretch
 // their windows by kSlow there, so the same ordering holds.
-// (GCC says __SANITIZE_*__; clang 14 only __has_feature.)
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define TEESPLIT_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define TEESPLIT_TEST_SANITIZED 1
-#endif
-#endif
-#ifdef TEESPLIT_TEST_SANITIZED
+#if TEESPLIT_ASAN || TEESPLIT_TSAN
 constexpr bool kSanitized = true;
 constexpr int kSlow = 8;
 #else
