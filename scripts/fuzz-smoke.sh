@@ -9,8 +9,10 @@
 # saved and how to replay it; add that input to fuzz/corpus/fuzz_NAME/ with the fix.
 #   scripts/fuzz-smoke.sh [SECONDS]
 # The long runs of docs/testing.md are the same script: scripts/fuzz-smoke.sh 1800.
-# Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_JOBS (build jobs, default
-# nproc), FUZZERS (a subset, e.g. "onnx_import input_files").
+# Environment: FUZZ_BUILD_DIR (default build-fuzz; a tree configured elsewhere with
+# TEESPLIT_FUZZ=ON, such as build-asan-clang/ from scripts/sanitizers.sh --with-fuzzers,
+# is used as it is configured), FUZZ_JOBS (build jobs, default nproc), FUZZERS (a
+# subset, e.g. "onnx_import input_files").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -19,12 +21,20 @@ build=${FUZZ_BUILD_DIR:-build-fuzz}
 read -r -a fuzzers <<<"${FUZZERS:-front_file onnx_import input_files quote channel worker_messages}"
 
 t0=$SECONDS
-# A unity build (each library's sources compiled as a few large files; docs/testing.md,
-# "What a sanitizer build costs").
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON \
-  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DTEESPLIT_FUZZ=ON \
-  -DTEESPLIT_TESTS=OFF -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF \
-  -DTEESPLIT_REPORT_CHARTS=OFF >/dev/null
+if grep -qs '^TEESPLIT_FUZZ:BOOL=ON$' "$build/CMakeCache.txt" &&
+   ! grep -qs '^TEESPLIT_FUZZ_SMOKE_TREE:INTERNAL=1$' "$build/CMakeCache.txt"; then
+  # A tree configured elsewhere with the fuzzers in it, e.g. scripts/sanitizers.sh
+  # --with-fuzzers address (build-asan-clang/: ASan + UBSan, -O0): left as it is
+  # configured, its fuzzers only brought up to date.
+  echo "fuzz-smoke: using the fuzzers of $build as configured there"
+else
+  # A unity build (each library's sources compiled as a few large files; docs/testing.md,
+  # "What a build costs").
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON \
+    -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DTEESPLIT_FUZZ=ON \
+    -DTEESPLIT_TESTS=OFF -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF \
+    -DTEESPLIT_REPORT_CHARTS=OFF -DTEESPLIT_FUZZ_SMOKE_TREE:INTERNAL=1 --no-warn-unused-cli >/dev/null
+fi
 cmake --build "$build" -j"${FUZZ_JOBS:-$(nproc)}" --target "${fuzzers[@]/#/fuzz_}"
 echo "fuzz-smoke: build took $((SECONDS - t0)) s"
 

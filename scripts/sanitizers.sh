@@ -3,7 +3,7 @@
 # for each KIND (default: address thread) it builds, in build-asan/ or
 # build-tsan/, only what these tests need (the CLI, the worker and eight
 # test binaries; LibTorch, CUDA and the benchmarks off; unity builds, -O0 for ASan
-# and -O1 for TSan, -g1: docs/testing.md, "What a sanitizer build costs"), then
+# and -O1 for TSan, -g1: docs/testing.md, "What a build costs"), then
 # runs them:
 #   test_channel test_crypto_channel test_worker_messages   the channel, its
 #       crypto and the host<->worker messages;
@@ -22,20 +22,29 @@
 # Left out: the tests that scan process memory through /proc/PID/mem (a
 # sanitizer's shadow mappings are terabytes of address space) and the whole
 # Fashion-MNIST test set (10,000 requests down the same code path as the others).
-#   scripts/sanitizers.sh [--build-only | --tests-only] [address] [thread]
+#   scripts/sanitizers.sh [--build-only | --tests-only] [--with-fuzzers] [address] [thread]
 # --build-only builds and stops; --tests-only runs the tests of builds made before
 # (.ci/run builds at low priority beside its fresh-machine stage, then tests alone,
 # so that no timing-sensitive test runs beside another build).
+# --with-fuzzers: the address build uses clang-14 instead of GCC, in build-asan-clang/,
+# and holds the libFuzzer targets too (-fsanitize=fuzzer-no-link), so that one build
+# serves these tests and scripts/fuzz-smoke.sh (FUZZ_BUILD_DIR=build-asan-clang); .ci/run
+# uses it. That tree is built at -O1, not -O0: at -O0 the ONNX importer's constant folding
+# is so slow that fuzz_onnx_import spent 14 s on one seed of its corpus and explored
+# nothing in a 10 s run (at -O1: 3 s, and 1,200 inputs/s). The long fuzzing runs keep
+# fuzz-smoke.sh's own Release build (docs/testing.md, "Fuzzing").
 # Environment: SANITIZER_JOBS (build jobs, default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 do_build=1
 do_tests=1
+with_fuzzers=0
 kinds=()
 for arg in "$@"; do
   case $arg in
     --build-only) do_tests=0 ;;
     --tests-only) do_build=0 ;;
+    --with-fuzzers) with_fuzzers=1 ;;
     *) kinds+=("$arg") ;;
   esac
 done
@@ -45,13 +54,25 @@ targets=(teesplit teesplit-enclave test_channel test_crypto_channel test_worker_
 # Their test suites (each test in its own process, as ctest runs them).
 suites='Frame|FrameReader|ChannelKeys|SecureChannel|ChannelSeeds|CryptoX25519|CryptoHkdf|CryptoAesGcm|CryptoAesGcmTamper|WorkerMessages|Enclave|Serve|ServeSecurity|Batcher|ServeLoad'
 left_out='Serve\.PlaintextInputNeverReachesTheHost|ServeSecurity\.SessionKeysAndInputAreNotInTheWorkersReadableMemory|Serve\.WholeTestSetThroughTheEnclaveMatchesTheUnsplitModel'
+fuzzers=(fuzz_front_file fuzz_onnx_import fuzz_input_files fuzz_quote fuzz_channel
+         fuzz_worker_messages)
 status=0
 for kind in "${kinds[@]}"; do
+  extra=()
+  kind_targets=("${targets[@]}")
   case $kind in
     address) dir=build-asan; flag=ON; opt=-O0 ;;
     thread) dir=build-tsan; flag=thread; opt=-O1 ;;
     *) echo "sanitizers.sh: unknown kind '$kind' (address, thread)" >&2; exit 2 ;;
   esac
+  if [ "$kind" = address ] && ((with_fuzzers)); then
+    command -v clang++-14 >/dev/null ||
+      { echo "sanitizers.sh: --with-fuzzers needs clang-14 (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 2; }
+    dir=build-asan-clang
+    opt=-O1
+    extra=(-DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DTEESPLIT_FUZZ=ON)
+    kind_targets+=("${fuzzers[@]}")
+  fi
   if ((do_build)); then
     t0=$SECONDS
     # Unity builds (each library's sources compiled as a few large files) take half the
@@ -62,9 +83,9 @@ for kind in "${kinds[@]}"; do
     cmake -S . -B "$dir" -DTEESPLIT_SANITIZE=$flag -DCMAKE_BUILD_TYPE=Debug \
       -DCMAKE_UNITY_BUILD=ON -DCMAKE_CXX_FLAGS_DEBUG="$opt -g1" -DCMAKE_C_FLAGS_DEBUG="$opt -g1" \
       -DTEESPLIT_TESTS=ON -DTEESPLIT_BENCH=OFF -DTEESPLIT_CUDA=OFF -DTEESPLIT_TORCH=OFF \
-      -DTEESPLIT_REPORT_CHARTS=OFF >/dev/null
-    cmake --build "$dir" -j"${SANITIZER_JOBS:-$(nproc)}" --target "${targets[@]}"
-    echo "sanitizers.sh: $kind: build took $((SECONDS - t0)) s"
+      -DTEESPLIT_REPORT_CHARTS=OFF "${extra[@]}" >/dev/null
+    cmake --build "$dir" -j"${SANITIZER_JOBS:-$(nproc)}" --target "${kind_targets[@]}"
+    echo "sanitizers.sh: $kind: build in $dir took $((SECONDS - t0)) s"
   fi
   ((do_tests)) || continue
   [ -x "$dir/test_serve" ] || { echo "sanitizers.sh: $kind: no build in $dir (run without --tests-only)" >&2; status=1; continue; }
