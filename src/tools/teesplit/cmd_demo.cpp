@@ -123,15 +123,19 @@ class Server {
 };
 
 // The shipped model for an architecture: --model, else models/ in the current
-// directory, else models/ beside the build directory that holds this binary.
+// directory, else models/ beside the build directory that holds this binary, else
+// models/ in the source tree it was built from (a build folder outside the tree).
 std::string find_model(const std::string& arch, const std::string& given) {
   if (!given.empty()) return given;
   const std::string name = "models/fashion-mnist-" + arch + ".onnx";
   if (fs::exists(name)) return name;
-  const fs::path beside = fs::path(running_executable()).parent_path().parent_path() / name;
+  const fs::path build_dir = fs::path(running_executable()).parent_path();
+  const fs::path beside = build_dir.parent_path() / name;
   if (fs::exists(beside)) return beside.string();
-  fail("no shipped model ", name, " here or beside ",
-       fs::path(running_executable()).parent_path().string(), " (give --model FILE)");
+  const fs::path in_sources = fs::path(TEESPLIT_SOURCE_DIR) / name;
+  if (fs::exists(in_sources)) return in_sources.string();
+  fail("no shipped model ", name, " here, beside ", build_dir.string(), " or in ",
+       TEESPLIT_SOURCE_DIR, " (give --model FILE)");
 }
 
 // The unsplit model's top-1 accuracy on the first `limit` test images (0: all),
