@@ -24,7 +24,7 @@ t0=$SECONDS
 if grep -qs '^TEESPLIT_FUZZ:BOOL=ON$' "$build/CMakeCache.txt" &&
    ! grep -qs '^TEESPLIT_FUZZ_SMOKE_TREE:INTERNAL=1$' "$build/CMakeCache.txt"; then
   # A tree configured elsewhere with the fuzzers in it, e.g. scripts/sanitizers.sh
-  # --with-fuzzers address (build-asan-clang/: ASan + UBSan, -O0): left as it is
+  # --with-fuzzers address (build-asan-clang/: ASan + UBSan, -O1): left as it is
   # configured, its fuzzers only brought up to date.
   echo "fuzz-smoke: using the fuzzers of $build as configured there"
 else

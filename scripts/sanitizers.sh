@@ -24,8 +24,8 @@
 # Fashion-MNIST test set (10,000 requests down the same code path as the others).
 #   scripts/sanitizers.sh [--build-only | --tests-only] [--with-fuzzers] [address] [thread]
 # --build-only builds and stops; --tests-only runs the tests of builds made before
-# (.ci/run builds at low priority beside its fresh-machine stage, then tests alone,
-# so that no timing-sensitive test runs beside another build).
+# (.ci/run builds at low priority beside its other stages, and runs each kind's tests
+# once that kind's build is done).
 # --with-fuzzers: the address build uses clang-14 instead of GCC, in build-asan-clang/,
 # and holds the libFuzzer targets too (-fsanitize=fuzzer-no-link), so that one build
 # serves these tests and scripts/fuzz-smoke.sh (FUZZ_BUILD_DIR=build-asan-clang); .ci/run
